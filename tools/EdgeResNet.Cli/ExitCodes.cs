@@ -1,0 +1,32 @@
+using EdgeResNet.Tools.Imaging;
+using EdgeResNet.Tools.Model;
+using EdgeResNet.Tools.Weights;
+using Spectre.Console;
+
+namespace EdgeResNet.Cli;
+
+public static class ExitCodes
+{
+    public const int Ok = 0, Usage = 1, BadInput = 2, Unavailable = 3;
+
+    /// <summary>Runs a command body; known failures become one clear line on stderr and a meaningful exit code.</summary>
+    public static int Guard(Func<int> body)
+    {
+        try { return body(); }
+        catch (Exception e) when (Classify(e) is int code)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return code;
+        }
+    }
+
+    static int? Classify(Exception e) => e switch
+    {
+        WeightsException => Unavailable,
+        FileNotFoundException or DirectoryNotFoundException or ModelFormatException or ImageDecodeException or FormatException or InvalidDataException => BadInput,
+        UsageException => Usage,
+        _ => null,
+    };
+}
+
+public sealed class UsageException(string message) : Exception(message);

@@ -1,0 +1,9 @@
+using System.CommandLine;
+using EdgeResNet.Cli;
+
+var root = new RootCommand(
+    "EdgeResNet: a pretrained ImageNet ResNet-50 packed into fixed point for small boards.\n" +
+    "Data flow: fetch-weights -> import (TF.js) -> float reference / ONNX export -> eval / classify.\n" +
+    "Exit codes: 0 success, 1 bad command line, 2 bad input (missing or corrupt file, unreadable image), 3 weights or tools unavailable.");
+foreach (var command in Commands.All()) root.Subcommands.Add(command);
+return root.Parse(args).Invoke();

@@ -1,0 +1,42 @@
+namespace EdgeResNet.Tools.Imaging;
+
+/// <summary>
+/// The reference preprocessing of this ResNet-50 (Keras "caffe" mode): shorter side to 256 with
+/// Pillow's bilinear filter, centre crop 224x224, RGB to BGR, subtract the ImageNet BGR means.
+/// Output is an HWC float tensor.
+/// </summary>
+public static class CaffePreprocessing
+{
+    public const int ResizeTo = 256;
+    public const int CropSize = 224;
+    /// <summary>Per-channel means in BGR order, as float32 (numpy subtracts them in float32).</summary>
+    public static readonly float[] MeanBgr = [103.939f, 116.779f, 123.68f];
+
+    public static float[] Run(RgbImage image) => ToTensor(ResizeAndCrop(image));
+
+    /// <summary>Shorter side to 256 (the other side round(side*256/shorter), half to even as Python's round), centre 224 crop.</summary>
+    public static RgbImage ResizeAndCrop(RgbImage image)
+    {
+        int shorter = Math.Min(image.Width, image.Height);
+        int w = (int)Math.Round(image.Width * (double)ResizeTo / shorter, MidpointRounding.ToEven);
+        int h = (int)Math.Round(image.Height * (double)ResizeTo / shorter, MidpointRounding.ToEven);
+        var resized = PillowResize.Bilinear(image, w, h);
+        int left = (w - CropSize) / 2, top = (h - CropSize) / 2;
+        var crop = new byte[CropSize * CropSize * 3];
+        for (int y = 0; y < CropSize; y++)
+            resized.Pixels.AsSpan(((top + y) * w + left) * 3, CropSize * 3).CopyTo(crop.AsSpan(y * CropSize * 3));
+        return new RgbImage(CropSize, CropSize, crop);
+    }
+
+    public static float[] ToTensor(RgbImage crop)
+    {
+        var t = new float[crop.Pixels.Length];
+        for (int i = 0; i < t.Length; i += 3)
+        {
+            t[i] = crop.Pixels[i + 2] - MeanBgr[0];
+            t[i + 1] = crop.Pixels[i + 1] - MeanBgr[1];
+            t[i + 2] = crop.Pixels[i] - MeanBgr[2];
+        }
+        return t;
+    }
+}
