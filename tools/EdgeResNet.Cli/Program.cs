@@ -1,5 +1,9 @@
 using System.CommandLine;
 using EdgeResNet.Cli;
+using Spectre.Console;
+
+// Redirected output (logs, CI) gets full-width tables instead of 80 columns.
+if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
 
 var root = new RootCommand(
     "EdgeResNet: a pretrained ImageNet ResNet-50 packed into fixed point for small boards.\n" +

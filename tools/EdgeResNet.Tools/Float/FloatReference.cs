@@ -81,12 +81,4 @@ public sealed class FloatReference
         for (int i = 0; i < p.Length; i++) sum += p[i] = Math.Exp(logits[i] - max);
         return p.Select(v => (float)(v / sum)).ToArray();
     }
-
-    /// <summary>Indices of the k largest scores, best first (ties: lower index first).</summary>
-    public static int[] TopK(ReadOnlySpan<float> scores, int k)
-    {
-        var idx = Enumerable.Range(0, scores.Length).ToArray();
-        var copy = scores.ToArray();
-        return idx.OrderByDescending(i => copy[i]).ThenBy(i => i).Take(k).ToArray();
-    }
 }

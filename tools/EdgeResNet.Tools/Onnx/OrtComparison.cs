@@ -24,7 +24,7 @@ public static class OrtComparison
                 var input = CaffePreprocessing.Run(RgbImage.Load(image.Path));
                 var ours = reference.Forward(input);
                 var theirs = ort.Logits(input);
-                if (FloatReference.TopK(ours, 1)[0] == FloatReference.TopK(theirs, 1)[0]) agree++;
+                if (Evaluator.TopK(ours, 1)[0] == Evaluator.TopK(theirs, 1)[0]) agree++;
                 for (int i = 0; i < ours.Length; i++)
                 {
                     double d = Math.Abs(ours[i] - theirs[i]);

@@ -1,0 +1,258 @@
+using System;
+using System.Text;
+
+namespace EdgeResNet.Runtime.Flash
+{
+    /// <summary>
+    /// The flash image (docs/flash-format.md): a 64-byte header, a table of 128-byte layer records,
+    /// then per layer a sector-aligned weights section (bit-packed rows, one per output channel)
+    /// and a BN section (int32 multipliers, then int32 offsets). Every part has a CRC-32.
+    /// Opening validates the header, the table and (optionally) every section, reading through a
+    /// small buffer: the image is never loaded whole.
+    /// </summary>
+    public sealed class FlashImage
+    {
+        public const int Version = 1;
+        public const int HeaderSize = 64;
+        public const int LayerRecordSize = 128;
+        public const int NameBytes = 32;
+        /// <summary>Weights sections start on a 4 KiB boundary: a flash sector, so one layer or channel group is one read.</summary>
+        public const int SectionAlignment = 4096;
+        static readonly byte[] Magic = { (byte)'E', (byte)'D', (byte)'G', (byte)'E', (byte)'R', (byte)'N', (byte)'E', (byte)'T' };
+
+        public IFlash Flash { get; }
+        public QModel Model { get; }
+        public long ImageSize { get; }
+        public uint ImageCrc { get; }
+
+        FlashImage(IFlash flash, QModel model, long imageSize, uint imageCrc)
+        {
+            Flash = flash;
+            Model = model;
+            ImageSize = imageSize;
+            ImageCrc = imageCrc;
+        }
+
+        /// <summary>Reads and validates header and layer table; with <paramref name="verifySections"/> also every section CRC and the whole-image CRC.</summary>
+        public static FlashImage Open(IFlash flash, bool verifySections = true)
+        {
+            if (flash.Length < HeaderSize) throw new FlashImageException($"header: the flash holds {flash.Length} bytes, less than the {HeaderSize}-byte header (truncated image?)");
+            var h = new byte[HeaderSize];
+            flash.Read(0, h);
+            for (int i = 0; i < Magic.Length; i++)
+                if (h[i] != Magic[i]) throw new FlashImageException("header: wrong magic; this is not an EdgeResNet flash image");
+            uint headerCrc = U32(h, 60), computed = Crc32.Append(0, new Span<byte>(h, 0, 60));
+            if (headerCrc != computed) throw new FlashImageException($"header: CRC mismatch (stored {headerCrc:x8}, computed {computed:x8}); the image is corrupt, pack or flash it again");
+            int version = U16(h, 8);
+            if (version != Version) throw new FlashImageException($"header: format version {version}, this runtime reads version {Version}; pack the model again with matching tools");
+            if (U16(h, 10) != HeaderSize || U16(h, 12) != LayerRecordSize) throw new FlashImageException("header: unexpected header or layer record size");
+            int layerCount = U16(h, 14);
+            long imageSize = (long)U64(h, 40);
+            if (imageSize > flash.Length) throw new FlashImageException($"header: the image is {imageSize} bytes but the flash holds {flash.Length} (truncated image?)");
+            long tableEnd = HeaderSize + (long)layerCount * LayerRecordSize;
+            if (layerCount == 0 || tableEnd > imageSize) throw new FlashImageException($"header: {layerCount} layers do not fit the {imageSize}-byte image");
+            var model = new QModel
+            {
+                Scheme = (BnScheme)h[16], WeightBits = h[17], ActivationBits = h[18],
+                InputH = U16(h, 20), InputW = U16(h, 22), InputC = U16(h, 24), InputFrac = (short)U16(h, 26),
+            };
+            if (h[16] > 1 || model.WeightBits < 2 || model.WeightBits > 16 || model.ActivationBits < 2 || model.ActivationBits > 16)
+                throw new FlashImageException("header: scheme or bit widths out of range");
+
+            var table = new byte[tableEnd - HeaderSize];
+            flash.Read(HeaderSize, table);
+            uint tableCrc = Crc32.Append(0, table);
+            if (tableCrc != U32(h, 36)) throw new FlashImageException($"layer table: CRC mismatch (stored {U32(h, 36):x8}, computed {tableCrc:x8}); the image is corrupt");
+            model.Layers = new QLayer[layerCount];
+            for (int i = 0; i < layerCount; i++)
+                model.Layers[i] = DecodeLayer(new Span<byte>(table, i * LayerRecordSize, LayerRecordSize));
+            Validate(model, tableEnd, imageSize);
+            if (U32(h, 28) != model.Classes) throw new FlashImageException("header: class count does not match the last layer");
+
+            var image = new FlashImage(flash, model, imageSize, U32(h, 48));
+            if (verifySections) image.VerifySections();
+            return image;
+        }
+
+        /// <summary>Streams the whole image once through a 4 KiB buffer: every section's CRC and the whole-image CRC.</summary>
+        public void VerifySections()
+        {
+            var buffer = new byte[4096];
+            foreach (var l in Model.Layers)
+            {
+                if (l.WeightsSize > 0 && CrcOf(l.WeightsOffset, l.WeightsSize, buffer) != l.WeightsCrc)
+                    throw new FlashImageException($"layer '{l.Name}': weights section CRC mismatch; the image is corrupt, pack or flash it again");
+                if (l.BnSize > 0 && CrcOf(l.BnOffset, l.BnSize, buffer) != l.BnCrc)
+                    throw new FlashImageException($"layer '{l.Name}': BN section CRC mismatch; the image is corrupt, pack or flash it again");
+            }
+            if (CrcOf(HeaderSize, ImageSize - HeaderSize, buffer) != ImageCrc)
+                throw new FlashImageException("image: whole-image CRC mismatch (padding or table changed); the image is corrupt");
+        }
+
+        uint CrcOf(long offset, long size, byte[] buffer)
+        {
+            uint crc = 0;
+            for (long done = 0; done < size;)
+            {
+                int n = (int)Math.Min(buffer.Length, size - done);
+                var span = new Span<byte>(buffer, 0, n);
+                Flash.Read(offset + done, span);
+                crc = Crc32.Append(crc, span);
+                done += n;
+            }
+            return crc;
+        }
+
+        /// <summary>Reads output channels [coStart, coStart+coCount) of a conv layer into rows of WeightStride shorts (one flash read).</summary>
+        public void ReadWeightRows(QLayer l, int coStart, int coCount, Span<byte> packed, Span<short> dest)
+        {
+            int bytes = coCount * l.RowBytes;
+            Flash.Read(l.WeightsOffset + (long)coStart * l.RowBytes, packed.Slice(0, bytes));
+            int stride = l.WeightStride;
+            for (int c = 0; c < coCount; c++)
+            {
+                var row = dest.Slice(c * stride, stride);
+                BitPacking.Unpack(packed.Slice(c * l.RowBytes, l.RowBytes), l.WeightBits, row.Slice(0, l.ReduceSize));
+                row.Slice(l.ReduceSize).Clear();
+            }
+        }
+
+        /// <summary>Reads a conv layer's per-channel multipliers and offsets.</summary>
+        public void ReadBnTables(QLayer l, int[] multipliers, int[] offsets)
+        {
+            var bytes = new byte[l.BnSize];
+            Flash.Read(l.BnOffset, bytes);
+            for (int c = 0; c < l.OutC; c++)
+            {
+                multipliers[c] = (int)U32(bytes, 4 * c);
+                offsets[c] = (int)U32(bytes, 4 * (l.OutC + c));
+            }
+        }
+
+        /// <summary>The whole model in RAM, weights included (host tools; the board streams instead).</summary>
+        public QModel LoadAll()
+        {
+            foreach (var l in Model.Layers)
+            {
+                if (l.Op != QOp.Conv) continue;
+                l.Weights = new short[l.OutC * l.WeightStride];
+                l.Multipliers = new int[l.OutC];
+                l.Offsets = new int[l.OutC];
+                ReadWeightRows(l, 0, l.OutC, new byte[l.WeightsSize], l.Weights);
+                ReadBnTables(l, l.Multipliers, l.Offsets);
+            }
+            return Model;
+        }
+
+        static void Validate(QModel m, long tableEnd, long imageSize)
+        {
+            int[] h = new int[m.Layers.Length + 1], w = new int[m.Layers.Length + 1], c = new int[m.Layers.Length + 1];
+            h[0] = m.InputH; w[0] = m.InputW; c[0] = m.InputC;
+            if (m.InputH <= 0 || m.InputW <= 0 || m.InputC <= 0) throw new FlashImageException("header: input shape must be positive");
+            for (int i = 0; i < m.Layers.Length; i++)
+            {
+                var l = m.Layers[i];
+                string where = $"layer {i} ('{l.Name}')";
+                if (l.Input0 < 0 || l.Input0 > i) throw new FlashImageException($"{where}: input tensor {l.Input0} is not produced before it");
+                if (l.InH != h[l.Input0] || l.InW != w[l.Input0] || l.InC != c[l.Input0]) throw new FlashImageException($"{where}: input shape does not match tensor {l.Input0}");
+                if (l.OutH <= 0 || l.OutW <= 0 || l.OutC <= 0) throw new FlashImageException($"{where}: output shape must be positive");
+                if (l.OutBits < 2 || l.OutBits > (l.WideOutput ? 32 : 16)) throw new FlashImageException($"{where}: output width {l.OutBits} bits out of range");
+                switch (l.Op)
+                {
+                    case QOp.Conv:
+                    case QOp.MaxPool:
+                        if (l.KernelH <= 0 || l.KernelW <= 0 || l.StrideH <= 0 || l.StrideW <= 0) throw new FlashImageException($"{where}: kernel and stride must be positive");
+                        if (l.OutH != (l.InH + l.PadTop + l.PadBottom - l.KernelH) / l.StrideH + 1 || l.OutW != (l.InW + l.PadLeft + l.PadRight - l.KernelW) / l.StrideW + 1)
+                            throw new FlashImageException($"{where}: output shape does not follow from input, kernel, stride and padding");
+                        if (l.Op == QOp.MaxPool && l.OutC != l.InC) throw new FlashImageException($"{where}: max pooling must keep the channels");
+                        break;
+                    case QOp.Add:
+                        if (l.Input1 < 0 || l.Input1 > i || h[l.Input1] != l.OutH || w[l.Input1] != l.OutW || c[l.Input1] != l.OutC || l.InH != l.OutH || l.InW != l.OutW || l.InC != l.OutC)
+                            throw new FlashImageException($"{where}: Add inputs and output must have one shape");
+                        break;
+                    case QOp.GlobalAvgPool:
+                        if (l.OutH != 1 || l.OutW != 1 || l.OutC != l.InC) throw new FlashImageException($"{where}: global pooling must give 1x1xC");
+                        break;
+                    default:
+                        throw new FlashImageException($"{where}: unknown operator {(int)l.Op}");
+                }
+                if (l.Op == QOp.Conv)
+                {
+                    if (l.WeightBits < 2 || l.WeightBits > 16) throw new FlashImageException($"{where}: weight width {l.WeightBits} bits out of range");
+                    if (l.RowBytes != BitPacking.PackedBytes(l.ReduceSize, l.WeightBits) || l.WeightsSize != (long)l.RowBytes * l.OutC || l.BnSize != 8 * l.OutC)
+                        throw new FlashImageException($"{where}: section sizes do not match the layer's shape");
+                    CheckSection(where + " weights", l.WeightsOffset, l.WeightsSize, tableEnd, imageSize);
+                    CheckSection(where + " BN", l.BnOffset, l.BnSize, tableEnd, imageSize);
+                }
+                else if (l.WeightsSize != 0 || l.BnSize != 0) throw new FlashImageException($"{where}: only conv layers have sections");
+                if ((l.Op != QOp.Conv || i != m.Layers.Length - 1) && l.WideOutput) throw new FlashImageException($"{where}: only the last conv layer may have int32 output");
+                h[i + 1] = l.OutH; w[i + 1] = l.OutW; c[i + 1] = l.OutC;
+            }
+            if (!m.Output.WideOutput) throw new FlashImageException("layer table: the last layer must produce the int32 logits");
+        }
+
+        static void CheckSection(string what, long offset, long size, long tableEnd, long imageSize)
+        {
+            if (offset < tableEnd || size < 0 || offset + size > imageSize) throw new FlashImageException($"{what} section [{offset}, +{size}) lies outside the image body");
+        }
+
+        /// <summary>Writes the 64-byte header (CRC included) for a model whose layer table CRC and image CRC are known.</summary>
+        public static void EncodeHeader(QModel m, long imageSize, uint tableCrc, uint imageCrc, Span<byte> h)
+        {
+            h.Slice(0, HeaderSize).Clear();
+            for (int i = 0; i < Magic.Length; i++) h[i] = Magic[i];
+            W16(h, 8, Version); W16(h, 10, HeaderSize); W16(h, 12, LayerRecordSize); W16(h, 14, m.Layers.Length);
+            h[16] = (byte)m.Scheme; h[17] = (byte)m.WeightBits; h[18] = (byte)m.ActivationBits;
+            W16(h, 20, m.InputH); W16(h, 22, m.InputW); W16(h, 24, m.InputC); W16(h, 26, m.InputFrac);
+            W32(h, 28, (uint)m.Classes); W32(h, 32, SectionAlignment); W32(h, 36, tableCrc);
+            W64(h, 40, (ulong)imageSize); W32(h, 48, imageCrc);
+            W32(h, 60, Crc32.Append(0, h.Slice(0, 60)));
+        }
+
+        public static void EncodeLayer(QLayer l, Span<byte> r)
+        {
+            r.Slice(0, LayerRecordSize).Clear();
+            var name = Encoding.UTF8.GetBytes(l.Name);
+            for (int i = 0; i < Math.Min(name.Length, NameBytes - 1); i++) r[i] = name[i];
+            r[32] = (byte)l.Op; r[33] = (byte)(l.Relu ? 1 : 0); r[34] = (byte)(l.WideOutput ? 1 : 0); r[35] = (byte)l.OutBits;
+            W16(r, 36, l.Input0); W16(r, 38, l.Input1);
+            W16(r, 40, l.InH); W16(r, 42, l.InW); W16(r, 44, l.InC); W16(r, 46, l.OutH); W16(r, 48, l.OutW); W16(r, 50, l.OutC);
+            r[52] = (byte)l.KernelH; r[53] = (byte)l.KernelW; r[54] = (byte)l.StrideH; r[55] = (byte)l.StrideW;
+            r[56] = (byte)l.PadTop; r[57] = (byte)l.PadLeft; r[58] = (byte)l.PadBottom; r[59] = (byte)l.PadRight;
+            r[60] = (byte)l.InFrac; r[61] = (byte)l.In1Frac; r[62] = (byte)l.OutFrac; r[63] = (byte)l.WeightBits;
+            r[64] = (byte)l.WeightFrac; r[65] = (byte)l.MultiplierBits; r[66] = (byte)l.MultiplierFrac; r[67] = (byte)l.AccumulatorBits;
+            r[68] = (byte)l.OffsetShift; r[69] = (byte)l.OutShift;
+            W32(r, 72, (uint)l.RowBytes); W32(r, 76, l.WeightsCrc); W64(r, 80, (ulong)l.WeightsOffset); W64(r, 88, (ulong)l.WeightsSize);
+            W64(r, 96, (ulong)l.BnOffset); W32(r, 104, (uint)l.BnSize); W32(r, 108, l.BnCrc);
+        }
+
+        static QLayer DecodeLayer(Span<byte> r)
+        {
+            int nameLength = 0;
+            while (nameLength < NameBytes && r[nameLength] != 0) nameLength++;
+            var name = new byte[nameLength];
+            for (int i = 0; i < nameLength; i++) name[i] = r[i];
+            return new QLayer
+            {
+                Name = Encoding.UTF8.GetString(name),
+                Op = (QOp)r[32], Relu = r[33] != 0, WideOutput = r[34] != 0, OutBits = r[35],
+                Input0 = (short)U16(r, 36), Input1 = (short)U16(r, 38),
+                InH = U16(r, 40), InW = U16(r, 42), InC = U16(r, 44), OutH = U16(r, 46), OutW = U16(r, 48), OutC = U16(r, 50),
+                KernelH = r[52], KernelW = r[53], StrideH = r[54], StrideW = r[55], PadTop = r[56], PadLeft = r[57], PadBottom = r[58], PadRight = r[59],
+                InFrac = (sbyte)r[60], In1Frac = (sbyte)r[61], OutFrac = (sbyte)r[62], WeightBits = r[63],
+                WeightFrac = (sbyte)r[64], MultiplierBits = r[65], MultiplierFrac = (sbyte)r[66], AccumulatorBits = r[67],
+                OffsetShift = (sbyte)r[68], OutShift = (sbyte)r[69],
+                RowBytes = (int)U32(r, 72), WeightsCrc = U32(r, 76), WeightsOffset = (long)U64(r, 80), WeightsSize = (long)U64(r, 88),
+                BnOffset = (long)U64(r, 96), BnSize = (int)U32(r, 104), BnCrc = U32(r, 108),
+            };
+        }
+
+        // Little-endian fields over Span<byte> (Mono's ReadOnlySpan indexer is unusable, see DESIGN.md).
+        static int U16(Span<byte> b, int o) => b[o] | b[o + 1] << 8;
+        static uint U32(Span<byte> b, int o) => (uint)(b[o] | b[o + 1] << 8 | b[o + 2] << 16 | b[o + 3] << 24);
+        static ulong U64(Span<byte> b, int o) => U32(b, o) | (ulong)U32(b, o + 4) << 32;
+        static void W16(Span<byte> b, int o, int v) { b[o] = (byte)v; b[o + 1] = (byte)(v >> 8); }
+        static void W32(Span<byte> b, int o, uint v) { for (int i = 0; i < 4; i++) b[o + i] = (byte)(v >> (8 * i)); }
+        static void W64(Span<byte> b, int o, ulong v) { W32(b, o, (uint)v); W32(b, o + 4, (uint)(v >> 32)); }
+    }
+}

@@ -1,0 +1,80 @@
+using System;
+using System.IO;
+
+namespace EdgeResNet.Runtime.Flash
+{
+    /// <summary>The runtime's only way to weights: read <c>destination.Length</c> bytes at <c>offset</c>.</summary>
+    public interface IFlash
+    {
+        long Length { get; }
+        void Read(long offset, Span<byte> destination);
+    }
+
+    /// <summary>A flash image held in memory (tests, hosts).</summary>
+    public sealed class MemoryFlash : IFlash
+    {
+        readonly byte[] _bytes;
+        public MemoryFlash(byte[] bytes) { _bytes = bytes; }
+        public long Length => _bytes.Length;
+
+        public void Read(long offset, Span<byte> destination)
+        {
+            if (offset < 0 || offset + destination.Length > _bytes.Length)
+                throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {_bytes.Length}-byte flash");
+            new Span<byte>(_bytes, (int)offset, destination.Length).CopyTo(destination);
+        }
+    }
+
+    /// <summary>A flash image in a file, read on demand (never loaded whole).</summary>
+    public sealed class FileFlash : IFlash, IDisposable
+    {
+        readonly FileStream _file;
+
+        public FileFlash(string path)
+        {
+            if (!File.Exists(path)) throw new FileNotFoundException("flash image not found: " + path, path);
+            _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
+        }
+
+        public long Length => _file.Length;
+
+        public void Read(long offset, Span<byte> destination)
+        {
+            if (offset < 0 || offset + destination.Length > _file.Length)
+                throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {_file.Length}-byte image");
+            _file.Position = offset;
+            int done = 0;
+            while (done < destination.Length)
+            {
+                int n = _file.Read(destination.Slice(done));
+                if (n == 0) throw new FlashImageException($"the image ended while reading at offset {offset + done}");
+                done += n;
+            }
+        }
+
+        public void Dispose() => _file.Dispose();
+    }
+
+    /// <summary>Counts what passes through to another flash: the bytes read per frame figure.</summary>
+    public sealed class CountingFlash : IFlash
+    {
+        readonly IFlash _inner;
+        public CountingFlash(IFlash inner) { _inner = inner; }
+        public long BytesRead;
+        public long Reads;
+        public long Length => _inner.Length;
+
+        public void Read(long offset, Span<byte> destination)
+        {
+            _inner.Read(offset, destination);
+            BytesRead += destination.Length;
+            Reads++;
+        }
+    }
+
+    /// <summary>A flash image that is truncated, corrupt, of another version, or inconsistent; the message names the section.</summary>
+    public sealed class FlashImageException : Exception
+    {
+        public FlashImageException(string message) : base(message) { }
+    }
+}

@@ -1,0 +1,50 @@
+namespace EdgeResNet.Runtime
+{
+    /// <summary>The integer operators. Conv covers Dense too (a 1x1 conv on a 1x1xC tensor).</summary>
+    public enum QOp : byte { Conv = 1, MaxPool = 2, Add = 3, GlobalAvgPool = 4 }
+
+    /// <summary>
+    /// One entry of the quantised network's layer table: geometry, fixed-point formats and,
+    /// for Conv, the per-output-channel tables. Tensor 0 is the network input; layer i writes
+    /// tensor i + 1. Activations are int16 except a layer with <see cref="WideOutput"/> (the
+    /// logits), which writes int32.
+    /// </summary>
+    public sealed class QLayer
+    {
+        public string Name = "";
+        public QOp Op;
+        public int Input0, Input1 = -1;
+        public int InH, InW, InC, OutH, OutW, OutC;
+        public int KernelH = 1, KernelW = 1, StrideH = 1, StrideW = 1, PadTop, PadLeft, PadBottom, PadRight;
+
+        /// <summary>Fraction bits of the input(s) and of the output.</summary>
+        public int InFrac, In1Frac, OutFrac;
+        /// <summary>Signed width the output saturates to: the activation bits, or 32 for the logits.</summary>
+        public int OutBits = 16;
+        public bool Relu, WideOutput;
+
+        // Conv only.
+        public int WeightBits, WeightFrac;
+        /// <summary>Fraction bits of the per-channel multiplier (0 in the folded scheme, where it is 1).</summary>
+        public int MultiplierBits, MultiplierFrac;
+        public int OffsetShift, OutShift;
+        /// <summary>Bits the accumulator needs, proven from the weights and input format (sign included).</summary>
+        public int AccumulatorBits;
+        /// <summary>[OutC][WeightStride]: each row (ky, kx, ci) zero-padded to a multiple of 16, values within WeightBits.</summary>
+        public short[] Weights = new short[0];
+        public int[] Multipliers = new int[0];
+        public int[] Offsets = new int[0];
+
+        // Where this layer's sections sit in the flash image (set by the image reader and writer).
+        public long WeightsOffset, WeightsSize, BnOffset;
+        public int RowBytes, BnSize;
+        public uint WeightsCrc, BnCrc;
+
+        public int ReduceSize => KernelH * KernelW * InC;
+        /// <summary>Row length of <see cref="Weights"/>: ReduceSize rounded up to 16 (SIMD kernels read 16 at a time).</summary>
+        public int WeightStride => (ReduceSize + 15) & ~15;
+        public int InSize => InH * InW * InC;
+        public int OutSize => OutH * OutW * OutC;
+        public long Macs => Op == QOp.Conv ? (long)OutSize * ReduceSize : 0;
+    }
+}

@@ -1,0 +1,28 @@
+namespace EdgeResNet.Runtime
+{
+    /// <summary>How batch norm is represented: Kang's separate per-channel tables, or folded into the conv weights.</summary>
+    public enum BnScheme : byte { Separate = 0, Folded = 1 }
+
+    /// <summary>A quantised network: the input format and the layer table (see <see cref="QLayer"/>).</summary>
+    public sealed class QModel
+    {
+        public int InputH, InputW, InputC, InputFrac, ActivationBits = 16;
+        public int WeightBits;
+        public BnScheme Scheme;
+        public QLayer[] Layers = new QLayer[0];
+
+        public QLayer Output => Layers[Layers.Length - 1];
+        public int Classes => Output.OutC;
+        public int InputSize => InputH * InputW * InputC;
+
+        public long Macs
+        {
+            get
+            {
+                long sum = 0;
+                foreach (var l in Layers) sum += l.Macs;
+                return sum;
+            }
+        }
+    }
+}

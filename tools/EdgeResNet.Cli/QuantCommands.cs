@@ -1,0 +1,189 @@
+using System.CommandLine;
+using System.Diagnostics;
+using EdgeResNet.Runtime;
+using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Tools.Evaluation;
+using EdgeResNet.Tools.Float;
+using EdgeResNet.Tools.Imaging;
+using EdgeResNet.Tools.Model;
+using EdgeResNet.Tools.Packing;
+using EdgeResNet.Tools.Quantization;
+using EdgeResNet.Tools.Reports;
+using Spectre.Console;
+
+namespace EdgeResNet.Cli;
+
+/// <summary>Calibrate -> quantise -> pack, inspect a flash image, and the bit-width study.</summary>
+public static class QuantCommands
+{
+    public static IEnumerable<Command> All() => [Pack(), Inspect(), Sweep()];
+
+    static Option<BnScheme> SchemeOption() => new("--scheme")
+    {
+        Description = "How batch norm is kept: Separate (per-channel multiplier and offset tables, Kang 2018) or Folded (into the conv weights)",
+        DefaultValueFactory = _ => BnScheme.Separate,
+    };
+
+    static Option<int> ActBitsOption() => new("--act-bits") { Description = "Activation bits (4..16)", DefaultValueFactory = _ => 16 };
+
+    static Option<string?> CalibOption() => new("--calib")
+    {
+        Description = "Calibration photos: the Calibration split (class_index % 10 == 0) of this labelled folder (default ../shared/imagenet-samples)",
+    };
+
+    static Command Pack()
+    {
+        var bits = new Option<int>("--bits") { Description = "Conv and fc weight bits (2..16)", DefaultValueFactory = _ => 10 };
+        var scheme = SchemeOption();
+        var actBits = ActBitsOption();
+        var bnBits = new Option<int>("--bn-bits") { Description = "Bits of the separate scheme's per-channel BN multiplier", DefaultValueFactory = _ => 16 };
+        var calib = CalibOption();
+        var output = new Option<string>("--out") { Description = "The flash image to write (written to a temporary file, then renamed)", Required = true };
+        var threads = Commands.ThreadsOption();
+        var cmd = new Command("pack", "Calibrate the float model, choose every fixed-point format, prove each accumulator's bound, and write the flash image")
+        {
+            bits, scheme, actBits, bnBits, calib, output, threads,
+        };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            var opt = new QuantOptions(pr.GetValue(bits), pr.GetValue(actBits), pr.GetValue(scheme), pr.GetValue(bnBits));
+            try { opt.Validate(); } catch (ArgumentOutOfRangeException e) { throw new UsageException(e.Message.Split('\n')[0]); }
+            var sw = Stopwatch.StartNew();
+            var net = Commands.LoadNetwork();
+            var cal = Calibrate(net, pr.GetValue(calib), pr.GetValue(threads));
+            var model = Quantizer.Quantize(net, cal, opt);
+            string path = pr.GetValue(output)!;
+            FlashImageWriter.Write(model, path);
+            var conv = model.Layers.Where(l => l.Op == QOp.Conv).ToList();
+            Console.WriteLine($"wrote {path}: {new FileInfo(path).Length:N0} bytes, {model.Layers.Length} layers, {opt.Scheme.ToString().ToLowerInvariant()} BN, " +
+                $"{opt.WeightBits}-bit weights, {opt.ActivationBits}-bit activations; accumulators need at most {conv.Max(l => l.AccumulatorBits)} bits " +
+                $"({conv.Count(l => l.AccumulatorBits <= 32)}/{conv.Count} layers fit int32); {sw.Elapsed.TotalSeconds:F1} s");
+            Console.WriteLine($"per-layer formats and bounds: edgeresnet inspect {path}");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    static Command Inspect()
+    {
+        var image = new Argument<string>("image") { Description = "A flash image (.img)" };
+        var cmd = new Command("inspect", "Validate a flash image (header, table, every CRC) and print its layer table: formats, accumulator bounds, section sizes") { image };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            using var flash = new FileFlash(pr.GetValue(image)!);
+            var img = FlashImage.Open(flash);
+            var m = img.Model;
+            Console.WriteLine($"{pr.GetValue(image)}: {img.ImageSize:N0} bytes, CRCs good; {m.Scheme.ToString().ToLowerInvariant()} BN, {m.WeightBits}-bit weights, " +
+                $"{m.ActivationBits}-bit activations, input {m.InputH}x{m.InputW}x{m.InputC} with {m.InputFrac} fraction bits, {m.Classes} classes, {m.Macs:N0} MACs per frame");
+            var t = new Table().AddColumns("#", "layer", "op", "in", "out", "k/s", "w bits.frac", "in frac", "out frac", "BN mult bits.frac", "acc bits", "weights bytes");
+            for (int i = 0; i < m.Layers.Length; i++)
+            {
+                var l = m.Layers[i];
+                bool conv = l.Op == QOp.Conv;
+                t.AddRow($"{i}", Markup.Escape(l.Name), l.Op + (l.Relu ? "+ReLU" : ""), $"{l.InH}x{l.InW}x{l.InC}", $"{l.OutH}x{l.OutW}x{l.OutC}",
+                    l.Op is QOp.Conv or QOp.MaxPool ? $"{l.KernelH}x{l.KernelW}/{l.StrideH}" : "",
+                    conv ? $"{l.WeightBits}.{l.WeightFrac}" : "", l.Op == QOp.Add ? $"{l.InFrac},{l.In1Frac}" : $"{l.InFrac}", $"{l.OutFrac}",
+                    conv ? (l.MultiplierBits == 0 ? "1 (folded)" : $"{l.MultiplierBits}.{l.MultiplierFrac}") : "",
+                    conv ? $"{l.AccumulatorBits}" : "", conv ? $"{l.WeightsSize:N0}" : "");
+            }
+            AnsiConsole.Write(t);
+            Console.WriteLine("acc bits: the proven bound on |accumulator| from the packed weights and the input format, sign included (<= 32: int32 is exact).");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    static Command Sweep()
+    {
+        var bits = new Option<string>("--bits") { Description = "Weight bit widths: a range 6..16 or a list 8,10,12", DefaultValueFactory = _ => "6..16" };
+        var schemes = new Option<string>("--schemes") { Description = "Comma-separated BN schemes", DefaultValueFactory = _ => "separate,folded" };
+        var actBits = ActBitsOption();
+        var images = Commands.ImagesOption();
+        var split = Commands.SplitOption(Split.Evaluation);
+        var limit = new Option<int?>("--limit") { Description = "Only the first N images of the split" };
+        var output = new Option<string>("--out") { Description = "Folder for sweep.md, sweep.json and sweep.png", Required = true };
+        var threads = Commands.ThreadsOption();
+        var cmd = new Command("sweep", "The accuracy-vs-bit-width study: for each scheme and weight width, quantise, size the flash image and evaluate with the integer simulator; float baseline on the same images")
+        {
+            bits, schemes, actBits, images, split, limit, output, threads,
+        };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            var bitList = ParseBits(pr.GetValue(bits)!);
+            var schemeList = pr.GetValue(schemes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(s => Enum.TryParse<BnScheme>(s, ignoreCase: true, out var v) ? v : throw new UsageException($"unknown scheme '{s}'; use separate or folded")).ToList();
+            int t = pr.GetValue(threads);
+            string dir = Commands.ImagesDir(pr.GetValue(images));
+            var set = Dataset.Load(dir, pr.GetValue(split), pr.GetValue(limit));
+            var net = Commands.LoadNetwork();
+            var reference = new FloatReference(net);
+            var cal = Calibrate(net, dir, t);
+            float[][] inputs = new float[set.Count][];
+            EvalReport floatReport = null!;
+            SweepResult result = null!;
+            AnsiConsole.Progress().Columns(Commands.ProgressColumns()).Start(ctx =>
+            {
+                var load = ctx.AddTask($"decode + preprocess {set.Count} images", maxValue: set.Count);
+                int n = 0;
+                Parallel.For(0, set.Count, new ParallelOptions { MaxDegreeOfParallelism = t }, i =>
+                {
+                    inputs[i] = CaffePreprocessing.Run(RgbImage.Load(set[i].Path));
+                    load.Value = Interlocked.Increment(ref n);
+                });
+                var index = set.Select((img, i) => (img.FileName, i)).ToDictionary(p => p.FileName, p => p.i);
+                var f = ctx.AddTask("float32 reference", maxValue: set.Count);
+                floatReport = Evaluator.Run("float", set, input => Evaluator.TopK(reference.Forward(input), 5), t, done => f.Value = done, img => inputs[index[img.FileName]]);
+                var tasks = new Dictionary<string, ProgressTask>();
+                result = BitWidthSweep.Run(net, cal, set, inputs, floatReport, schemeList, bitList, pr.GetValue(actBits), t, (label, done) =>
+                {
+                    lock (tasks)
+                    {
+                        if (!tasks.TryGetValue(label, out var task)) tasks[label] = task = ctx.AddTask(label, maxValue: set.Count);
+                        task.Value = done;
+                    }
+                });
+            });
+            string outDir = pr.GetValue(output)!;
+            Directory.CreateDirectory(outDir);
+            string command = "./edgeresnet sweep " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2));
+            string md = BitWidthSweep.Markdown(result, command);
+            File.WriteAllText(Path.Combine(outDir, "sweep.md.tmp"), md);
+            File.Move(Path.Combine(outDir, "sweep.md.tmp"), Path.Combine(outDir, "sweep.md"), overwrite: true);
+            Commands.WriteJsonAtomically(Path.Combine(outDir, "sweep.json"), result);
+            BitWidthSweep.Plot(result, Path.Combine(outDir, "sweep.png"));
+            Console.WriteLine(md);
+            Console.WriteLine($"wrote {outDir}/sweep.md, sweep.json, sweep.png");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    static IReadOnlyList<int> ParseBits(string s)
+    {
+        try
+        {
+            if (s.Contains(".."))
+            {
+                var p = s.Split("..");
+                int lo = int.Parse(p[0]), hi = int.Parse(p[1]);
+                return Enumerable.Range(lo, hi - lo + 1).ToList();
+            }
+            return s.Split(',').Select(int.Parse).ToList();
+        }
+        catch (FormatException) { throw new UsageException($"--bits '{s}' is not a range like 6..16 or a list like 8,10,12"); }
+    }
+
+    internal static Calibration Calibrate(Network net, string? calibDir, int threads)
+    {
+        var set = Dataset.Load(Commands.ImagesDir(calibDir), Split.Calibration);
+        if (set.Count == 0) throw new UsageException("no calibration images (class_index % 10 == 0) in the calibration folder");
+        var reference = new FloatReference(net);
+        Calibration cal = null!;
+        AnsiConsole.Progress().Columns(Commands.ProgressColumns()).Start(ctx =>
+        {
+            var task = ctx.AddTask($"calibrate on {set.Count} images", maxValue: set.Count);
+            cal = Calibration.Run(reference, set, threads, done => task.Value = done);
+        });
+        return cal;
+    }
+}

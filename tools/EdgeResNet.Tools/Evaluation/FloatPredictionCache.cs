@@ -1,0 +1,53 @@
+using System.Security.Cryptography;
+
+namespace EdgeResNet.Tools.Evaluation;
+
+/// <summary>
+/// The float model's top-5 per image, remembered by the SHA-256 of the image file in a TSV in
+/// the weights cache, so agreement figures and sweeps run the float model once per photo.
+/// </summary>
+public sealed class FloatPredictionCache
+{
+    readonly string _path;
+    readonly Dictionary<string, int[]> _top5 = new();
+
+    public FloatPredictionCache(string cacheDir)
+    {
+        _path = Path.Combine(cacheDir, "float-top5.tsv");
+        if (!File.Exists(_path)) return;
+        foreach (var line in File.ReadLines(_path))
+        {
+            var f = line.Split('\t');
+            if (f.Length == 2 && f[1].Split(',').Select(s => int.TryParse(s, out var v) ? v : -1).ToArray() is { Length: 5 } t && t.All(v => v >= 0))
+                _top5[f[0]] = t;
+        }
+    }
+
+    public static string KeyOf(string imagePath)
+    {
+        using var s = File.OpenRead(imagePath);
+        return Convert.ToHexStringLower(SHA256.HashData(s));
+    }
+
+    /// <summary>Top-1 of the float model by file name for every image, running the float model only where the cache lacks it.</summary>
+    public Dictionary<string, int> Top1(IReadOnlyList<LabeledImage> images, Func<IClassifier> floatModel, int threads, Action<int, int>? progress = null)
+    {
+        var keys = images.ToDictionary(i => i.FileName, i => KeyOf(i.Path));
+        var missing = images.Where(i => !_top5.ContainsKey(keys[i.FileName])).ToList();
+        if (missing.Count > 0)
+        {
+            var model = floatModel();
+            var report = Evaluator.Run(model.Name, missing, input => Evaluator.TopK(model.Logits(input), 5), threads, done => progress?.Invoke(done, missing.Count));
+            foreach (var p in report.Predictions) _top5[keys[p.File]] = p.Top5;
+            Save();
+        }
+        return images.Where(i => _top5.ContainsKey(keys[i.FileName])).ToDictionary(i => i.FileName, i => _top5[keys[i.FileName]][0]);
+    }
+
+    void Save()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
+        File.WriteAllLines(_path + ".tmp", _top5.Select(kv => $"{kv.Key}\t{string.Join(',', kv.Value)}"));
+        File.Move(_path + ".tmp", _path, overwrite: true);
+    }
+}

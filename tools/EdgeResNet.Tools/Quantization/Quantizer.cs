@@ -1,0 +1,304 @@
+using EdgeResNet.Runtime;
+using EdgeResNet.Tools.Float;
+using EdgeResNet.Tools.Model;
+
+namespace EdgeResNet.Tools.Quantization;
+
+public sealed record QuantOptions(int WeightBits = 10, int ActivationBits = 16, BnScheme Scheme = BnScheme.Separate, int MultiplierBits = 16)
+{
+    public void Validate()
+    {
+        if (WeightBits is < 2 or > 16) throw new ArgumentOutOfRangeException(nameof(WeightBits), WeightBits, "weight bits must be 2..16");
+        if (ActivationBits is < 4 or > 16) throw new ArgumentOutOfRangeException(nameof(ActivationBits), ActivationBits, "activation bits must be 4..16");
+        if (MultiplierBits is < 4 or > 24) throw new ArgumentOutOfRangeException(nameof(MultiplierBits), MultiplierBits, "BN multiplier bits must be 4..24");
+    }
+}
+
+/// <summary>
+/// Lowers the float network to the integer layer table and chooses every fixed-point format:
+/// Conv(+BN)(+ReLU) becomes one Conv layer, ZeroPadding2D becomes the padding of its consumer,
+/// ReLU after Add is fused into the Add, Dense becomes a 1x1 Conv with int32 output (the logits).
+/// Formats are powers of two: a per-tensor fraction-bit count from calibration, a per-layer one
+/// for weights (the MSE-best of a few candidates), a per-layer one for the BN multipliers.
+/// </summary>
+public static class Quantizer
+{
+    /// <summary>Up to this weight width every conv is made to accumulate in int32.</summary>
+    public const int Int32AccumulatorMaxWeightBits = 10;
+
+    public static QModel Quantize(Network net, Calibration cal, QuantOptions opt)
+    {
+        opt.Validate();
+        var consumers = net.Layers.SelectMany(l => l.Inputs.Select(i => (i, l))).ToLookup(p => p.i, p => p.l);
+        Layer? Single(Layer l) => consumers[l.Name].Count() == 1 ? consumers[l.Name].First() : null;
+
+        var tensors = new Dictionary<string, Tensor>();
+        var pads = new Dictionary<string, Layer>();
+        var fused = new HashSet<string>();
+        var layers = new List<QLayer>();
+        var model = new QModel { WeightBits = opt.WeightBits, ActivationBits = opt.ActivationBits, Scheme = opt.Scheme };
+
+        float Max(string name) => cal.MaxAbs.TryGetValue(name, out var m) ? m
+            : throw new InvalidOperationException($"no calibration statistics for layer '{name}'; calibrate with this network");
+        int ActFrac(string name) => FracFor(Max(name), opt.ActivationBits);
+
+        // The source of a layer's input, looking through a ZeroPadding2D (its padding moves into the consumer).
+        (Tensor Source, Layer? Pad) InputOf(Layer l, int k = 0)
+        {
+            string name = l.Inputs[k];
+            return pads.TryGetValue(name, out var pad) ? (tensors[pad.Inputs[0]], pad) : (tensors[name], null);
+        }
+
+        foreach (var l in net.Layers)
+        {
+            if (fused.Contains(l.Name)) continue;
+            switch (l.Kind)
+            {
+                case LayerKind.Input:
+                    model.InputH = l.OutShape.H; model.InputW = l.OutShape.W; model.InputC = l.OutShape.C;
+                    model.InputFrac = ActFrac(l.Name);
+                    tensors[l.Name] = new Tensor(0, l.OutShape, model.InputFrac, NonNegative: false);
+                    break;
+                case LayerKind.ZeroPad:
+                    if (consumers[l.Name].Any(c => c.Kind is not (LayerKind.Conv2D or LayerKind.MaxPool)))
+                        throw new ModelFormatException($"layer '{l.Name}': ZeroPadding2D must feed only Conv2D or MaxPooling2D in the integer network");
+                    pads[l.Name] = l;
+                    break;
+                case LayerKind.Conv2D:
+                {
+                    var (src, pad) = InputOf(l);
+                    Layer? bn = Single(l) is { Kind: LayerKind.BatchNorm } b ? b : null;
+                    Layer last = bn ?? l;
+                    Layer? relu = Single(last) is { Kind: LayerKind.Relu } r ? r : null;
+                    Layer outLayer = relu ?? last;
+                    if (bn != null) fused.Add(bn.Name);
+                    if (relu != null) fused.Add(relu.Name);
+                    var q = ConvLayer(l, bn, src, pad, relu != null, ActFrac(outLayer.Name), opt);
+                    q.Name = l.Name;
+                    layers.Add(q);
+                    tensors[outLayer.Name] = new Tensor(layers.Count, outLayer.OutShape, q.OutFrac, relu != null);
+                    break;
+                }
+                case LayerKind.MaxPool:
+                {
+                    var (src, pad) = InputOf(l);
+                    if (l.PadTop + l.PadLeft + l.PadBottom + l.PadRight > 0)
+                        throw new ModelFormatException($"layer '{l.Name}': MaxPooling2D with 'same' padding is not supported in the integer network; use ZeroPadding2D + 'valid'");
+                    if (pad != null && !src.NonNegative)
+                        throw new ModelFormatException($"layer '{l.Name}': zero-padded max pooling of a signed tensor is not supported");
+                    var q = Geometry(new QLayer { Name = l.Name, Op = QOp.MaxPool, Input0 = src.Id, InFrac = src.Frac, OutFrac = src.Frac, OutBits = opt.ActivationBits }, src.Shape, l, pad);
+                    layers.Add(q);
+                    tensors[l.Name] = new Tensor(layers.Count, l.OutShape, src.Frac, src.NonNegative);
+                    break;
+                }
+                case LayerKind.Add:
+                {
+                    if (l.Inputs.Length != 2) throw new ModelFormatException($"layer '{l.Name}': the integer Add takes exactly 2 inputs");
+                    var a = tensors[l.Inputs[0]];
+                    var b = tensors[l.Inputs[1]];
+                    Layer? relu = Single(l) is { Kind: LayerKind.Relu } r ? r : null;
+                    if (relu != null) fused.Add(relu.Name);
+                    Layer outLayer = relu ?? l;
+                    var s = l.OutShape;
+                    int frac = ActFrac(outLayer.Name);
+                    layers.Add(new QLayer
+                    {
+                        Name = l.Name, Op = QOp.Add, Input0 = a.Id, Input1 = b.Id, InH = s.H, InW = s.W, InC = s.C, OutH = s.H, OutW = s.W, OutC = s.C,
+                        InFrac = a.Frac, In1Frac = b.Frac, OutFrac = frac, OutBits = opt.ActivationBits, Relu = relu != null,
+                    });
+                    tensors[outLayer.Name] = new Tensor(layers.Count, s, frac, relu != null);
+                    break;
+                }
+                case LayerKind.GlobalAvgPool:
+                {
+                    var src = tensors[l.Inputs[0]];
+                    int frac = ActFrac(l.Name);
+                    layers.Add(new QLayer
+                    {
+                        Name = l.Name, Op = QOp.GlobalAvgPool, Input0 = src.Id, InH = src.Shape.H, InW = src.Shape.W, InC = src.Shape.C,
+                        OutH = 1, OutW = 1, OutC = src.Shape.C, InFrac = src.Frac, OutFrac = frac, OutBits = opt.ActivationBits,
+                    });
+                    tensors[l.Name] = new Tensor(layers.Count, l.OutShape, frac, src.NonNegative);
+                    break;
+                }
+                case LayerKind.Dense:
+                {
+                    var src = tensors[l.Inputs[0]];
+                    var q = ConvLayer(l, null, src, null, relu: false, outFrac: 0, opt);
+                    q.Name = l.Name;
+                    layers.Add(q);
+                    tensors[l.Name] = new Tensor(layers.Count, l.OutShape, q.OutFrac, false);
+                    break;
+                }
+                case LayerKind.Relu:
+                    throw new ModelFormatException($"layer '{l.Name}': a ReLU must follow a BatchNormalization, Conv2D or Add to be fused in the integer network");
+                case LayerKind.BatchNorm:
+                    throw new ModelFormatException($"layer '{l.Name}': a BatchNormalization must directly follow a Conv2D that feeds nothing else");
+            }
+        }
+        if (layers.Count == 0 || !layers[^1].WideOutput) throw new ModelFormatException("the network must end in Dense");
+        if (tensors[net.Output.Name].Id != layers.Count) throw new ModelFormatException("the last layer of the network must be its output");
+        model.Layers = layers.ToArray();
+        return model;
+    }
+
+    sealed record Tensor(int Id, Shape3 Shape, int Frac, bool NonNegative);
+
+    static QLayer Geometry(QLayer q, Shape3 input, Layer l, Layer? pad)
+    {
+        q.InH = input.H; q.InW = input.W; q.InC = input.C;
+        q.OutH = l.OutShape.H; q.OutW = l.OutShape.W; q.OutC = l.OutShape.C;
+        q.KernelH = Math.Max(1, l.KernelH); q.KernelW = Math.Max(1, l.KernelW);
+        q.StrideH = l.StrideH; q.StrideW = l.StrideW;
+        q.PadTop = l.PadTop + (pad?.PadTop ?? 0); q.PadLeft = l.PadLeft + (pad?.PadLeft ?? 0);
+        q.PadBottom = l.PadBottom + (pad?.PadBottom ?? 0); q.PadRight = l.PadRight + (pad?.PadRight ?? 0);
+        return q;
+    }
+
+    /// <summary>Conv (or Dense) with its BN: quantised weights, per-channel multiplier/offset and shifts, and the overflow proof.</summary>
+    static QLayer ConvLayer(Layer l, Layer? bn, Tensor src, Layer? pad, bool relu, int outFrac, QuantOptions opt)
+    {
+        bool dense = l.Kind == LayerKind.Dense;
+        var q = dense
+            ? new QLayer { InH = 1, InW = 1, InC = src.Shape.C, OutH = 1, OutW = 1, OutC = l.OutShape.C }
+            : Geometry(new QLayer(), src.Shape, l, pad);
+        q.Op = QOp.Conv;
+        q.Input0 = src.Id;
+        q.InFrac = src.Frac;
+        q.Relu = relu;
+        q.WeightBits = opt.WeightBits;
+        int cout = q.OutC, k = q.ReduceSize;
+
+        // Per output channel: y = scale * conv(x) + shift (BN, with the conv bias moved into the shift).
+        var scale = new double[cout];
+        var shift = new double[cout];
+        for (int c = 0; c < cout; c++)
+        {
+            double s = bn == null ? 1.0 : bn.Gamma[c] / Math.Sqrt((double)bn.Variance[c] + bn.Epsilon);
+            scale[c] = s;
+            shift[c] = bn == null ? l.Bias[c] : s * l.Bias[c] + bn.Beta[c] - bn.Mean[c] * s;
+        }
+        bool folded = opt.Scheme == BnScheme.Folded && bn != null;
+
+        // Weights as [cout][k] in (ky, kx, ci) order from HWIO / [in][out]; folded: times the BN scale.
+        var w = new double[cout * k];
+        for (int i = 0; i < k; i++)
+            for (int c = 0; c < cout; c++)
+                w[c * k + i] = l.Kernel[i * cout + c] * (folded ? scale[c] : 1.0);
+        // Weights up to 10 bits must keep the accumulator in int32 (the board's fast path): where the
+        // proven bound does not fit, give up a fraction bit. Wider weights accumulate in 64 bits.
+        long wMax = (1L << (opt.WeightBits - 1)) - 1;
+        q.Weights = new short[cout * q.WeightStride];
+        for (q.WeightFrac = WeightFrac(w, opt.WeightBits); ; q.WeightFrac--)
+        {
+            for (int c = 0; c < cout; c++)
+                for (int i = 0; i < k; i++)
+                    q.Weights[c * q.WeightStride + i] = (short)Math.Clamp(RoundHalfUp(w[c * k + i] * Math.Pow(2, q.WeightFrac)), -wMax, wMax);
+            q.AccumulatorBits = AccumulatorBits(q, src.NonNegative, opt.ActivationBits);
+            if (opt.WeightBits > Int32AccumulatorMaxWeightBits || q.AccumulatorBits <= 32) break;
+        }
+
+        int accFrac = q.WeightFrac + q.InFrac;
+        if (folded || bn == null)
+        {
+            q.MultiplierBits = 0;
+            q.MultiplierFrac = 0;
+            q.Multipliers = Enumerable.Repeat(1, cout).ToArray();
+        }
+        else
+        {
+            q.MultiplierBits = opt.MultiplierBits;
+            q.MultiplierFrac = FracFor(scale.Max(Math.Abs), opt.MultiplierBits);
+            long mMax = (1L << (opt.MultiplierBits - 1)) - 1;
+            q.Multipliers = scale.Select(s => (int)Math.Clamp(RoundHalfUp(s * Math.Pow(2, q.MultiplierFrac)), -mMax, mMax)).ToArray();
+        }
+        int sumFrac = accFrac + q.MultiplierFrac;
+        int offsetFrac = Math.Min(sumFrac, FracFor(shift.Max(Math.Abs), 32));
+        q.Offsets = shift.Select(t => (int)Math.Clamp(RoundHalfUp(t * Math.Pow(2, offsetFrac)), int.MinValue, int.MaxValue)).ToArray();
+        q.OffsetShift = sumFrac - offsetFrac;
+
+        if (q.AccumulatorBits + Math.Max(q.MultiplierBits, 2) > 63)
+            throw new InvalidOperationException($"layer '{l.Name}': accumulator ({q.AccumulatorBits} bits) times multiplier ({q.MultiplierBits} bits) could overflow 64 bits");
+        if (dense)
+        {
+            // The logits: int32, exact when the proven bound allows, else shifted just enough to fit.
+            q.WideOutput = true;
+            q.OutBits = 32;
+            q.OutShift = Math.Max(0, q.AccumulatorBits + 1 - 32);
+            q.OutFrac = sumFrac - q.OutShift;
+        }
+        else
+        {
+            q.OutBits = opt.ActivationBits;
+            q.OutFrac = outFrac;
+            q.OutShift = sumFrac - outFrac;
+        }
+        return q;
+    }
+
+    /// <summary>
+    /// Bits of the largest |accumulator| any input can produce (sign bit included). Inputs known to
+    /// be non-negative (after ReLU) give the sign-aware bound max(sum of positive w, sum of |negative w|) * xmax.
+    /// </summary>
+    public static int AccumulatorBits(QLayer q, bool nonNegativeInput, int activationBits)
+    {
+        long xPos = (1L << (activationBits - 1)) - 1, xNeg = 1L << (activationBits - 1);
+        long worst = 0;
+        for (int c = 0; c < q.OutC; c++)
+        {
+            long pos = 0, neg = 0;
+            for (int i = 0; i < q.ReduceSize; i++)
+            {
+                int v = q.Weights[c * q.WeightStride + i];
+                if (v > 0) pos += v; else neg -= v;
+            }
+            long bound = nonNegativeInput ? Math.Max(pos, neg) * xPos : (pos + neg) * xNeg;
+            worst = Math.Max(worst, bound);
+        }
+        return BitsForMagnitude(worst);
+    }
+
+    /// <summary>Signed bits to hold any value in [-m, m].</summary>
+    public static int BitsForMagnitude(long m) => 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)m) + 1;
+
+    /// <summary>The most fraction bits such that |max| * 2^f still fits a signed value of the given width.</summary>
+    public static int FracFor(double maxAbs, int bits)
+    {
+        if (maxAbs <= 0 || double.IsNaN(maxAbs)) return bits - 1;
+        return (int)Math.Floor(Math.Log2(((1L << (bits - 1)) - 1) / maxAbs));
+    }
+
+    /// <summary>The weight format with the least squared error among the no-clipping one and three with more fraction bits (they clip outliers).</summary>
+    static int WeightFrac(double[] w, int bits)
+    {
+        double max = w.Max(Math.Abs);
+        int f0 = FracFor(max, bits);
+        long qMax = (1L << (bits - 1)) - 1;
+        int best = f0;
+        double bestErr = double.MaxValue;
+        for (int f = f0; f <= f0 + 3; f++)
+        {
+            double scale = Math.Pow(2, f), err = 0;
+            foreach (var v in w)
+            {
+                double d = v - Math.Clamp(RoundHalfUp(v * scale), -qMax, qMax) / scale;
+                err += d * d;
+            }
+            if (err < bestErr) { bestErr = err; best = f; }
+        }
+        return best;
+    }
+
+    /// <summary>Rounds half up, as <see cref="FixedPoint.RoundShift"/> does.</summary>
+    public static long RoundHalfUp(double x) => (long)Math.Floor(x + 0.5);
+
+    /// <summary>Float HWC tensor to the input format (round half up, saturate).</summary>
+    public static short[] QuantizeInput(ReadOnlySpan<float> x, QModel model)
+    {
+        var q = new short[x.Length];
+        double scale = Math.Pow(2, model.InputFrac);
+        for (int i = 0; i < x.Length; i++)
+            q[i] = (short)FixedPoint.Saturate(RoundHalfUp(x[i] * scale), model.ActivationBits);
+        return q;
+    }
+}

@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Text;
+using EdgeResNet.Runtime;
+using EdgeResNet.Tools.Evaluation;
+using EdgeResNet.Tools.Model;
+using EdgeResNet.Tools.Packing;
+using EdgeResNet.Tools.Quantization;
+
+namespace EdgeResNet.Tools.Reports;
+
+public sealed record SweepRow(BnScheme Scheme, int WeightBits, int ActivationBits, double Top1, double Top5, double AgreementTop1, long ImageBytes, int MaxAccumulatorBits, double Seconds);
+
+public sealed record SweepResult(int Images, int CalibrationImages, double FloatTop1, double FloatTop5, IReadOnlyList<SweepRow> Rows);
+
+/// <summary>
+/// Accuracy against weight bit width for both BN schemes: one calibration, then per setting
+/// quantise, lay out the flash image (for its size) and run the integer simulator on every image.
+/// </summary>
+public static class BitWidthSweep
+{
+    public static SweepResult Run(Network net, Calibration cal, IReadOnlyList<LabeledImage> images, float[][] inputs, EvalReport floatReport,
+        IReadOnlyList<BnScheme> schemes, IReadOnlyList<int> bits, int activationBits, int threads, Action<string, int>? progress = null)
+    {
+        var floatTop1 = floatReport.Predictions.ToDictionary(p => p.File, p => p.Top5[0]);
+        var index = images.Select((img, i) => (img, i)).ToDictionary(p => p.img.FileName, p => p.i);
+        var rows = new List<SweepRow>();
+        foreach (var scheme in schemes)
+            foreach (var b in bits)
+            {
+                var model = Quantizer.Quantize(net, cal, new QuantOptions(b, activationBits, scheme));
+                long bytes = FlashImageWriter.ToBytes(model).LongLength;
+                var classifier = new SimulatedClassifier($"{scheme} w{b} a{activationBits}", new IntegerSimulator(model));
+                string label = classifier.Name;
+                var report = Evaluator.Run(label, images, input => Evaluator.TopK(classifier.IntegerLogits(input), 5), threads,
+                    done => progress?.Invoke(label, done), image => inputs[index[image.FileName]]).WithAgreement(floatTop1);
+                rows.Add(new SweepRow(scheme, b, activationBits, report.Top1, report.Top5, report.AgreementTop1!.Value, bytes,
+                    model.Layers.Where(l => l.Op == QOp.Conv).Max(l => l.AccumulatorBits), report.Seconds));
+            }
+        return new SweepResult(images.Count, cal.Images, floatReport.Top1, floatReport.Top5, rows);
+    }
+
+    public static string Markdown(SweepResult r, string command)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"Images: {r.Images} (evaluation split), calibration: {r.CalibrationImages} images. Float32 reference on the same images: top-1 {Pct(r.FloatTop1)}, top-5 {Pct(r.FloatTop5)}.");
+        sb.AppendLine();
+        sb.AppendLine($"Command: `{command}`");
+        sb.AppendLine();
+        sb.AppendLine("| scheme | weight bits | act bits | top-1 | Δ top-1 vs float | top-5 | top-1 agreement with float | flash image bytes | max accumulator bits |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var row in r.Rows)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {row.Scheme.ToString().ToLowerInvariant()} | {row.WeightBits} | {row.ActivationBits} | {Pct(row.Top1)} | {(row.Top1 - r.FloatTop1) * 100:+0.00;-0.00;0.00} | {Pct(row.Top5)} | {Pct(row.AgreementTop1)} | {row.ImageBytes:N0} | {row.MaxAccumulatorBits} |"));
+        return sb.ToString();
+    }
+
+    static string Pct(double v) => (v * 100).ToString("F2", CultureInfo.InvariantCulture) + " %";
+
+    public static void Plot(SweepResult r, string pngPath)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var group in r.Rows.GroupBy(x => x.Scheme))
+        {
+            var s = plot.Add.Scatter(group.Select(x => (double)x.WeightBits).ToArray(), group.Select(x => x.Top1 * 100).ToArray());
+            s.LegendText = $"{group.Key.ToString().ToLowerInvariant()} BN";
+            s.MarkerSize = 7;
+        }
+        var f = plot.Add.HorizontalLine(r.FloatTop1 * 100);
+        f.LegendText = "float32";
+        f.LinePattern = ScottPlot.LinePattern.Dashed;
+        plot.Title($"ResNet-50 top-1 vs conv weight bits ({r.Images} images, 16-bit activations)");
+        plot.XLabel("weight bits");
+        plot.YLabel("top-1 accuracy (%)");
+        plot.ShowLegend(ScottPlot.Alignment.LowerRight);
+        string full = Path.GetFullPath(pngPath);
+        plot.SavePng(full + ".tmp.png", 900, 560);
+        File.Move(full + ".tmp.png", full, overwrite: true);
+    }
+}
