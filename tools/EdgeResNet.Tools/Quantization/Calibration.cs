@@ -13,14 +13,17 @@ public sealed class Calibration
     public Dictionary<string, float> MaxAbs { get; } = new();
     public int Images { get; private set; }
 
-    public static Calibration Run(FloatReference reference, IReadOnlyList<LabeledImage> images, int threads, Action<int>? progress = null)
+    public static Calibration Run(FloatReference reference, IReadOnlyList<LabeledImage> images, int threads, Action<int>? progress = null) =>
+        Run(reference, images.Count, i => CaffePreprocessing.Run(RgbImage.Load(images[i].Path)), threads, progress);
+
+    /// <summary>Calibrates on <paramref name="count"/> input tensors produced by <paramref name="inputOf"/>.</summary>
+    public static Calibration Run(FloatReference reference, int count, Func<int, float[]> inputOf, int threads, Action<int>? progress = null)
     {
         var cal = new Calibration();
         int done = 0;
-        Parallel.For(0, images.Count, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new Dictionary<string, float>(), (i, _, local) =>
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new Dictionary<string, float>(), (i, _, local) =>
         {
-            var input = CaffePreprocessing.Run(RgbImage.Load(images[i].Path));
-            reference.Forward(input, (layer, output) =>
+            reference.Forward(inputOf(i), (layer, output) =>
             {
                 float m = 0;
                 foreach (var v in output) m = Math.Max(m, Math.Abs(v));
@@ -33,7 +36,7 @@ public sealed class Calibration
             lock (cal)
                 foreach (var (k, v) in local) cal.MaxAbs[k] = Math.Max(cal.MaxAbs.GetValueOrDefault(k), v);
         });
-        cal.Images = images.Count;
+        cal.Images = count;
         return cal;
     }
 }

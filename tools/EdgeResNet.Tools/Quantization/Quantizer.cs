@@ -82,10 +82,11 @@ public static class Quantizer
                 case LayerKind.MaxPool:
                 {
                     var (src, pad) = InputOf(l);
-                    if (l.PadTop + l.PadLeft + l.PadBottom + l.PadRight > 0)
-                        throw new ModelFormatException($"layer '{l.Name}': MaxPooling2D with 'same' padding is not supported in the integer network; use ZeroPadding2D + 'valid'");
-                    if (pad != null && !src.NonNegative)
-                        throw new ModelFormatException($"layer '{l.Name}': zero-padded max pooling of a signed tensor is not supported");
+                    // The integer max pool reads padding as 0. That equals both ZeroPadding2D and Keras "same"
+                    // (padding ignored) only when the input cannot be negative, as after a ReLU.
+                    bool padded = pad != null || l.PadTop + l.PadLeft + l.PadBottom + l.PadRight > 0;
+                    if (padded && !src.NonNegative)
+                        throw new ModelFormatException($"layer '{l.Name}': padded max pooling of a tensor that can be negative is not supported in the integer network");
                     var q = Geometry(new QLayer { Name = l.Name, Op = QOp.MaxPool, Input0 = src.Id, InFrac = src.Frac, OutFrac = src.Frac, OutBits = opt.ActivationBits }, src.Shape, l, pad);
                     layers.Add(q);
                     tensors[l.Name] = new Tensor(layers.Count, l.OutShape, src.Frac, src.NonNegative);

@@ -1,0 +1,149 @@
+using EdgeResNet.Runtime;
+using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Runtime.Kernels;
+using EdgeResNet.Tools.Float;
+using EdgeResNet.Tools.Model;
+using EdgeResNet.Tools.Packing;
+using EdgeResNet.Tools.Quantization;
+
+namespace EdgeResNet.Tests;
+
+[TestClass]
+public sealed class QuantizationTests
+{
+    static float[] RandomInput(Random rng, int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+
+    /// <summary>The tiny residual network, calibrated on random inputs and quantised.</summary>
+    internal static (Network Net, FloatReference Float, QModel Model) TinyQuantized(QuantOptions opt, int seed = 5)
+    {
+        using var m = TinyTfjsModel.Residual(seed);
+        var net = TfjsImporter.Load(m.ModelJson);
+        var reference = new FloatReference(net);
+        var rng = new Random(seed);
+        var inputs = Enumerable.Range(0, 16).Select(_ => RandomInput(rng, net.Input.OutShape.Size)).ToArray();
+        var cal = Calibration.Run(reference, inputs.Length, i => inputs[i], threads: 1);
+        return (net, reference, Quantizer.Quantize(net, cal, opt));
+    }
+
+    [TestMethod]
+    public void SimulatorFollowsTheFloatModelWithinQuantisationError()
+    {
+        foreach (var scheme in new[] { BnScheme.Separate, BnScheme.Folded })
+        {
+            var (net, reference, model) = TinyQuantized(new QuantOptions(12, 16, scheme));
+            var sim = new IntegerSimulator(model);
+            var rng = new Random(11);
+            double scale = Math.Pow(2, -model.Output.OutFrac), worst = 0, range = 0;
+            for (int t = 0; t < 20; t++)
+            {
+                var x = RandomInput(rng, net.Input.OutShape.Size);
+                var f = reference.Forward(x);
+                var q = sim.Run(Quantizer.QuantizeInput(x, model));
+                for (int i = 0; i < f.Length; i++)
+                {
+                    worst = Math.Max(worst, Math.Abs(q[i] * scale - f[i]));
+                    range = Math.Max(range, Math.Abs(f[i]));
+                }
+            }
+            // 12-bit weights and 16-bit activations: errors well under 1% of the logit range.
+            Assert.IsLessThan(0.01 * range, worst, $"{scheme}: worst |logit error| {worst} against range {range}");
+            Assert.IsGreaterThan(0.0, worst, $"{scheme}: quantisation must change something");
+        }
+    }
+
+    [TestMethod]
+    public void FewerWeightBitsGiveLargerErrors()
+    {
+        double Error(int bits)
+        {
+            var (net, reference, model) = TinyQuantized(new QuantOptions(bits, 16, BnScheme.Separate));
+            var sim = new IntegerSimulator(model);
+            var rng = new Random(2);
+            double scale = Math.Pow(2, -model.Output.OutFrac), sum = 0;
+            for (int t = 0; t < 10; t++)
+            {
+                var x = RandomInput(rng, net.Input.OutShape.Size);
+                var f = reference.Forward(x);
+                var q = sim.Run(Quantizer.QuantizeInput(x, model));
+                for (int i = 0; i < f.Length; i++) sum += Math.Abs(q[i] * scale - f[i]);
+            }
+            return sum;
+        }
+        Assert.IsGreaterThan(Error(12), Error(4));
+    }
+
+    [TestMethod]
+    public void AccumulatorBoundIsProvenAndReached()
+    {
+        var (_, _, model) = TinyQuantized(new QuantOptions(10, 16, BnScheme.Separate));
+        foreach (var l in model.Layers.Where(l => l.Op == QOp.Conv))
+        {
+            bool nonNegative = l.Input0 != 0; // every conv input but the network input follows a ReLU here
+            // The worst input for each channel: xmax where the weight pushes the sum up (or, signed, down too).
+            long worst = 0;
+            for (int c = 0; c < l.OutC; c++)
+            {
+                long pos = 0, neg = 0;
+                for (int i = 0; i < l.ReduceSize; i++)
+                {
+                    long w = l.Weights[c * l.WeightStride + i];
+                    if (w > 0) pos += w * 32767; else neg += -w * (nonNegative ? 32767 : 32768);
+                }
+                worst = Math.Max(worst, nonNegative ? Math.Max(pos, neg) : pos + neg);
+            }
+            Assert.IsLessThanOrEqualTo((1L << (l.AccumulatorBits - 1)) - 1, worst, $"{l.Name}: the bound must hold");
+            Assert.IsGreaterThan((1L << (l.AccumulatorBits - 2)) - 1, worst, $"{l.Name}: the bound must be tight");
+            Assert.IsLessThanOrEqualTo(32, l.AccumulatorBits, $"{l.Name}: 10-bit weights must accumulate in int32");
+        }
+    }
+
+    [TestMethod]
+    public void FastConvIsBitExactWithTheReference()
+    {
+        if (!FastConv.IsSupported) Assert.Inconclusive("this CPU has no AVX2");
+        var rng = new Random(9);
+        foreach (var (k, stride, cin, cout, bits, signed) in new[] { (3, 1, 16, 8, 10, false), (7, 2, 3, 5, 10, true), (1, 2, 32, 7, 8, false), (1, 1, 48, 9, 16, true), (3, 2, 5, 3, 13, false), (1, 1, 2048, 6, 10, true) })
+        {
+            var l = new QLayer
+            {
+                Op = QOp.Conv, InH = 9, InW = 7, InC = cin, KernelH = k, KernelW = k, StrideH = stride, StrideW = stride,
+                PadTop = k / 2, PadLeft = k / 2, PadBottom = k / 2, PadRight = k / 2, OutC = cout, WeightBits = bits,
+                MultiplierBits = 16, OffsetShift = 3, OutShift = 20, Relu = !signed, OutBits = 16,
+            };
+            if (cin == 2048) { l.InH = l.InW = 1; l.KernelH = l.KernelW = 1; l.PadTop = l.PadLeft = l.PadBottom = l.PadRight = 0; l.StrideH = l.StrideW = 1; l.WideOutput = true; l.OutBits = 32; }
+            l.OutH = (l.InH + l.PadTop + l.PadBottom - l.KernelH) / l.StrideH + 1;
+            l.OutW = (l.InW + l.PadLeft + l.PadRight - l.KernelW) / l.StrideW + 1;
+            int wMax = (1 << (bits - 1)) - 1;
+            l.Weights = new short[cout * l.WeightStride];
+            for (int c = 0; c < cout; c++)
+                for (int i = 0; i < l.ReduceSize; i++) l.Weights[c * l.WeightStride + i] = (short)rng.Next(-wMax, wMax + 1);
+            l.Multipliers = Enumerable.Range(0, cout).Select(_ => rng.Next(-30000, 30000)).ToArray();
+            l.Offsets = Enumerable.Range(0, cout).Select(_ => rng.Next(int.MinValue / 2, int.MaxValue / 2)).ToArray();
+            l.AccumulatorBits = Quantizer.AccumulatorBits(l, !signed, 16);
+            var x = Enumerable.Range(0, l.InSize).Select(_ => (short)(signed ? rng.Next(-32768, 32768) : rng.Next(0, 32768))).ToArray();
+            var expected = new short[l.OutSize]; var expectedWide = new int[l.OutSize];
+            ReferenceKernels.Conv(l, x, l.Weights, 0, cout, 0, l.OutH, expected, expectedWide);
+            var actual = new short[l.OutSize]; var actualWide = new int[l.OutSize];
+            short[] hi = l.Weights, lo = [];
+            if (bits > 10) { hi = l.Weights.Select(w => (short)(w >> 8)).ToArray(); lo = l.Weights.Select(w => (short)(w & 255)).ToArray(); }
+            FastConv.Conv(l, x, hi, lo, 0, cout, 0, l.OutH, actual, actualWide, new short[FastConv.Im2ColShorts(l, l.OutH * l.OutW)], new long[l.OutH * l.OutW * cout]);
+            CollectionAssert.AreEqual(expected, actual, $"k{k} s{stride} cin{cin} bits{bits}");
+            CollectionAssert.AreEqual(expectedWide, actualWide, $"k{k} s{stride} cin{cin} bits{bits} (wide)");
+            Assert.IsTrue(expected.Any(v => v != 0) || expectedWide.Any(v => v != 0), "the test layer must produce something");
+        }
+    }
+
+    [TestMethod]
+    public void FixedPointRoundsHalfUpAndSaturates()
+    {
+        Assert.AreEqual(2, FixedPoint.RoundShift(3, 1));   // 1.5 -> 2
+        Assert.AreEqual(-1, FixedPoint.RoundShift(-3, 1)); // -1.5 -> -1
+        Assert.AreEqual(12, FixedPoint.RoundShift(3, -2));
+        Assert.AreEqual(3, FixedPoint.RoundDiv(5, 2));   // 2.5 -> 3
+        Assert.AreEqual(-2, FixedPoint.RoundDiv(-5, 2));
+        Assert.AreEqual(-2, FixedPoint.RoundDiv(-7, 3));
+        Assert.AreEqual(32767, FixedPoint.Saturate(40000, 16));
+        Assert.AreEqual(-512, FixedPoint.Saturate(-9999, 10));
+        Assert.AreEqual(0, FixedPoint.Requantize(-100, 3, 0, 0, 0, relu: true));
+    }
+}
