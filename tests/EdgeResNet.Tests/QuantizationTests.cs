@@ -122,11 +122,11 @@ public sealed class QuantizationTests
             l.AccumulatorBits = Quantizer.AccumulatorBits(l, !signed, 16);
             var x = Enumerable.Range(0, l.InSize).Select(_ => (short)(signed ? rng.Next(-32768, 32768) : rng.Next(0, 32768))).ToArray();
             var expected = new short[l.OutSize]; var expectedWide = new int[l.OutSize];
-            ReferenceKernels.Conv(l, x, l.Weights, 0, cout, 0, l.OutH, expected, expectedWide);
+            ReferenceKernels.Conv(l, ConvTile.Whole(l), x, l.Weights, l.Multipliers, l.Offsets, expected, expectedWide);
             var actual = new short[l.OutSize]; var actualWide = new int[l.OutSize];
             short[] hi = l.Weights, lo = [];
             if (bits > 10) { hi = l.Weights.Select(w => (short)(w >> 8)).ToArray(); lo = l.Weights.Select(w => (short)(w & 255)).ToArray(); }
-            FastConv.Conv(l, x, hi, lo, 0, cout, 0, l.OutH, actual, actualWide, new short[FastConv.Im2ColShorts(l, l.OutH * l.OutW)], new long[l.OutH * l.OutW * cout]);
+            FastConv.Conv(l, ConvTile.Whole(l), x, hi, lo, l.Multipliers, l.Offsets, actual, actualWide, new short[FastConv.Im2ColShorts(l, l.OutH * l.OutW)], new long[l.OutH * l.OutW * cout]);
             CollectionAssert.AreEqual(expected, actual, $"k{k} s{stride} cin{cin} bits{bits}");
             CollectionAssert.AreEqual(expectedWide, actualWide, $"k{k} s{stride} cin{cin} bits{bits} (wide)");
             Assert.IsTrue(expected.Any(v => v != 0) || expectedWide.Any(v => v != 0), "the test layer must produce something");

@@ -27,8 +27,20 @@ namespace EdgeResNet.Runtime.Flash
         public static void Unpack(Span<byte> src, int bits, Span<short> dest)
         {
             CheckBits(bits);
-            int shift = 32 - bits;
-            for (int i = 0; i < dest.Length; i++)
+            int shift = 32 - bits, i = 0;
+            if (bits == 10)
+            {
+                // The default width, on the hot path: 4 values from each 5 bytes.
+                for (int b = 0; i + 4 <= dest.Length; i += 4, b += 5)
+                {
+                    long v = src[b] | (long)src[b + 1] << 8 | (long)src[b + 2] << 16 | (long)src[b + 3] << 24 | (long)src[b + 4] << 32;
+                    dest[i] = (short)((int)v << 22 >> 22);
+                    dest[i + 1] = (short)((int)(v >> 10) << 22 >> 22);
+                    dest[i + 2] = (short)((int)(v >> 20) << 22 >> 22);
+                    dest[i + 3] = (short)((int)(v >> 30) << 22 >> 22);
+                }
+            }
+            for (; i < dest.Length; i++)
             {
                 long p = (long)i * bits;
                 int b = (int)(p >> 3);

@@ -117,16 +117,17 @@ namespace EdgeResNet.Runtime.Flash
             }
         }
 
-        /// <summary>Reads a conv layer's per-channel multipliers and offsets.</summary>
-        public void ReadBnTables(QLayer l, int[] multipliers, int[] offsets)
+        /// <summary>
+        /// Reads the multipliers and offsets of output channels [coStart, coStart+coCount) into
+        /// <paramref name="multipliers"/> and <paramref name="offsets"/> at those same indices, through <paramref name="bytes"/>.
+        /// </summary>
+        public void ReadBnTables(QLayer l, int coStart, int coCount, Span<int> multipliers, Span<int> offsets, Span<byte> bytes)
         {
-            var bytes = new byte[l.BnSize];
-            Flash.Read(l.BnOffset, bytes);
-            for (int c = 0; c < l.OutC; c++)
-            {
-                multipliers[c] = (int)U32(bytes, 4 * c);
-                offsets[c] = (int)U32(bytes, 4 * (l.OutC + c));
-            }
+            bytes = bytes.Slice(0, 4 * coCount);
+            Flash.Read(l.BnOffset + 4L * coStart, bytes);
+            for (int c = 0; c < coCount; c++) multipliers[coStart + c] = (int)U32(bytes, 4 * c);
+            Flash.Read(l.BnOffset + 4L * (l.OutC + coStart), bytes);
+            for (int c = 0; c < coCount; c++) offsets[coStart + c] = (int)U32(bytes, 4 * c);
         }
 
         /// <summary>The whole model in RAM, weights included (host tools; the board streams instead).</summary>
@@ -139,7 +140,7 @@ namespace EdgeResNet.Runtime.Flash
                 l.Multipliers = new int[l.OutC];
                 l.Offsets = new int[l.OutC];
                 ReadWeightRows(l, 0, l.OutC, new byte[l.WeightsSize], l.Weights);
-                ReadBnTables(l, l.Multipliers, l.Offsets);
+                ReadBnTables(l, 0, l.OutC, l.Multipliers, l.Offsets, new byte[l.BnSize]);
             }
             return Model;
         }

@@ -13,27 +13,26 @@ namespace EdgeResNet.Runtime.Kernels
     /// chunk), then flush into 64-bit sums; a layer whose proven bound fits 32 bits takes all of K
     /// in one chunk. Weights wider than 10 bits are split by the caller into w = hi * 2^8 + lo.
     /// </summary>
-    public static unsafe class FastConv
+    public static unsafe partial class FastConv
     {
         public static bool IsSupported => Avx2.IsSupported;
 
         const int SafeChunk = 512;
 
         /// <summary>Scratch the caller provides: im2col rows (shorts) and accumulators (longs) for <paramref name="pixels"/> output pixels.</summary>
-        public static int Im2ColShorts(QLayer l, int pixels) => NeedsIm2Col(l) ? pixels * l.WeightStride : 0;
+        public static int Im2ColShorts(QLayer l, int pixels) => pixels * Im2ColShortsPerPixel(l);
 
-        static bool NeedsIm2Col(QLayer l) =>
-            !(l.KernelH == 1 && l.KernelW == 1 && l.StrideH == 1 && l.StrideW == 1 && l.PadTop + l.PadLeft + l.PadBottom + l.PadRight == 0 && l.InC == l.WeightStride);
-
-        /// <param name="weightsHi">[coCount][WeightStride]: the weights, or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
+        /// <param name="weightsHi">[tile.CoCount][WeightStride]: the weights, or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
         /// <param name="weightsLo">Empty, or the low part w &amp; 255 of weights wider than 10 bits.</param>
-        public static void Conv(QLayer l, Span<short> input, Span<short> weightsHi, Span<short> weightsLo, int coStart, int coCount, int oyStart, int oyCount,
+        /// <param name="im2col">At least <see cref="Im2ColShorts"/> for the tile's output pixels.</param>
+        /// <param name="acc">At least output pixels x tile.CoCount.</param>
+        public static void Conv(QLayer l, ConvTile t, Span<short> input, Span<short> weightsHi, Span<short> weightsLo, Span<int> multipliers, Span<int> offsets,
             Span<short> output, Span<int> wideOutput, Span<short> im2col, Span<long> acc)
         {
-            int kp = l.WeightStride, pixels = oyCount * l.OutW;
+            int kp = l.WeightStride, pixels = t.OyCount * l.OutW, coCount = t.CoCount;
             bool split = weightsLo.Length > 0;
             int chunk = !split && l.AccumulatorBits <= 32 ? kp : SafeChunk;
-            Span<short> rows = NeedsIm2Col(l) ? Im2Col(l, input, oyStart, oyCount, im2col) : input.Slice(oyStart * l.OutW * kp, pixels * kp);
+            Span<short> rows = Im2ColShortsPerPixel(l) > 0 ? Im2Col(l, t, input, im2col) : input.Slice((t.OyStart - t.InRowBase) * l.InW * kp, pixels * kp);
             acc = acc.Slice(0, pixels * coCount);
             acc.Clear();
             fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
@@ -42,21 +41,26 @@ namespace EdgeResNet.Runtime.Kernels
                 DotTile(a, pixels, wh, coCount, kp, chunk, s, split ? 8 : 0);
                 if (split) DotTile(a, pixels, wl, coCount, kp, chunk, s, 0);
             }
-            int first = oyStart * l.OutW * l.OutC;
             for (int p = 0; p < pixels; p++)
+            {
+                int oy = t.OyStart + p / l.OutW, ox = p % l.OutW;
                 for (int c = 0; c < coCount; c++)
-                    ReferenceKernels.Store(l, acc[p * coCount + c], coStart + c, first + p * l.OutC + coStart + c, output, wideOutput);
+                {
+                    int co = t.CoStart + c;
+                    ReferenceKernels.Store(l, acc[p * coCount + c], multipliers[co], offsets[co], t.OutIndex(l, oy, ox, co), output, wideOutput);
+                }
+            }
         }
 
-        static Span<short> Im2Col(QLayer l, Span<short> input, int oyStart, int oyCount, Span<short> rows)
+        static Span<short> Im2Col(QLayer l, ConvTile t, Span<short> input, Span<short> rows)
         {
             int kp = l.WeightStride;
-            rows = rows.Slice(0, oyCount * l.OutW * kp);
+            rows = rows.Slice(0, t.OyCount * l.OutW * kp);
             rows.Clear();
-            for (int oy = oyStart; oy < oyStart + oyCount; oy++)
+            for (int oy = t.OyStart; oy < t.OyStart + t.OyCount; oy++)
                 for (int ox = 0; ox < l.OutW; ox++)
                 {
-                    int row = ((oy - oyStart) * l.OutW + ox) * kp;
+                    int row = ((oy - t.OyStart) * l.OutW + ox) * kp;
                     for (int ky = 0; ky < l.KernelH; ky++)
                     {
                         int iy = oy * l.StrideH + ky - l.PadTop;
@@ -65,7 +69,7 @@ namespace EdgeResNet.Runtime.Kernels
                         {
                             int ix = ox * l.StrideW + kx - l.PadLeft;
                             if (ix < 0 || ix >= l.InW) continue;
-                            input.Slice((iy * l.InW + ix) * l.InC, l.InC).CopyTo(rows.Slice(row + (ky * l.KernelW + kx) * l.InC));
+                            input.Slice(((iy - t.InRowBase) * l.InW + ix) * l.InC, l.InC).CopyTo(rows.Slice(row + (ky * l.KernelW + kx) * l.InC));
                         }
                     }
                 }

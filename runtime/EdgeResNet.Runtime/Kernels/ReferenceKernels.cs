@@ -9,15 +9,16 @@ namespace EdgeResNet.Runtime.Kernels
     /// </summary>
     public static class ReferenceKernels
     {
-        /// <param name="weights">The group's rows: [coCount][WeightStride].</param>
-        /// <param name="output">The whole output tensor (int16, or int32 through <paramref name="wideOutput"/> for WideOutput layers).</param>
-        public static void Conv(QLayer l, Span<short> input, Span<short> weights, int coStart, int coCount, int oyStart, int oyCount,
+        /// <param name="weights">Rows [tile.CoCount][WeightStride] of the tile's channels.</param>
+        /// <param name="multipliers">Per output channel of the layer (indexed by absolute channel), as <paramref name="offsets"/>.</param>
+        /// <param name="wideOutput">Used instead of <paramref name="output"/> by the WideOutput (logits) layer.</param>
+        public static void Conv(QLayer l, ConvTile t, Span<short> input, Span<short> weights, Span<int> multipliers, Span<int> offsets,
             Span<short> output, Span<int> wideOutput)
         {
             int stride = l.WeightStride;
-            for (int oy = oyStart; oy < oyStart + oyCount; oy++)
+            for (int oy = t.OyStart; oy < t.OyStart + t.OyCount; oy++)
                 for (int ox = 0; ox < l.OutW; ox++)
-                    for (int c = 0; c < coCount; c++)
+                    for (int c = 0; c < t.CoCount; c++)
                     {
                         long acc = 0;
                         int wRow = c * stride;
@@ -29,27 +30,28 @@ namespace EdgeResNet.Runtime.Kernels
                             {
                                 int ix = ox * l.StrideW + kx - l.PadLeft;
                                 if (ix < 0 || ix >= l.InW) continue;
-                                int xi = (iy * l.InW + ix) * l.InC, wi = wRow + (ky * l.KernelW + kx) * l.InC;
+                                int xi = ((iy - t.InRowBase) * l.InW + ix) * l.InC, wi = wRow + (ky * l.KernelW + kx) * l.InC;
                                 for (int ci = 0; ci < l.InC; ci++) acc += (long)weights[wi + ci] * input[xi + ci];
                             }
                         }
-                        Store(l, acc, coStart + c, (oy * l.OutW + ox) * l.OutC + coStart + c, output, wideOutput);
+                        int co = t.CoStart + c;
+                        Store(l, acc, multipliers[co], offsets[co], t.OutIndex(l, oy, ox, co), output, wideOutput);
                     }
         }
 
-        /// <summary>Requantises one accumulator of output channel <paramref name="co"/> and stores it at <paramref name="index"/>.</summary>
-        public static void Store(QLayer l, long acc, int co, int index, Span<short> output, Span<int> wideOutput)
+        /// <summary>Requantises one accumulator with its channel's multiplier and offset and stores it at <paramref name="index"/>.</summary>
+        public static void Store(QLayer l, long acc, int multiplier, int offset, int index, Span<short> output, Span<int> wideOutput)
         {
-            long y = FixedPoint.Requantize(acc, l.Multipliers[co], l.Offsets[co], l.OffsetShift, l.OutShift, l.Relu);
-            y = FixedPoint.Saturate(y, l.OutBits);
+            long y = FixedPoint.Saturate(FixedPoint.Requantize(acc, multiplier, offset, l.OffsetShift, l.OutShift, l.Relu), l.OutBits);
             if (l.WideOutput) wideOutput[index] = (int)y;
             else output[index] = (short)y;
         }
 
-        /// <summary>Max pooling; padding positions count as 0 (they come from zero padding).</summary>
-        public static void MaxPool(QLayer l, Span<short> input, Span<short> output)
+        /// <summary>Max pooling of output rows [oyStart, oyStart+oyCount); padding counts as 0 (it is zero padding).
+        /// The input buffer starts at input row <paramref name="inRowBase"/>, the output buffer at output row <paramref name="outRowBase"/>.</summary>
+        public static void MaxPool(QLayer l, Span<short> input, int inRowBase, Span<short> output, int oyStart, int oyCount, int outRowBase)
         {
-            for (int oy = 0; oy < l.OutH; oy++)
+            for (int oy = oyStart; oy < oyStart + oyCount; oy++)
                 for (int ox = 0; ox < l.OutW; ox++)
                     for (int c = 0; c < l.OutC; c++)
                     {
@@ -58,23 +60,25 @@ namespace EdgeResNet.Runtime.Kernels
                             for (int kx = 0; kx < l.KernelW; kx++)
                             {
                                 int iy = oy * l.StrideH + ky - l.PadTop, ix = ox * l.StrideW + kx - l.PadLeft;
-                                int v = iy < 0 || iy >= l.InH || ix < 0 || ix >= l.InW ? 0 : input[(iy * l.InW + ix) * l.InC + c];
+                                int v = iy < 0 || iy >= l.InH || ix < 0 || ix >= l.InW ? 0 : input[((iy - inRowBase) * l.InW + ix) * l.InC + c];
                                 if (v > m) m = v;
                             }
-                        output[(oy * l.OutW + ox) * l.OutC + c] = (short)m;
+                        output[((oy - outRowBase) * l.OutW + ox) * l.OutC + c] = (short)m;
                     }
         }
 
         /// <summary>Both inputs rescaled to the output format, summed, saturated, then ReLU.</summary>
         public static void Add(QLayer l, Span<short> a, Span<short> b, Span<short> output)
         {
-            int sa = l.InFrac - l.OutFrac, sb = l.In1Frac - l.OutFrac;
-            for (int i = 0; i < l.OutSize; i++)
-            {
-                long y = FixedPoint.RoundShift(a[i], sa) + FixedPoint.RoundShift(b[i], sb);
-                if (l.Relu && y < 0) y = 0;
-                output[i] = (short)FixedPoint.Saturate(y, l.OutBits);
-            }
+            for (int i = 0; i < l.OutSize; i++) output[i] = AddOne(l, a[i], b[i]);
+        }
+
+        /// <summary>One element of Add: both inputs to the output format, summed, ReLU, saturated.</summary>
+        public static short AddOne(QLayer l, short a, short b)
+        {
+            long y = FixedPoint.RoundShift(a, l.InFrac - l.OutFrac) + FixedPoint.RoundShift(b, l.In1Frac - l.OutFrac);
+            if (l.Relu && y < 0) y = 0;
+            return (short)FixedPoint.Saturate(y, l.OutBits);
         }
 
         /// <summary>Mean over H x W per channel, in the output format.</summary>

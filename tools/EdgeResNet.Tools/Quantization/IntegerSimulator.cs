@@ -60,15 +60,16 @@ public sealed class IntegerSimulator
             {
                 case QOp.Conv:
                     var wide = l.WideOutput ? new int[l.OutSize] : [];
+                    var tile = ConvTile.Whole(l);
                     if (_fast)
                     {
-                        var (im2col, acc) = _scratch.Value;
-                        FastConv.Conv(l, x, _hi[i] ?? l.Weights, _lo[i] ?? [], 0, l.OutC, 0, l.OutH, output, wide, im2col, acc);
+                        var (im2col, acc) = _scratch.Value!;
+                        FastConv.Conv(l, tile, x, _hi[i] ?? l.Weights, _lo[i] ?? [], l.Multipliers, l.Offsets, output, wide, im2col, acc);
                     }
-                    else ReferenceKernels.Conv(l, x, l.Weights, 0, l.OutC, 0, l.OutH, output, wide);
+                    else ReferenceKernels.Conv(l, tile, x, l.Weights, l.Multipliers, l.Offsets, output, wide);
                     if (l.WideOutput) logits = wide;
                     break;
-                case QOp.MaxPool: ReferenceKernels.MaxPool(l, x, output); break;
+                case QOp.MaxPool: ReferenceKernels.MaxPool(l, x, 0, output, 0, l.OutH, 0); break;
                 case QOp.Add: ReferenceKernels.Add(l, x, tensors[l.Input1]!, output); break;
                 case QOp.GlobalAvgPool: ReferenceKernels.GlobalAvgPool(l, x, output); break;
                 default: throw new InvalidDataException($"layer {i} ({l.Name}): unknown operator {l.Op}");

@@ -1,0 +1,250 @@
+using System;
+using System.Collections.Generic;
+using System.Text;
+
+namespace EdgeResNet.Runtime.Engine
+{
+    public enum StepKind { Stem, Bottleneck, Head }
+
+    /// <summary>
+    /// One step of the schedule. Stem: Conv then MaxPool. Bottleneck: convs A (1x1), B (3x3),
+    /// C (1x1), optional projection P (1x1) and the Add. Head: GlobalAvgPool then the dense layer.
+    /// Output rows are produced in bands of <see cref="BandRows"/>; every conv of the step streams
+    /// its weights once per band, in groups of output channels.
+    /// </summary>
+    public sealed class PlanStep
+    {
+        public StepKind Kind;
+        public int A = -1, B = -1, C = -1, P = -1, Add = -1, Pool = -1, Gap = -1, Fc = -1;
+        public int BandRows;
+        /// <summary>Where the step's input and output tensors start in the arena (in int16 units).</summary>
+        public int InputOffset, OutputOffset;
+        /// <summary>Scratch the step needs (int16 units): A rows with halo, B band, projection band, C group.</summary>
+        public int RingShorts, BandShorts, ShortcutShorts, GroupShorts;
+        /// <summary>Where the scratch starts in the arena: inside the tensor area where the step's tensors leave room, else after it.</summary>
+        public int ScratchOffset;
+        public int ScratchTotal => RingShorts + BandShorts + ShortcutShorts + GroupShorts;
+        public int Bands;
+    }
+
+    /// <summary>
+    /// The memory plan, computed before the first frame from the layer table and a RAM budget:
+    /// one tensor area sized for the largest tensor (block outputs overwrite their inputs in place,
+    /// a safety check proves no row is overwritten while still needed), band buffers, one weight
+    /// group buffer, one im2col row. All sizes are known here; a frame allocates nothing.
+    /// </summary>
+    public sealed class ExecutionPlan
+    {
+        public readonly List<PlanStep> Steps = new List<PlanStep>();
+        public int TensorAreaShorts, ScratchShorts, Im2ColShorts, WeightGroupShorts, MaxAccLongs, MaxRowBytesGroup, MaxChannels;
+        /// <summary>Tensor area, then the scratch of steps that do not fit inside it, then the im2col rows.</summary>
+        public int ArenaShorts => TensorAreaShorts + ScratchShorts + Im2ColShorts;
+        public bool SplitWeights;
+        public readonly QModel Model;
+
+        /// <summary>Output channels per weight group of layer <paramref name="l"/>: as many as the weight buffer holds and one output row of accumulators allows.</summary>
+        public int GroupSize(QLayer l) => Math.Max(1, Math.Min(l.OutC, Math.Min(WeightGroupShorts / l.WeightStride, MaxAccLongs / l.OutW)));
+
+        /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one row of the widest layer if needed.</param>
+        /// <param name="accLongs">The accumulator buffer (64-bit values).</param>
+        /// <param name="ramBudgetBytes">Band heights are chosen so the whole plan stays within this.</param>
+        public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = 2L << 20)
+        {
+            Model = model;
+            WeightGroupShorts = weightGroupShorts;
+            MaxAccLongs = accLongs;
+            var layers = model.Layers;
+            foreach (var l in layers)
+            {
+                if (l.Op != QOp.Conv) continue;
+                WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride);
+                MaxAccLongs = Math.Max(MaxAccLongs, l.OutW);
+                Im2ColShorts = Math.Max(Im2ColShorts, Kernels.FastConv.Im2ColShortsPerRow(l));
+            }
+            SplitWeights = model.WeightBits > 10;
+            Recognise(layers);
+
+            // Tensor area: the largest tensor. Block tensors start at 0; the stem writes its output at the
+            // end of the area, so a block that widens it (2a) can write its output from 0 upwards.
+            int area = model.InputSize;
+            foreach (var l in layers) area = Math.Max(area, l.WideOutput ? 0 : l.OutSize);
+            TensorAreaShorts = area;
+            foreach (var s in Steps)
+            {
+                s.OutputOffset = s.Kind == StepKind.Stem ? area - layers[s.Pool].OutSize : 0;
+                s.InputOffset = s == Steps[0] ? 0 : Steps[Steps.IndexOf(s) - 1].OutputOffset;
+                if (s.Kind == StepKind.Stem && s.InputOffset + model.InputSize > s.OutputOffset)
+                    throw new NotSupportedException("the input frame and the stem output do not fit side by side in the tensor area");
+            }
+
+            // Band heights: as tall as the RAM budget allows (fewer bands = fewer weight re-reads).
+            foreach (var l in layers)
+            {
+                if (l.Op != QOp.Conv) continue;
+                MaxRowBytesGroup = Math.Max(MaxRowBytesGroup, Math.Max(l.BnSize, GroupSize(l) * l.RowBytes));
+                MaxChannels = Math.Max(MaxChannels, l.OutC);
+            }
+            long fixedBytes = 2L * (TensorAreaShorts + Im2ColShorts + WeightGroupShorts * (SplitWeights ? 2 : 1)) + MaxRowBytesGroup + 8L * MaxChannels + 8L * MaxAccLongs;
+            long scratchBudget = Math.Max(0, ramBudgetBytes - fixedBytes) / 2;
+            foreach (var s in Steps)
+            {
+                // Room the step's own tensors leave in the tensor area (late stages are small) is scratch for free.
+                int tensorsEnd = TensorsEnd(s);
+                long budget = Math.Max(scratchBudget, TensorAreaShorts - tensorsEnd);
+                int outRows = OutRows(s);
+                for (s.BandRows = outRows; s.BandRows > 1; s.BandRows--)
+                {
+                    Size(s);
+                    if (s.ScratchTotal <= budget) break;
+                }
+                Size(s);
+                s.Bands = (outRows + s.BandRows - 1) / s.BandRows;
+                if (tensorsEnd + s.ScratchTotal <= TensorAreaShorts) s.ScratchOffset = tensorsEnd;
+                else
+                {
+                    s.ScratchOffset = TensorAreaShorts;
+                    ScratchShorts = Math.Max(ScratchShorts, s.ScratchTotal);
+                }
+                CheckInPlace(s);
+            }
+        }
+
+        /// <summary>One past the last tensor-area value the step's input and output occupy.</summary>
+        int TensorsEnd(PlanStep s)
+        {
+            var L = Model.Layers;
+            switch (s.Kind)
+            {
+                case StepKind.Stem: return TensorAreaShorts; // input at the start, output at the end
+                case StepKind.Bottleneck: return Math.Max(s.InputOffset + L[s.A].InSize, s.OutputOffset + L[s.C].OutSize);
+                default: return s.InputOffset + L[s.Gap].InSize;
+            }
+        }
+
+        int OutRows(PlanStep s) => s.Kind == StepKind.Stem ? Model.Layers[s.Pool].OutH : s.Kind == StepKind.Bottleneck ? Model.Layers[s.C].OutH : 1;
+
+        void Size(PlanStep s)
+        {
+            var L = Model.Layers;
+            int r = s.BandRows;
+            switch (s.Kind)
+            {
+                case StepKind.Stem:
+                {
+                    var conv = L[s.A]; var pool = L[s.Pool];
+                    s.RingShorts = RowsNeeded(pool, r) * conv.OutW * conv.OutC;
+                    s.BandShorts = s.ShortcutShorts = s.GroupShorts = 0;
+                    break;
+                }
+                case StepKind.Bottleneck:
+                {
+                    var a = L[s.A]; var b = L[s.B]; var c = L[s.C];
+                    s.RingShorts = Math.Min(a.OutH, RowsNeeded(b, r)) * a.OutW * a.OutC;
+                    s.BandShorts = r * b.OutW * b.OutC;
+                    s.ShortcutShorts = s.P >= 0 ? r * c.OutW * c.OutC : 0;
+                    s.GroupShorts = r * c.OutW * GroupSize(c);
+                    break;
+                }
+                default:
+                    s.RingShorts = L[s.Gap].OutC;
+                    s.BandShorts = s.ShortcutShorts = s.GroupShorts = 0;
+                    break;
+            }
+        }
+
+        /// <summary>Input rows a layer reads to make <paramref name="outRows"/> consecutive output rows.</summary>
+        static int RowsNeeded(QLayer l, int outRows) => (outRows - 1) * l.StrideH + l.KernelH;
+
+        /// <summary>First and one-past-last input row (clipped) read by output rows [r0, r1).</summary>
+        public static void InputRows(QLayer l, int r0, int r1, out int lo, out int hi)
+        {
+            lo = Math.Max(0, r0 * l.StrideH - l.PadTop);
+            hi = Math.Min(l.InH, (r1 - 1) * l.StrideH - l.PadTop + l.KernelH);
+        }
+
+        /// <summary>
+        /// Proves, band by band, that writing a bottleneck's output rows never overwrites input rows a
+        /// later band (or the projection of this band, computed before any write) still reads.
+        /// Identity shortcuts read and write the same element, which is safe by construction.
+        /// </summary>
+        void CheckInPlace(PlanStep s)
+        {
+            if (s.Kind != StepKind.Bottleneck) return;
+            var L = Model.Layers;
+            var a = L[s.A]; var b = L[s.B]; var c = L[s.C];
+            long rowX = (long)a.InW * a.InC, rowY = (long)c.OutW * c.OutC;
+            for (int r0 = 0; r0 < c.OutH; r0 += s.BandRows)
+            {
+                int r1 = Math.Min(c.OutH, r0 + s.BandRows);
+                // X rows read after this band's writes: by A rows not computed yet (A is 1x1: row i reads
+                // X row i*stride) and by the projection of later bands.
+                InputRows(b, r0, r1, out _, out int aDone);
+                int xNeeded = r1 >= c.OutH ? a.InH : Math.Min(a.InH, aDone * a.StrideH);
+                if (s.P >= 0 && r1 < c.OutH) xNeeded = Math.Min(xNeeded, r1 * L[s.P].StrideH);
+                long writeEnd = s.OutputOffset + r1 * rowY, writeStart = s.OutputOffset + r0 * rowY;
+                long liveStart = s.InputOffset + xNeeded * rowX, liveEnd = s.InputOffset + a.InH * rowX;
+                bool identity = s.P < 0;
+                if (identity && (s.InputOffset != s.OutputOffset || rowX != rowY))
+                    throw new NotSupportedException($"block '{c.Name}': an identity shortcut needs its output in place of its input");
+                if (writeStart < liveEnd && writeEnd > liveStart)
+                    throw new NotSupportedException($"block '{c.Name}': output rows [{r0},{r1}) would overwrite input rows still needed; the memory plan cannot run this network in place");
+            }
+        }
+
+        void Recognise(QLayer[] L)
+        {
+            int i = 0;
+            if (L.Length >= 2 && L[0].Op == QOp.Conv && L[0].Input0 == 0 && L[1].Op == QOp.MaxPool && L[1].Input0 == 1)
+            {
+                Steps.Add(new PlanStep { Kind = StepKind.Stem, A = 0, Pool = 1 });
+                i = 2;
+            }
+            else throw new NotSupportedException("the layer table does not start with a conv + max pool stem");
+            while (i < L.Length)
+            {
+                int x = i; // tensor id of the block input is i (the output of layer i - 1)
+                if (i + 1 < L.Length && L[i].Op == QOp.GlobalAvgPool && L[i + 1].Op == QOp.Conv && L[i + 1].WideOutput && i + 2 == L.Length)
+                {
+                    Steps.Add(new PlanStep { Kind = StepKind.Head, Gap = i, Fc = i + 1, BandRows = 1 });
+                    return;
+                }
+                var s = new PlanStep { Kind = StepKind.Bottleneck, A = i, B = i + 1, C = i + 2 };
+                bool ok = i + 3 < L.Length && L[i].Op == QOp.Conv && L[i].Input0 == x && L[i].KernelH == 1 && L[i].KernelW == 1
+                    && L[i + 1].Op == QOp.Conv && L[i + 1].Input0 == i + 1 && L[i + 1].StrideH == 1
+                    && L[i + 2].Op == QOp.Conv && L[i + 2].Input0 == i + 2 && L[i + 2].KernelH == 1 && L[i + 2].StrideH == 1;
+                int next = i + 3;
+                if (ok && L[next].Op == QOp.Conv)
+                {
+                    s.P = next;
+                    ok = L[next].Input0 == x && L[next].KernelH == 1 && L[next].KernelW == 1;
+                    next++;
+                }
+                ok = ok && next < L.Length && L[next].Op == QOp.Add;
+                if (ok)
+                {
+                    int shortcut = s.P >= 0 ? s.P + 1 : x;
+                    var add = L[next];
+                    ok = (add.Input0 == i + 3 && add.Input1 == shortcut) || (add.Input1 == i + 3 && add.Input0 == shortcut);
+                }
+                if (!ok) throw new NotSupportedException($"layers from {i} ('{L[i].Name}') are not a bottleneck block (1x1, 3x3, 1x1 convs, optional 1x1 projection, Add)");
+                s.Add = next;
+                Steps.Add(s);
+                i = next + 1;
+            }
+            throw new NotSupportedException("the layer table does not end with global average pooling + dense");
+        }
+
+        /// <summary>A readable schedule: one line per step.</summary>
+        public string Describe()
+        {
+            var sb = new StringBuilder();
+            foreach (var s in Steps)
+            {
+                var L = Model.Layers;
+                string name = s.Kind == StepKind.Stem ? L[s.A].Name + "+" + L[s.Pool].Name : s.Kind == StepKind.Head ? L[s.Gap].Name + "+" + L[s.Fc].Name : L[s.A].Name.Replace("_branch2a", "");
+                sb.Append($"{s.Kind,-10} {name,-26} bands {s.Bands,2} x {s.BandRows,3} rows  in@{2L * s.InputOffset,9:N0} B  out@{2L * s.OutputOffset,9:N0} B  scratch {2L * s.ScratchTotal,9:N0} B@{2L * s.ScratchOffset,9:N0}\n");
+            }
+            return sb.ToString();
+        }
+    }
+}

@@ -1,0 +1,14 @@
+namespace EdgeResNet.Runtime.Kernels
+{
+    /// <summary>The SIMD conv's scratch needs, known on every target so plans are the same everywhere.</summary>
+    public static partial class FastConv
+    {
+        /// <summary>im2col values per output pixel: 0 where the input rows can be read directly (1x1, stride 1, channels a multiple of 16).</summary>
+        public static int Im2ColShortsPerPixel(QLayer l) =>
+            l.KernelH == 1 && l.KernelW == 1 && l.StrideH == 1 && l.StrideW == 1 && l.PadTop + l.PadLeft + l.PadBottom + l.PadRight == 0 && l.InC == l.WeightStride
+                ? 0 : l.WeightStride;
+
+        /// <summary>im2col values per output row.</summary>
+        public static int Im2ColShortsPerRow(QLayer l) => l.OutW * Im2ColShortsPerPixel(l);
+    }
+}
