@@ -23,7 +23,8 @@ namespace EdgeResNet.Runtime.Engine
         readonly int[] _logits;
         readonly bool _fast;
 
-        public InferenceEngine(FlashImage image, ExecutionPlan plan)
+        /// <param name="referenceKernels">Run the reference conv kernel even where the SIMD one is available.</param>
+        public InferenceEngine(FlashImage image, ExecutionPlan plan, bool referenceKernels = false)
         {
             _image = image;
             _layers = image.Model.Layers;
@@ -38,7 +39,7 @@ namespace EdgeResNet.Runtime.Engine
             _acc = new long[plan.MaxAccLongs];
             _logits = new int[image.Model.Classes];
 #if NET
-            _fast = FastConv.IsSupported;
+            _fast = FastConv.IsSupported && !referenceKernels;
 #endif
         }
 

@@ -1,0 +1,94 @@
+using EdgeResNet.Runtime;
+using EdgeResNet.Runtime.Engine;
+using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Tools.Float;
+using EdgeResNet.Tools.Model;
+using EdgeResNet.Tools.Packing;
+using EdgeResNet.Tools.Quantization;
+
+namespace EdgeResNet.Tests;
+
+[TestClass]
+public sealed class RuntimeTests
+{
+    internal static (QModel Model, byte[] Image, float[][] Inputs) MiniPacked(QuantOptions opt, int seed = 3)
+    {
+        var net = MiniResNet.Build(seed);
+        var reference = new FloatReference(net);
+        var rng = new Random(seed);
+        var inputs = Enumerable.Range(0, 8).Select(_ => Enumerable.Range(0, net.Input.OutShape.Size).Select(_ => (float)(rng.NextDouble() * 200 - 100)).ToArray()).ToArray();
+        var cal = Calibration.Run(reference, inputs.Length, i => inputs[i], threads: 1);
+        var model = Quantizer.Quantize(net, cal, opt);
+        return (model, FlashImageWriter.ToBytes(model), inputs);
+    }
+
+    [TestMethod]
+    [DataRow(10, BnScheme.Separate, 2L << 20, false)]
+    [DataRow(10, BnScheme.Folded, 2L << 20, false)]
+    [DataRow(12, BnScheme.Separate, 2L << 20, false)]  // weights over 10 bits: split planes, 64-bit accumulation
+    [DataRow(10, BnScheme.Separate, 1L, false)]        // no RAM to spare: one-row bands everywhere
+    [DataRow(8, BnScheme.Folded, 1L, true)]            // the reference kernel (the netstandard path)
+    public void RuntimeLogitsEqualTheSimulatorBitForBit(int bits, BnScheme scheme, long ramBudget, bool referenceKernels)
+    {
+        var (model, bytes, inputs) = MiniPacked(new QuantOptions(bits, 16, scheme));
+        var sim = new IntegerSimulator(model);
+        var image = FlashImage.Open(new MemoryFlash(bytes));
+        var plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudget);
+        if (ramBudget == 1) Assert.IsTrue(plan.Steps.Any(s => s.Bands > 1), "a tiny budget must force several bands");
+        var engine = new InferenceEngine(image, plan, referenceKernels);
+        foreach (var x in inputs)
+        {
+            var q = Quantizer.QuantizeInput(x, model);
+            var expected = sim.Run(q);
+            CollectionAssert.AreEqual(expected, engine.Run(q));
+            Assert.IsTrue(expected.Distinct().Count() > 1, "logits must vary");
+        }
+    }
+
+    [TestMethod]
+    public void AFrameAllocatesNothing()
+    {
+        var (model, bytes, inputs) = MiniPacked(new QuantOptions(10, 16, BnScheme.Separate));
+        string path = Path.GetTempFileName();
+        File.WriteAllBytes(path, bytes);
+        try
+        {
+            using var file = new FileFlash(path);
+            foreach (IFlash flash in new IFlash[] { new MemoryFlash(bytes), file })
+            {
+                var engine = new InferenceEngine(FlashImage.Open(flash));
+                var q = Quantizer.QuantizeInput(inputs[0], model);
+                q.CopyTo(engine.Input);
+                engine.Run(); // warm-up: JIT and first-touch
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                engine.Run();
+                long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                Assert.AreEqual(0L, allocated, $"{flash.GetType().Name}: a frame allocated {allocated} bytes");
+            }
+        }
+        finally { File.Delete(path); }
+    }
+
+    [TestMethod]
+    public void FlashIsReadOnceWhenBandsAreWhole()
+    {
+        var (_, bytes, inputs) = MiniPacked(new QuantOptions(10, 16, BnScheme.Separate));
+        var counting = new CountingFlash(new MemoryFlash(bytes));
+        var image = FlashImage.Open(counting, verifySections: false);
+        var plan = new ExecutionPlan(image.Model);
+        Assert.IsTrue(plan.Steps.All(s => s.Bands == 1), "the mini network fits in one band per step");
+        var engine = new InferenceEngine(image, plan);
+        long before = counting.BytesRead;
+        engine.Run(Quantizer.QuantizeInput(inputs[0], image.Model));
+        long sections = image.Model.Layers.Where(l => l.Op == QOp.Conv).Sum(l => l.WeightsSize + l.BnSize);
+        Assert.AreEqual(sections, counting.BytesRead - before, "every weight and BN byte exactly once per frame");
+    }
+
+    [TestMethod]
+    public void UnsupportedLayerTableIsAClearError()
+    {
+        var (_, _, model) = QuantizationTests.TinyQuantized(new QuantOptions(10, 16, BnScheme.Separate));
+        var e = Assert.ThrowsExactly<NotSupportedException>(() => new ExecutionPlan(model));
+        StringAssert.Contains(e.Message, "stem");
+    }
+}
