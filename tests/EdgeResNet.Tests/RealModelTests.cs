@@ -1,4 +1,10 @@
+using EdgeResNet.Runtime;
+using EdgeResNet.Runtime.Engine;
+using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Tools.Evaluation;
+using EdgeResNet.Tools.Imaging;
+using EdgeResNet.Tools.Packing;
+using EdgeResNet.Tools.Quantization;
 using EdgeResNet.Tools.Float;
 using EdgeResNet.Tools.Model;
 using EdgeResNet.Tools.Onnx;
@@ -51,5 +57,41 @@ public sealed class RealModelTests
         Console.WriteLine($"ORT vs float reference: {result}");
         Assert.AreEqual(20, result.Top1Agree);
         Assert.IsLessThan(1e-3, result.MaxAbsLogitDiff);
+    }
+
+    /// <summary>
+    /// The device runtime (streaming weights, banded tiles, planned arena) against the tools'
+    /// integer simulator on 20 sample photos: logits equal bit for bit, for the 10-bit separate
+    /// image and a 10-bit folded one. Calibrated on 20 calibration photos to keep the test quick.
+    /// </summary>
+    [TestMethod]
+    [DataRow(BnScheme.Separate)]
+    [DataRow(BnScheme.Folded)]
+    public void RuntimeIsBitExactWithTheSimulatorOn20Photos(BnScheme scheme)
+    {
+        var net = Net();
+        string dir = SampleImages.DirOrInconclusive();
+        var reference = new FloatReference(net);
+        var cal = Calibration.Run(reference, Dataset.Load(dir, Split.Calibration, 20), Environment.ProcessorCount);
+        var model = Quantizer.Quantize(net, cal, new QuantOptions(10, 16, scheme));
+        var bytes = FlashImageWriter.ToBytes(model);
+        Assert.IsLessThanOrEqualTo(33_000_000, bytes.Length, "the 10-bit image must stay within 33,000,000 bytes");
+        var sim = new IntegerSimulator(model);
+        var counting = new CountingFlash(new MemoryFlash(bytes));
+        var engine = new InferenceEngine(FlashImage.Open(counting));
+        var photos = Dataset.Load(dir, Split.Evaluation).Where((_, i) => i % 45 == 0).ToList();
+        Assert.HasCount(20, photos);
+        int agreeWithFloat = 0;
+        foreach (var photo in photos)
+        {
+            var x = CaffePreprocessing.Run(RgbImage.Load(photo.Path));
+            var q = Quantizer.QuantizeInput(x, model);
+            var expected = sim.Run(q);
+            long before = counting.BytesRead;
+            CollectionAssert.AreEqual(expected, engine.Run(q), photo.FileName);
+            Assert.IsLessThanOrEqualTo(1.5 * bytes.Length, counting.BytesRead - before, "flash bytes read per frame");
+            if (Evaluator.TopK(expected, 1)[0] == Evaluator.TopK(reference.Forward(x), 1)[0]) agreeWithFloat++;
+        }
+        Assert.IsGreaterThanOrEqualTo(18, agreeWithFloat, "top-1 agreement with the float model");
     }
 }

@@ -15,7 +15,7 @@ namespace EdgeResNet.Cli;
 public static partial class Commands
 {
     public static IEnumerable<Command> All() =>
-        [Demo(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt(), .. QuantCommands.All()];
+        [Demo(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt(), .. QuantCommands.All(), .. RuntimeCommands.All()];
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -94,10 +94,11 @@ public static partial class Commands
         var split = SplitOption(Split.All);
         var threads = ThreadsOption();
         var json = new Option<string?>("--json") { Description = "Also write the report as JSON here (top1/top5 as fractions, per-image top-5; for a flash image also agreement_top1 with the float model)" };
-        var cmd = new Command("eval", "Top-1 / top-5 accuracy against labels.tsv, of the float model or of a packed flash image") { model, images, limit, split, threads, json };
+        var engine = EngineOption(Engine.Simulator);
+        var cmd = new Command("eval", "Top-1 / top-5 accuracy against labels.tsv, of the float model or of a packed flash image") { model, images, limit, split, threads, json, engine };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            var classifier = LoadModel(pr.GetValue(model)!);
+            var classifier = LoadModel(pr.GetValue(model)!, pr.GetValue(engine));
             var set = Dataset.Load(ImagesDir(pr.GetValue(images)), pr.GetValue(split), pr.GetValue(limit));
             if (set.Count == 0) throw new UsageException("no images selected; check --images, --split and --limit");
             var report = RunEval(classifier, set, pr.GetValue(threads));
@@ -114,9 +115,10 @@ public static partial class Commands
     {
         var model = ModelOption();
         var files = new Argument<string[]>("images") { Description = "Image files (JPEG, PNG, ...)", Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("classify", "Top-5 classes with scores and latency for each image") { model, files };
+        var engine = EngineOption(Engine.Runtime);
+        var cmd = new Command("classify", "Top-5 classes with scores and latency for each image") { model, files, engine };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
-            PrintClassification(LoadModel(pr.GetValue(model)!), pr.GetValue(files)!) ? ExitCodes.Ok : ExitCodes.BadInput));
+            PrintClassification(LoadModel(pr.GetValue(model)!, pr.GetValue(engine)), pr.GetValue(files)!) ? ExitCodes.Ok : ExitCodes.BadInput));
         return cmd;
     }
 
@@ -185,10 +187,18 @@ public static partial class Commands
     internal static string ImagesDir(string? given) => given ?? RepoPaths.SampleImages()
         ?? throw new UsageException("no --images given and ../shared/imagenet-samples was not found beside the repository");
 
-    internal static IClassifier LoadModel(string model)
+    public enum Engine { Simulator, Runtime }
+
+    static Option<Engine> EngineOption(Engine defaultEngine) => new("--engine")
+    {
+        Description = "For a flash image: Simulator (the tools' whole-tensor integer simulator) or Runtime (the device runtime, streaming weights from the file)",
+        DefaultValueFactory = _ => defaultEngine,
+    };
+
+    internal static IClassifier LoadModel(string model, Engine engine)
     {
         if (model == "float") return LoadFloat();
-        if (File.Exists(model)) return SimulatedClassifier.FromImage(model);
+        if (File.Exists(model)) return engine == Engine.Runtime ? new RuntimeClassifier(model) : SimulatedClassifier.FromImage(model);
         throw new UsageException($"--model '{model}' is neither 'float' nor an existing flash image file (make one with 'edgeresnet pack')");
     }
 

@@ -23,7 +23,9 @@ public static class ExitCodes
     static int? Classify(Exception e) => e switch
     {
         WeightsException => Unavailable,
-        FileNotFoundException or DirectoryNotFoundException or ModelFormatException or ImageDecodeException or FormatException or InvalidDataException => BadInput,
+        FileNotFoundException or DirectoryNotFoundException or ModelFormatException or ImageDecodeException or FormatException or InvalidDataException
+            or EdgeResNet.Runtime.Flash.FlashImageException => BadInput,
+        NotSupportedException => BadInput,
         UsageException => Usage,
         _ => null,
     };

@@ -57,6 +57,9 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>The logits of the last <see cref="Run()"/> (format: the last layer's OutFrac).</summary>
         public int[] Logits => _logits;
 
+        /// <summary>Array form for hosts whose compiler lacks Span (Mono's mcs).</summary>
+        public int[] Run(short[] input) => Run(new Span<short>(input));
+
         public int[] Run(Span<short> input)
         {
             input.CopyTo(Input);

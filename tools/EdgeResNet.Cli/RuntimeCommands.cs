@@ -1,0 +1,172 @@
+using System.CommandLine;
+using System.Diagnostics;
+using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Tools.Evaluation;
+using EdgeResNet.Tools.Imaging;
+using EdgeResNet.Tools.Onnx;
+using EdgeResNet.Tools.Quantization;
+using EdgeResNet.Tools.Reports;
+using Spectre.Console;
+
+namespace EdgeResNet.Cli;
+
+/// <summary>The device runtime from the host: footprint and benchmark.</summary>
+public static class RuntimeCommands
+{
+    public static IEnumerable<Command> All() => [FootprintCommand(), Bench(), MiniImage()];
+
+    static Command MiniImage()
+    {
+        var output = new Option<string>("--out") { Description = "Folder for mini.img, input.bin (int16 LE) and expected.txt (one logit per line)", Required = true };
+        var seed = new Option<int>("--seed") { Description = "Seed of the random weights and input", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("mini-image", "Pack a small seeded network of ResNet-50's structure and a quantised input, with the simulator's logits: test material for other hosts (the Mono check in .ci/run)")
+        {
+            output, seed,
+        };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            string dir = pr.GetValue(output)!;
+            Directory.CreateDirectory(dir);
+            var net = EdgeResNet.Tools.Model.MiniResNet.Build(pr.GetValue(seed));
+            var reference = new EdgeResNet.Tools.Float.FloatReference(net);
+            var rng = new Random(pr.GetValue(seed));
+            var inputs = Enumerable.Range(0, 8).Select(_ => Enumerable.Range(0, net.Input.OutShape.Size).Select(_ => (float)(rng.NextDouble() * 200 - 100)).ToArray()).ToArray();
+            var model = Quantizer.Quantize(net, Calibration.Run(reference, inputs.Length, i => inputs[i], 1), new QuantOptions());
+            string img = Path.Combine(dir, "mini.img");
+            EdgeResNet.Tools.Packing.FlashImageWriter.Write(model, img);
+            var q = Quantizer.QuantizeInput(inputs[0], model);
+            var bytes = new byte[q.Length * 2];
+            Buffer.BlockCopy(q, 0, bytes, 0, bytes.Length);
+            File.WriteAllBytes(Path.Combine(dir, "input.bin"), bytes);
+            var expected = new IntegerSimulator(model).Run(q);
+            using var flash = new FileFlash(img);
+            var actual = new EdgeResNet.Runtime.Engine.InferenceEngine(FlashImage.Open(flash)).Run(q);
+            if (!expected.SequenceEqual(actual)) throw new InvalidDataException("the .NET runtime's logits differ from the simulator's");
+            File.WriteAllLines(Path.Combine(dir, "expected.txt"), expected.Select(v => v.ToString()));
+            Console.WriteLine($"wrote {img} ({new FileInfo(img).Length:N0} bytes), input.bin, expected.txt ({expected.Length} logits; the .NET runtime agrees)");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    static Option<long> RamBudgetOption() => new("--ram-budget")
+    {
+        Description = "RAM budget in bytes for the runtime's plan (band heights are chosen to fit it; less RAM means more weight re-reads)",
+        DefaultValueFactory = _ => 2L << 20,
+    };
+
+    /// <summary>One quantised sample frame: the first image of the sample folder, or a mid-grey frame when it is absent.</summary>
+    static short[] SampleFrame(string imagePath, string? imagesDir)
+    {
+        using var flash = new FileFlash(imagePath);
+        var model = FlashImage.Open(flash, verifySections: false).Model;
+        string? dir = imagesDir ?? EdgeResNet.Tools.RepoPaths.SampleImages();
+        float[] x = dir != null
+            ? CaffePreprocessing.Run(RgbImage.Load(Dataset.Load(dir, Split.Evaluation, 1)[0].Path))
+            : new float[model.InputSize];
+        return Quantizer.QuantizeInput(x, model);
+    }
+
+    static Command FootprintCommand()
+    {
+        var image = new Argument<string>("image") { Description = "A flash image (.img)" };
+        var board = new Option<string?>("--board") { Description = $"Only this board ({string.Join(", ", BoardProfile.All.Select(b => b.Name))})" };
+        var budget = RamBudgetOption();
+        var json = new Option<string?>("--json") { Description = "Also write the report as JSON here" };
+        var cmd = new Command("footprint", "Memory and flash footprint of the runtime for a flash image: the plan (arena, buffers, schedule, flash bytes read per frame) and a measured run on this machine, and whether it fits named boards")
+        {
+            image, board, budget, json,
+        };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            string path = pr.GetValue(image)!;
+            var boards = pr.GetValue(board) is string b ? [Find(b)] : BoardProfile.All;
+            var r = Footprint.Measure(path, SampleFrame(path, null), pr.GetValue(budget), boards);
+            var t = new Table().AddColumns("figure", "value");
+            t.AddRow("flash image", $"{r.ImageBytes:N0} B");
+            t.AddRow("multiply-accumulates per frame", $"{r.Macs:N0}");
+            t.AddRow("arena (activations, one array)", $"{r.ArenaBytes:N0} B = tensor area {r.TensorAreaBytes:N0} + band scratch {r.ScratchBytes:N0} + im2col {r.Im2ColBytes:N0}");
+            t.AddRow("weight group + packed bytes + BN tables + accumulators", $"{r.WeightBufferBytes:N0} B");
+            t.AddRow("[bold]runtime peak RAM (all of the above)[/]", $"[bold]{r.RuntimeRamBytes:N0} B = {r.RuntimeRamBytes / 1048576.0:F2} MiB[/] (budget {r.RamBudgetBytes:N0} B)");
+            t.AddRow("flash bytes read per frame", $"{r.FlashBytesPerFrame:N0} B = {r.FlashReadRatio:F3} x the image, in {r.FlashReadsPerFrame:N0} reads");
+            t.AddRow("measured: engine heap / allocated per frame", $"{r.MeasuredEngineHeapBytes:N0} B / {r.MeasuredAllocatedPerFrameBytes:N0} B");
+            t.AddRow("measured: process peak working set (.NET host)", $"{r.MeasuredPeakWorkingSetBytes:N0} B");
+            t.AddRow("measured: one frame on this machine", $"{r.MeasuredFrameMs:F0} ms");
+            AnsiConsole.Write(t);
+            Console.WriteLine("schedule (bands x rows per step; weights are streamed once per band):");
+            Console.Write(r.Schedule);
+            var bt = new Table().AddColumns("board", "fits", "what limits it");
+            foreach (var f in r.Boards) bt.AddRow(f.Board, f.Fits ? "yes" : "[red]no[/]", Markup.Escape(f.Limit));
+            AnsiConsole.Write(bt);
+            if (pr.GetValue(json) is string j) Commands.WriteJsonAtomically(j, r);
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    static BoardProfile Find(string name)
+    {
+        try { return BoardProfile.Find(name); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+    }
+
+    public sealed record BenchReport(string Model, int Threads, int Frames, string Kernel, double RuntimeMs, double RuntimeFps, double? OrtMs, double? OrtFps, double? Ratio);
+
+    static Command Bench()
+    {
+        var model = new Option<string>("--model") { Description = "A flash image (.img)", Required = true };
+        var threads = new Option<int>("--threads") { Description = "Threads: the runtime runs this many engines on different frames; ONNX Runtime gets this many intra-op threads", DefaultValueFactory = _ => 1 };
+        var frames = new Option<int>("--frames") { Description = "Frames to time (after one warm-up frame each)", DefaultValueFactory = _ => 10 };
+        var vsOrt = new Option<bool>("--vs-ort") { Description = "Also time ONNX Runtime fp32 on the exported float model, in the same run" };
+        var json = new Option<string?>("--json") { Description = "Also write runtime_ms, ort_ms, ratio (runtime/ort) and more as JSON" };
+        var cmd = new Command("bench", "Median latency and frames/s of the runtime on sample frames, optionally against ONNX Runtime fp32 with the same thread count") { model, threads, frames, vsOrt, json };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            string path = pr.GetValue(model)!;
+            int t = pr.GetValue(threads), n = pr.GetValue(frames);
+            if (t < 1 || n < 1) throw new UsageException("--threads and --frames must be at least 1");
+            string? dir = EdgeResNet.Tools.RepoPaths.SampleImages();
+            var inputs = dir != null
+                ? Dataset.Load(dir, Split.Evaluation, n).Select(i => CaffePreprocessing.Run(RgbImage.Load(i.Path))).ToArray()
+                : Enumerable.Range(0, n).Select(i => new float[224 * 224 * 3]).ToArray();
+            using var runtime = new RuntimeClassifier(path);
+            var (rtMs, rtFps) = Time(inputs, t, x => runtime.IntegerLogits(x));
+            double? ortMs = null, ortFps = null;
+            if (pr.GetValue(vsOrt))
+            {
+                string onnx = Path.Combine(Path.GetTempPath(), $"edgeresnet-bench-{Environment.ProcessId}.onnx");
+                try
+                {
+                    OnnxExporter.Save(Commands.LoadFloat().Reference.Network, onnx);
+                    using var ort = new OrtRunner(onnx, t);
+                    (double ms, double fps) = Time(inputs, 1, x => ort.Logits(x)); // ORT parallelises inside a frame
+                    (ortMs, ortFps) = (ms, fps);
+                }
+                finally { File.Delete(onnx); }
+            }
+            var report = new BenchReport(Path.GetFileName(path), t, n, runtime.Current.Engine.ConvKernel, rtMs, rtFps, ortMs, ortFps, ortMs is double o ? rtMs / o : null);
+            Console.WriteLine($"runtime ({report.Kernel}): median {rtMs:F1} ms per frame, {rtFps:F2} frames/s on {t} thread(s)");
+            if (ortMs != null) Console.WriteLine($"ONNX Runtime fp32: median {ortMs:F1} ms per frame, {ortFps:F2} frames/s with {t} intra-op thread(s); runtime/ORT latency ratio {report.Ratio:F2}");
+            if (pr.GetValue(json) is string j) Commands.WriteJsonAtomically(j, report);
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Median per-frame latency and overall frames/s, with <paramref name="parallel"/> frames in flight.</summary>
+    static (double MedianMs, double Fps) Time(float[][] inputs, int parallel, Action<float[]> run)
+    {
+        Parallel.For(0, parallel, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i => run(inputs[i % inputs.Length])); // warm-up
+        var times = new double[inputs.Length];
+        var wall = Stopwatch.StartNew();
+        Parallel.For(0, inputs.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
+        {
+            var sw = Stopwatch.StartNew();
+            run(inputs[i]);
+            times[i] = sw.Elapsed.TotalMilliseconds;
+        });
+        wall.Stop();
+        Array.Sort(times);
+        return (times[times.Length / 2], inputs.Length / wall.Elapsed.TotalSeconds);
+    }
+}

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using EdgeResNet.Runtime;
+using EdgeResNet.Runtime.Engine;
+using EdgeResNet.Runtime.Flash;
+
+namespace EdgeResNet.Tools.Reports;
+
+/// <summary>A target board: how much external flash holds the image and how much RAM the runtime may use.</summary>
+public sealed record BoardProfile(string Name, string Description, long FlashBytes, long RamBytes)
+{
+    public static readonly BoardProfile[] All =
+    [
+        new("meadow-f7v2", "Meadow F7v2 (STM32F7 216 MHz, .NET on Mono): 64 MB QSPI flash, 32 MB SDRAM", 64L << 20, 32L << 20),
+        new("rpi-zero-2w", "Raspberry Pi Zero 2 W class Linux board (4x Cortex-A53, .NET): image on the SD card, 512 MB RAM", 8L << 30, 512L << 20),
+        new("stm32h747", "STM32H747-class MCU (Cortex-M7 480 MHz): 64 MB external QSPI NOR, 1 MiB internal SRAM, no SDRAM", 64L << 20, 1L << 20),
+    ];
+
+    public static BoardProfile Find(string name) => All.FirstOrDefault(b => b.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"unknown board '{name}'; known boards: {string.Join(", ", All.Select(b => b.Name))}");
+}
+
+public sealed record BoardFit(string Board, string Description, bool Fits, string Limit);
+
+public sealed record FootprintReport(
+    string Image, long ImageBytes, long Macs, long RamBudgetBytes,
+    long TensorAreaBytes, long ScratchBytes, long Im2ColBytes, long ArenaBytes, long WeightBufferBytes, long RuntimeRamBytes,
+    long FlashBytesPerFrame, double FlashReadRatio, long FlashReadsPerFrame, string Schedule,
+    long MeasuredEngineHeapBytes, long MeasuredAllocatedPerFrameBytes, long MeasuredPeakWorkingSetBytes, double MeasuredFrameMs,
+    IReadOnlyList<BoardFit> Boards);
+
+/// <summary>
+/// What the runtime needs, from the plan (arena, buffers, flash reads) and from a real run on
+/// this machine (engine heap, bytes allocated in a frame, process peak working set).
+/// </summary>
+public static class Footprint
+{
+    public static FootprintReport Measure(string imagePath, short[] input, long ramBudgetBytes, IEnumerable<BoardProfile> boards)
+    {
+        using var file = new FileFlash(imagePath);
+        var counting = new CountingFlash(file);
+        var image = FlashImage.Open(counting);
+        long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
+        var plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudgetBytes);
+        var engine = new InferenceEngine(image, plan);
+        long heapEngine = GC.GetTotalMemory(forceFullCollection: true) - heapBefore;
+        engine.Run(input); // first frame: JIT
+        input.CopyTo(engine.Input);
+        long readBefore = counting.BytesRead, readsBefore = counting.Reads, allocBefore = GC.GetAllocatedBytesForCurrentThread();
+        long start = Stopwatch.GetTimestamp();
+        engine.Run();
+        var elapsed = Stopwatch.GetElapsedTime(start);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - allocBefore;
+        long flashPerFrame = counting.BytesRead - readBefore;
+        using var process = Process.GetCurrentProcess();
+        process.Refresh();
+        long weightBuffers = engine.RamBytes - 2L * plan.ArenaShorts;
+        var fits = boards.Select(b =>
+        {
+            bool flashOk = image.ImageSize <= b.FlashBytes, ramOk = engine.RamBytes <= b.RamBytes;
+            string limit = flashOk && ramOk
+                ? $"fits: image uses {100.0 * image.ImageSize / b.FlashBytes:F0}% of flash, runtime RAM {100.0 * engine.RamBytes / b.RamBytes:F1}% of RAM"
+                : !ramOk ? $"RAM: the runtime needs {engine.RamBytes:N0} B, the board has {b.RamBytes:N0} B" + (flashOk ? "" : "; and flash")
+                : $"flash: the image is {image.ImageSize:N0} B, the board has {b.FlashBytes:N0} B";
+            return new BoardFit(b.Name, b.Description, flashOk && ramOk, limit);
+        }).ToList();
+        return new FootprintReport(Path.GetFileName(imagePath), image.ImageSize, image.Model.Macs, ramBudgetBytes,
+            2L * plan.TensorAreaShorts, 2L * plan.ScratchShorts, 2L * plan.Im2ColShorts, 2L * plan.ArenaShorts, weightBuffers, engine.RamBytes,
+            flashPerFrame, (double)flashPerFrame / image.ImageSize, counting.Reads - readsBefore, plan.Describe(),
+            heapEngine, allocated, process.PeakWorkingSet64, elapsed.TotalMilliseconds, fits);
+    }
+}
