@@ -102,7 +102,7 @@ public sealed class QuantizationTests
     {
         if (!FastConv.IsSupported) Assert.Inconclusive("this CPU has no AVX2");
         var rng = new Random(9);
-        foreach (var (k, stride, cin, cout, bits, signed) in new[] { (3, 1, 16, 8, 10, false), (7, 2, 3, 5, 10, true), (1, 2, 32, 7, 8, false), (1, 1, 48, 9, 16, true), (3, 2, 5, 3, 13, false), (1, 1, 2048, 6, 10, true) })
+        foreach (var (k, stride, cin, cout, bits, signed) in new[] { (3, 1, 16, 8, 10, false), (7, 2, 3, 5, 10, true), (1, 2, 32, 7, 8, false), (1, 1, 48, 9, 16, true), (3, 2, 5, 3, 13, false), (1, 1, 2048, 6, 10, true), (3, 1, 16, 24, 10, false), (1, 1, 32, 40, 8, true) })
         {
             var l = new QLayer
             {
@@ -130,6 +130,22 @@ public sealed class QuantizationTests
             CollectionAssert.AreEqual(expected, actual, $"k{k} s{stride} cin{cin} bits{bits}");
             CollectionAssert.AreEqual(expectedWide, actualWide, $"k{k} s{stride} cin{cin} bits{bits} (wide)");
             Assert.IsTrue(expected.Any(v => v != 0) || expectedWide.Any(v => v != 0), "the test layer must produce something");
+        }
+    }
+
+    [TestMethod]
+    public void FastAddIsBitExactWithTheReference()
+    {
+        var rng = new Random(12);
+        foreach (var (inFrac, in1Frac, outFrac, relu, bits) in new[] { (10, 11, 10, true, 16), (12, 9, 11, false, 16), (8, 8, 10, true, 12), (11, 13, 9, false, 10) })
+        {
+            var l = new QLayer { Op = QOp.Add, InFrac = inFrac, In1Frac = in1Frac, OutFrac = outFrac, Relu = relu, OutBits = bits };
+            var a = Enumerable.Range(0, 53).Select(_ => (short)rng.Next(-32768, 32768)).ToArray();
+            var b = Enumerable.Range(0, 53).Select(_ => (short)rng.Next(-32768, 32768)).ToArray();
+            var expected = a.Zip(b, (x, y) => ReferenceKernels.AddOne(l, x, y)).ToArray();
+            var actual = new short[53];
+            FastAdd.AddRow(l, a, b, actual);
+            CollectionAssert.AreEqual(expected, actual, $"fractions {inFrac},{in1Frac}->{outFrac} relu {relu} bits {bits}");
         }
     }
 

@@ -128,10 +128,9 @@ namespace EdgeResNet.Runtime.Engine
                         for (int ox = 0; ox < w; ox++)
                         {
                             int gi = ((r - r0) * w + ox) * n, yi = (r * w + ox) * channels + co;
-                            int si = p != null ? ((r - r0) * w + ox) * channels + co : yi;
-                            var sv = p != null ? shortcut : x;
-                            for (int k = 0; k < n; k++)
-                                y[yi + k] = cFirst ? ReferenceKernels.AddOne(add, group[gi + k], sv[si + k]) : ReferenceKernels.AddOne(add, sv[si + k], group[gi + k]);
+                            var sv = p != null ? shortcut.Slice(((r - r0) * w + ox) * channels + co, n) : x.Slice(yi, n);
+                            var cv = group.Slice(gi, n);
+                            AddRow(add, cFirst ? cv : sv, cFirst ? sv : cv, y.Slice(yi, n));
                         }
                 }
             }
@@ -184,6 +183,14 @@ namespace EdgeResNet.Runtime.Engine
                     Conv(l, tile, input, weights, output, wide);
                 }
             }
+        }
+
+        void AddRow(QLayer add, Span<short> a, Span<short> b, Span<short> y)
+        {
+#if NET
+            if (_fast) { FastAdd.AddRow(add, a, b, y); return; }
+#endif
+            for (int i = 0; i < y.Length; i++) y[i] = ReferenceKernels.AddOne(add, a[i], b[i]);
         }
 
         void Conv(QLayer l, ConvTile tile, Span<short> input, Span<short> weights, Span<short> output, Span<int> wide)

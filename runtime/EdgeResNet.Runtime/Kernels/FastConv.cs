@@ -41,15 +41,44 @@ namespace EdgeResNet.Runtime.Kernels
                 DotTile(a, pixels, wh, coCount, kp, chunk, s, split ? 8 : 0);
                 if (split) DotTile(a, pixels, wl, coCount, kp, chunk, s, 0);
             }
-            for (int p = 0; p < pixels; p++)
-            {
-                int oy = t.OyStart + p / l.OutW, ox = p % l.OutW;
+            bool vectorStore = Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
+            Span<long> mul = vectorStore ? stackalloc long[coCount] : default, add = vectorStore ? stackalloc long[coCount] : default;
+            if (vectorStore)
                 for (int c = 0; c < coCount; c++)
                 {
-                    int co = t.CoStart + c;
-                    ReferenceKernels.Store(l, acc[p * coCount + c], multipliers[co], offsets[co], t.OutIndex(l, oy, ox, co), output, wideOutput);
+                    mul[c] = multipliers[t.CoStart + c];
+                    add[c] = ((long)offsets[t.CoStart + c] << l.OffsetShift) + (1L << (l.OutShift - 1)); // the rounding of RoundShift folded in
                 }
+            for (int p = 0; p < pixels; p++)
+            {
+                int oy = t.OyStart + p / l.OutW, ox = p % l.OutW, first = t.OutIndex(l, oy, ox, t.CoStart), row = p * coCount, c = 0;
+                if (vectorStore) c = RequantizeRow(l, acc.Slice(row, coCount), mul, add, output.Slice(first, coCount));
+                for (; c < coCount; c++)
+                    ReferenceKernels.Store(l, acc[row + c], multipliers[t.CoStart + c], offsets[t.CoStart + c], first + c, output, wideOutput);
             }
+        }
+
+        /// <summary>
+        /// <see cref="FixedPoint.Requantize"/> and saturation for 16 channels at a time (AVX-512, 64-bit lanes):
+        /// (acc * m + (offset &lt;&lt; OffsetShift) + 2^(OutShift-1)) &gt;&gt; OutShift, clamped to [ReLU ? 0 : min, max].
+        /// Returns how many channels it did; the caller finishes the rest with the scalar path.
+        /// </summary>
+        static int RequantizeRow(QLayer l, Span<long> acc, Span<long> mul, Span<long> add, Span<short> output)
+        {
+            var lo = Vector512.Create(l.Relu ? 0L : -(1L << (l.OutBits - 1)));
+            var hi = Vector512.Create((1L << (l.OutBits - 1)) - 1);
+            int c = 0;
+            fixed (long* a = acc, m = mul, o = add)
+            fixed (short* y = output)
+                for (; c + 16 <= acc.Length; c += 16)
+                {
+                    var v0 = Vector512.Load(a + c) * Vector512.Load(m + c) + Vector512.Load(o + c);
+                    var v1 = Vector512.Load(a + c + 8) * Vector512.Load(m + c + 8) + Vector512.Load(o + c + 8);
+                    v0 = Vector512.Min(Vector512.Max(Vector512.ShiftRightArithmetic(v0, l.OutShift), lo), hi);
+                    v1 = Vector512.Min(Vector512.Max(Vector512.ShiftRightArithmetic(v1, l.OutShift), lo), hi);
+                    Avx512BW.ConvertToVector256Int16(Vector512.Narrow(v0, v1)).Store(y + c);
+                }
+            return c;
         }
 
         static Span<short> Im2Col(QLayer l, ConvTile t, Span<short> input, Span<short> rows)
@@ -80,6 +109,17 @@ namespace EdgeResNet.Runtime.Kernels
         static void DotTile(short* a, int rows, short* w, int cols, int kp, int chunk, long* acc, int shift)
         {
             int p = 0;
+            if (Avx512BW.IsSupported)
+                for (; p + 4 <= rows; p += 4)
+                    for (int c = 0; c + 4 <= cols; c += 4)
+                        Dot4x4(a + p * kp, w + c * kp, kp, chunk, acc + p * cols + c, cols, shift);
+            if (p > 0)
+            {
+                // columns the 4x4 tiles left over, for the rows they covered
+                for (int c = cols / 4 * 4; c < cols; c++)
+                    for (int q = 0; q < p; q++)
+                        acc[q * cols + c] += Dot1x1(a + q * kp, w + c * kp, kp, chunk) << shift;
+            }
             for (; p + 2 <= rows; p += 2)
             {
                 int c = 0;
@@ -100,6 +140,52 @@ namespace EdgeResNet.Runtime.Kernels
         {
             var (lo, hi) = Vector256.Widen(v);
             return Vector256.Sum(lo + hi);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static long Sum(Vector512<int> v)
+        {
+            // 16 lanes of at most 2^30 each (see SafeChunk) can exceed int32 when summed: widen first.
+            var (lo, hi) = Vector512.Widen(v);
+            return Vector512.Sum(lo + hi);
+        }
+
+        /// <summary>16 bytes-per-lane pairs: 32 int16 products per vpmaddwd on AVX-512; the 16-wide tail of K uses the lower half.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<short> Load32(short* p, bool half) =>
+            half ? Vector512.Create(Vector256.Load(p), Vector256<short>.Zero) : Vector512.Load(p);
+
+        /// <summary>Four pixel rows against four channel rows: 16 accumulators in AVX-512 registers.</summary>
+        static void Dot4x4(short* a0, short* w0, int kp, int chunk, long* acc, int ldAcc, int shift)
+        {
+            short* a1 = a0 + kp, a2 = a1 + kp, a3 = a2 + kp, w1 = w0 + kp, w2 = w1 + kp, w3 = w2 + kp;
+            long* t = stackalloc long[16];
+            for (int i = 0; i < 16; i++) t[i] = 0;
+            for (int k0 = 0; k0 < kp; k0 += chunk)
+            {
+                int end = Math.Min(kp, k0 + chunk);
+                Vector512<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
+                Vector512<int> c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
+                for (int k = k0; k < end; k += 32)
+                {
+                    bool half = k + 32 > end;
+                    var x0 = Load32(a0 + k, half); var x1 = Load32(a1 + k, half); var x2 = Load32(a2 + k, half); var x3 = Load32(a3 + k, half);
+                    var v = Load32(w0 + k, half);
+                    c00 += Avx512BW.MultiplyAddAdjacent(x0, v); c10 += Avx512BW.MultiplyAddAdjacent(x1, v); c20 += Avx512BW.MultiplyAddAdjacent(x2, v); c30 += Avx512BW.MultiplyAddAdjacent(x3, v);
+                    v = Load32(w1 + k, half);
+                    c01 += Avx512BW.MultiplyAddAdjacent(x0, v); c11 += Avx512BW.MultiplyAddAdjacent(x1, v); c21 += Avx512BW.MultiplyAddAdjacent(x2, v); c31 += Avx512BW.MultiplyAddAdjacent(x3, v);
+                    v = Load32(w2 + k, half);
+                    c02 += Avx512BW.MultiplyAddAdjacent(x0, v); c12 += Avx512BW.MultiplyAddAdjacent(x1, v); c22 += Avx512BW.MultiplyAddAdjacent(x2, v); c32 += Avx512BW.MultiplyAddAdjacent(x3, v);
+                    v = Load32(w3 + k, half);
+                    c03 += Avx512BW.MultiplyAddAdjacent(x0, v); c13 += Avx512BW.MultiplyAddAdjacent(x1, v); c23 += Avx512BW.MultiplyAddAdjacent(x2, v); c33 += Avx512BW.MultiplyAddAdjacent(x3, v);
+                }
+                t[0] += Sum(c00); t[1] += Sum(c01); t[2] += Sum(c02); t[3] += Sum(c03);
+                t[4] += Sum(c10); t[5] += Sum(c11); t[6] += Sum(c12); t[7] += Sum(c13);
+                t[8] += Sum(c20); t[9] += Sum(c21); t[10] += Sum(c22); t[11] += Sum(c23);
+                t[12] += Sum(c30); t[13] += Sum(c31); t[14] += Sum(c32); t[15] += Sum(c33);
+            }
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++) acc[r * ldAcc + c] += t[r * 4 + c] << shift;
         }
 
         static void Dot2x4(short* a0, short* w0, int kp, int chunk, long* acc, int ldAcc, int shift)
