@@ -46,7 +46,16 @@ namespace EdgeResNet.Runtime.Engine
         public InferenceEngine(FlashImage image) : this(image, new ExecutionPlan(image.Model)) { }
 
         /// <summary>Which conv kernel runs: the SIMD one where the CPU has it, else the reference.</summary>
-        public string ConvKernel => _fast ? "AVX2 int16 multiply-add" : "reference (scalar, 64-bit accumulation)";
+        public string ConvKernel
+        {
+            get
+            {
+#if NET
+                if (_fast) return System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? "AVX-512 int16 multiply-add, implicit im2col" : "AVX2 int16 multiply-add";
+#endif
+                return "reference (scalar, 64-bit accumulation)";
+            }
+        }
 
         /// <summary>Bytes of RAM the engine holds: arena, weight group buffers, BN tables, accumulators, logits.</summary>
         public long RamBytes => 2L * (_arena.Length + _weights.Length + _hi.Length + _lo.Length) + _packed.Length + 4L * (_multipliers.Length + _offsets.Length + _logits.Length) + 8L * _acc.Length;
@@ -165,7 +174,7 @@ namespace EdgeResNet.Runtime.Engine
         {
             if (oy1 <= oy0) return;
             int g = Plan.GroupSize(l);
-            int im2colRow = FastConv.Im2ColShortsPerRow(l);
+            int im2colRow = _fast ? l.OutW * FastConv.Im2ColShortsPerPixel(l, Plan.SplitWeights) : 0;
             for (int co = coStart; co < coEnd; co += g)
             {
                 int n = Math.Min(g, coEnd - co);

@@ -32,14 +32,28 @@ namespace EdgeResNet.Runtime.Kernels
             int kp = l.WeightStride, pixels = t.OyCount * l.OutW, coCount = t.CoCount;
             bool split = weightsLo.Length > 0;
             int chunk = !split && l.AccumulatorBits <= 32 ? kp : SafeChunk;
-            Span<short> rows = Im2ColShortsPerPixel(l) > 0 ? Im2Col(l, t, input, im2col) : input.Slice((t.OyStart - t.InRowBase) * l.InW * kp, pixels * kp);
             acc = acc.Slice(0, pixels * coCount);
             acc.Clear();
-            fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
-            fixed (long* s = acc)
+            if (Avx512BW.IsSupported)
             {
-                DotTile(a, pixels, wh, coCount, kp, chunk, s, split ? 8 : 0);
-                if (split) DotTile(a, pixels, wl, coCount, kp, chunk, s, 0);
+                bool implicitRows = Im2ColShortsPerPixel(l, split) == 0 && Im2ColShortsPerPixel(l) > 0;
+                Span<short> rows = implicitRows ? input : Im2ColShortsPerPixel(l) > 0 ? Im2Col(l, t, input, im2col) : input.Slice((t.OyStart - t.InRowBase) * l.InW * kp, pixels * kp);
+                fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
+                fixed (long* s = acc)
+                {
+                    TapTile(l, t, implicitRows, a, wh, chunk, s, split ? 8 : 0);
+                    if (split) TapTile(l, t, false, a, wl, chunk, s, 0);
+                }
+            }
+            else
+            {
+                Span<short> rows = Im2ColShortsPerPixel(l) > 0 ? Im2Col(l, t, input, im2col) : input.Slice((t.OyStart - t.InRowBase) * l.InW * kp, pixels * kp);
+                fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
+                fixed (long* s = acc)
+                {
+                    DotTile(a, pixels, wh, coCount, kp, chunk, s, split ? 8 : 0);
+                    if (split) DotTile(a, pixels, wl, coCount, kp, chunk, s, 0);
+                }
             }
             bool vectorStore = Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
             Span<long> mul = vectorStore ? stackalloc long[coCount] : default, add = vectorStore ? stackalloc long[coCount] : default;
@@ -105,21 +119,86 @@ namespace EdgeResNet.Runtime.Kernels
             return rows;
         }
 
+        /// <summary>
+        /// AVX-512: acc[p][c] += dot(pixel p, weight row c) * 2^shift in 4x4 blocks (edges repeat the last
+        /// pixel or channel and drop the extra results). A pixel is a table of taps, each a pointer to
+        /// <c>seg</c> values: with <paramref name="implicitRows"/> the kernel taps read the input tensor in
+        /// place (padding taps read a zero row: no im2col copy); otherwise one tap, the pixel's row in <paramref name="a"/>.
+        /// </summary>
+        static void TapTile(QLayer l, ConvTile t, bool implicitRows, short* a, short* w, int chunk, long* acc, int shift)
+        {
+            int kp = l.WeightStride, pixels = t.OyCount * l.OutW, cols = t.CoCount;
+            int taps = implicitRows ? l.KernelH * l.KernelW : 1, seg = implicitRows ? l.InC : kp;
+            short* zero = stackalloc short[implicitRows ? seg : 1];
+            for (int i = 0; i < (implicitRows ? seg : 1); i++) zero[i] = 0;
+            short** table = stackalloc short*[4 * taps];
+            long* r = stackalloc long[16];
+            for (int p0 = 0; p0 < pixels; p0 += 4)
+            {
+                for (int q = 0; q < 4; q++)
+                {
+                    int p = Math.Min(p0 + q, pixels - 1);
+                    if (!implicitRows) { table[q] = a + (long)p * kp; continue; }
+                    int oy = t.OyStart + p / l.OutW, ox = p % l.OutW;
+                    for (int tap = 0; tap < taps; tap++)
+                    {
+                        int iy = oy * l.StrideH + tap / l.KernelW - l.PadTop, ix = ox * l.StrideW + tap % l.KernelW - l.PadLeft;
+                        table[q * taps + tap] = iy < 0 || iy >= l.InH || ix < 0 || ix >= l.InW ? zero : a + ((long)(iy - t.InRowBase) * l.InW + ix) * l.InC;
+                    }
+                }
+                for (int c0 = 0; c0 < cols; c0 += 4)
+                {
+                    Dot4x4Taps(table, taps, seg, w + (long)c0 * kp, w + (long)Math.Min(c0 + 1, cols - 1) * kp, w + (long)Math.Min(c0 + 2, cols - 1) * kp,
+                        w + (long)Math.Min(c0 + 3, cols - 1) * kp, implicitRows ? seg : chunk, r);
+                    for (int q = 0; q < 4 && p0 + q < pixels; q++)
+                        for (int c = 0; c < 4 && c0 + c < cols; c++) acc[(p0 + q) * cols + c0 + c] += r[q * 4 + c] << shift;
+                }
+            }
+        }
+
+        /// <summary>
+        /// Four pixels (tap tables) against four weight rows, 16 accumulators in AVX-512 registers.
+        /// Lanes flush into 64-bit sums every <paramref name="chunk"/> values of a segment; int.MaxValue means
+        /// never before the end, allowed only where the layer's proven bound fits 32 bits.
+        /// </summary>
+        static void Dot4x4Taps(short** table, int taps, int seg, short* w0, short* w1, short* w2, short* w3, int chunk, long* r)
+        {
+            for (int i = 0; i < 16; i++) r[i] = 0;
+            bool chunked = chunk < seg; // only with one tap (im2col or direct rows)
+            for (int k0 = 0; k0 < seg; k0 += chunked ? chunk : seg)
+            {
+                int kEnd = chunked ? Math.Min(seg, k0 + chunk) : seg;
+                Vector512<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
+                Vector512<int> c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
+                for (int tap = 0; tap < taps; tap++)
+                {
+                    short* a0 = table[tap], a1 = table[taps + tap], a2 = table[2 * taps + tap], a3 = table[3 * taps + tap];
+                    short* v0 = w0 + tap * seg, v1 = w1 + tap * seg, v2 = w2 + tap * seg, v3 = w3 + tap * seg;
+                    for (int k = k0; k < kEnd; k += 32)
+                    {
+                        bool half = k + 32 > kEnd;
+                        var x0 = Load32(a0 + k, half); var x1 = Load32(a1 + k, half); var x2 = Load32(a2 + k, half); var x3 = Load32(a3 + k, half);
+                        var v = Load32(v0 + k, half);
+                        c00 += Avx512BW.MultiplyAddAdjacent(x0, v); c10 += Avx512BW.MultiplyAddAdjacent(x1, v); c20 += Avx512BW.MultiplyAddAdjacent(x2, v); c30 += Avx512BW.MultiplyAddAdjacent(x3, v);
+                        v = Load32(v1 + k, half);
+                        c01 += Avx512BW.MultiplyAddAdjacent(x0, v); c11 += Avx512BW.MultiplyAddAdjacent(x1, v); c21 += Avx512BW.MultiplyAddAdjacent(x2, v); c31 += Avx512BW.MultiplyAddAdjacent(x3, v);
+                        v = Load32(v2 + k, half);
+                        c02 += Avx512BW.MultiplyAddAdjacent(x0, v); c12 += Avx512BW.MultiplyAddAdjacent(x1, v); c22 += Avx512BW.MultiplyAddAdjacent(x2, v); c32 += Avx512BW.MultiplyAddAdjacent(x3, v);
+                        v = Load32(v3 + k, half);
+                        c03 += Avx512BW.MultiplyAddAdjacent(x0, v); c13 += Avx512BW.MultiplyAddAdjacent(x1, v); c23 += Avx512BW.MultiplyAddAdjacent(x2, v); c33 += Avx512BW.MultiplyAddAdjacent(x3, v);
+                    }
+                }
+                r[0] += Sum(c00); r[1] += Sum(c01); r[2] += Sum(c02); r[3] += Sum(c03);
+                r[4] += Sum(c10); r[5] += Sum(c11); r[6] += Sum(c12); r[7] += Sum(c13);
+                r[8] += Sum(c20); r[9] += Sum(c21); r[10] += Sum(c22); r[11] += Sum(c23);
+                r[12] += Sum(c30); r[13] += Sum(c31); r[14] += Sum(c32); r[15] += Sum(c33);
+            }
+        }
+
         /// <summary>acc[p][c] += dot(a[p], w[c]) * 2^shift for all pixel rows p and channel rows c (both of length kp).</summary>
         static void DotTile(short* a, int rows, short* w, int cols, int kp, int chunk, long* acc, int shift)
         {
             int p = 0;
-            if (Avx512BW.IsSupported)
-                for (; p + 4 <= rows; p += 4)
-                    for (int c = 0; c + 4 <= cols; c += 4)
-                        Dot4x4(a + p * kp, w + c * kp, kp, chunk, acc + p * cols + c, cols, shift);
-            if (p > 0)
-            {
-                // columns the 4x4 tiles left over, for the rows they covered
-                for (int c = cols / 4 * 4; c < cols; c++)
-                    for (int q = 0; q < p; q++)
-                        acc[q * cols + c] += Dot1x1(a + q * kp, w + c * kp, kp, chunk) << shift;
-            }
             for (; p + 2 <= rows; p += 2)
             {
                 int c = 0;
@@ -154,39 +233,6 @@ namespace EdgeResNet.Runtime.Kernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static Vector512<short> Load32(short* p, bool half) =>
             half ? Vector512.Create(Vector256.Load(p), Vector256<short>.Zero) : Vector512.Load(p);
-
-        /// <summary>Four pixel rows against four channel rows: 16 accumulators in AVX-512 registers.</summary>
-        static void Dot4x4(short* a0, short* w0, int kp, int chunk, long* acc, int ldAcc, int shift)
-        {
-            short* a1 = a0 + kp, a2 = a1 + kp, a3 = a2 + kp, w1 = w0 + kp, w2 = w1 + kp, w3 = w2 + kp;
-            long* t = stackalloc long[16];
-            for (int i = 0; i < 16; i++) t[i] = 0;
-            for (int k0 = 0; k0 < kp; k0 += chunk)
-            {
-                int end = Math.Min(kp, k0 + chunk);
-                Vector512<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
-                Vector512<int> c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
-                for (int k = k0; k < end; k += 32)
-                {
-                    bool half = k + 32 > end;
-                    var x0 = Load32(a0 + k, half); var x1 = Load32(a1 + k, half); var x2 = Load32(a2 + k, half); var x3 = Load32(a3 + k, half);
-                    var v = Load32(w0 + k, half);
-                    c00 += Avx512BW.MultiplyAddAdjacent(x0, v); c10 += Avx512BW.MultiplyAddAdjacent(x1, v); c20 += Avx512BW.MultiplyAddAdjacent(x2, v); c30 += Avx512BW.MultiplyAddAdjacent(x3, v);
-                    v = Load32(w1 + k, half);
-                    c01 += Avx512BW.MultiplyAddAdjacent(x0, v); c11 += Avx512BW.MultiplyAddAdjacent(x1, v); c21 += Avx512BW.MultiplyAddAdjacent(x2, v); c31 += Avx512BW.MultiplyAddAdjacent(x3, v);
-                    v = Load32(w2 + k, half);
-                    c02 += Avx512BW.MultiplyAddAdjacent(x0, v); c12 += Avx512BW.MultiplyAddAdjacent(x1, v); c22 += Avx512BW.MultiplyAddAdjacent(x2, v); c32 += Avx512BW.MultiplyAddAdjacent(x3, v);
-                    v = Load32(w3 + k, half);
-                    c03 += Avx512BW.MultiplyAddAdjacent(x0, v); c13 += Avx512BW.MultiplyAddAdjacent(x1, v); c23 += Avx512BW.MultiplyAddAdjacent(x2, v); c33 += Avx512BW.MultiplyAddAdjacent(x3, v);
-                }
-                t[0] += Sum(c00); t[1] += Sum(c01); t[2] += Sum(c02); t[3] += Sum(c03);
-                t[4] += Sum(c10); t[5] += Sum(c11); t[6] += Sum(c12); t[7] += Sum(c13);
-                t[8] += Sum(c20); t[9] += Sum(c21); t[10] += Sum(c22); t[11] += Sum(c23);
-                t[12] += Sum(c30); t[13] += Sum(c31); t[14] += Sum(c32); t[15] += Sum(c33);
-            }
-            for (int r = 0; r < 4; r++)
-                for (int c = 0; c < 4; c++) acc[r * ldAcc + c] += t[r * 4 + c] << shift;
-        }
 
         static void Dot2x4(short* a0, short* w0, int kp, int chunk, long* acc, int ldAcc, int shift)
         {

@@ -8,6 +8,18 @@ namespace EdgeResNet.Runtime.Kernels
             l.KernelH == 1 && l.KernelW == 1 && l.StrideH == 1 && l.StrideW == 1 && l.PadTop + l.PadLeft + l.PadBottom + l.PadRight == 0 && l.InC == l.WeightStride
                 ? 0 : l.WeightStride;
 
+        /// <summary>
+        /// im2col values per output pixel on this CPU for this layer: also 0 where the AVX-512 kernel
+        /// reads the input in place (accumulator proven to fit 32 bits, unsplit weights, channels a multiple of 16).
+        /// </summary>
+        public static int Im2ColShortsPerPixel(QLayer l, bool splitWeights)
+        {
+#if NET
+            if (System.Runtime.Intrinsics.X86.Avx512BW.IsSupported && !splitWeights && l.AccumulatorBits <= 32 && l.InC % 16 == 0) return 0;
+#endif
+            return Im2ColShortsPerPixel(l);
+        }
+
         /// <summary>im2col values per output row.</summary>
         public static int Im2ColShortsPerRow(QLayer l) => l.OutW * Im2ColShortsPerPixel(l);
     }
