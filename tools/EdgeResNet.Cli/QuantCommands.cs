@@ -26,6 +26,12 @@ public static class QuantCommands
 
     static Option<int> ActBitsOption() => new("--act-bits") { Description = "Activation bits (4..16)", DefaultValueFactory = _ => 16 };
 
+    static Option<WeightFormat> WeightFormatOption() => new("--weight-format")
+    {
+        Description = "How each layer's weight format is chosen: Mse (least squared error of four candidates, clips outliers) or Max (largest |w|, never clips)",
+        DefaultValueFactory = _ => WeightFormat.Mse,
+    };
+
     static Option<string?> CalibOption() => new("--calib")
     {
         Description = "Calibration photos: the Calibration split (class_index % 10 == 0) of this labelled folder (default ../shared/imagenet-samples)",
@@ -40,13 +46,14 @@ public static class QuantCommands
         var calib = CalibOption();
         var output = new Option<string>("--out") { Description = "The flash image to write (written to a temporary file, then renamed)", Required = true };
         var threads = Commands.ThreadsOption();
+        var format = WeightFormatOption();
         var cmd = new Command("pack", "Calibrate the float model, choose every fixed-point format, prove each accumulator's bound, and write the flash image")
         {
-            bits, scheme, actBits, bnBits, calib, output, threads,
+            bits, scheme, actBits, bnBits, calib, output, threads, format,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            var opt = new QuantOptions(pr.GetValue(bits), pr.GetValue(actBits), pr.GetValue(scheme), pr.GetValue(bnBits));
+            var opt = new QuantOptions(pr.GetValue(bits), pr.GetValue(actBits), pr.GetValue(scheme), pr.GetValue(bnBits), pr.GetValue(format));
             try { opt.Validate(); } catch (ArgumentOutOfRangeException e) { throw new UsageException(e.Message.Split('\n')[0]); }
             var sw = Stopwatch.StartNew();
             var net = Commands.LoadNetwork();
@@ -103,9 +110,10 @@ public static class QuantCommands
         var limit = new Option<int?>("--limit") { Description = "Only the first N images of the split" };
         var output = new Option<string>("--out") { Description = "Folder for sweep.md, sweep.json and sweep.png", Required = true };
         var threads = Commands.ThreadsOption();
+        var format = WeightFormatOption();
         var cmd = new Command("sweep", "The accuracy-vs-bit-width study: for each scheme and weight width, quantise, size the flash image and evaluate with the integer simulator; float baseline on the same images")
         {
-            bits, schemes, actBits, images, split, limit, output, threads,
+            bits, schemes, actBits, images, split, limit, output, threads, format,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
@@ -141,7 +149,7 @@ public static class QuantCommands
                         if (!tasks.TryGetValue(label, out var task)) tasks[label] = task = ctx.AddTask(label, maxValue: set.Count);
                         task.Value = done;
                     }
-                });
+                }, pr.GetValue(format));
             });
             string outDir = pr.GetValue(output)!;
             Directory.CreateDirectory(outDir);

@@ -4,7 +4,10 @@ using EdgeResNet.Tools.Model;
 
 namespace EdgeResNet.Tools.Quantization;
 
-public sealed record QuantOptions(int WeightBits = 10, int ActivationBits = 16, BnScheme Scheme = BnScheme.Separate, int MultiplierBits = 16)
+/// <summary>How a layer's weight format is chosen: the least squared error of a few candidates (clips outliers), or the largest |w| (never clips).</summary>
+public enum WeightFormat { Mse, Max }
+
+public sealed record QuantOptions(int WeightBits = 10, int ActivationBits = 16, BnScheme Scheme = BnScheme.Separate, int MultiplierBits = 16, WeightFormat WeightFormat = WeightFormat.Mse)
 {
     public void Validate()
     {
@@ -190,7 +193,7 @@ public static class Quantizer
         // proven bound does not fit, give up a fraction bit. Wider weights accumulate in 64 bits.
         long wMax = (1L << (opt.WeightBits - 1)) - 1;
         q.Weights = new short[cout * q.WeightStride];
-        for (q.WeightFrac = WeightFrac(w, opt.WeightBits); ; q.WeightFrac--)
+        for (q.WeightFrac = opt.WeightFormat == WeightFormat.Max ? FracFor(w.Max(Math.Abs), opt.WeightBits) : WeightFrac(w, opt.WeightBits); ; q.WeightFrac--)
         {
             for (int c = 0; c < cout; c++)
                 for (int i = 0; i < k; i++)

@@ -10,7 +10,7 @@ namespace EdgeResNet.Tools.Reports;
 
 public sealed record SweepRow(BnScheme Scheme, int WeightBits, int ActivationBits, double Top1, double Top5, double AgreementTop1, long ImageBytes, int MaxAccumulatorBits, double Seconds);
 
-public sealed record SweepResult(int Images, int CalibrationImages, double FloatTop1, double FloatTop5, IReadOnlyList<SweepRow> Rows);
+public sealed record SweepResult(int Images, int CalibrationImages, double FloatTop1, double FloatTop5, IReadOnlyList<SweepRow> Rows, WeightFormat WeightFormat = WeightFormat.Mse);
 
 /// <summary>
 /// Accuracy against weight bit width for both BN schemes: one calibration, then per setting
@@ -19,7 +19,7 @@ public sealed record SweepResult(int Images, int CalibrationImages, double Float
 public static class BitWidthSweep
 {
     public static SweepResult Run(Network net, Calibration cal, IReadOnlyList<LabeledImage> images, float[][] inputs, EvalReport floatReport,
-        IReadOnlyList<BnScheme> schemes, IReadOnlyList<int> bits, int activationBits, int threads, Action<string, int>? progress = null)
+        IReadOnlyList<BnScheme> schemes, IReadOnlyList<int> bits, int activationBits, int threads, Action<string, int>? progress = null, WeightFormat format = WeightFormat.Mse)
     {
         var floatTop1 = floatReport.Predictions.ToDictionary(p => p.File, p => p.Top5[0]);
         var index = images.Select((img, i) => (img, i)).ToDictionary(p => p.img.FileName, p => p.i);
@@ -27,7 +27,7 @@ public static class BitWidthSweep
         foreach (var scheme in schemes)
             foreach (var b in bits)
             {
-                var model = Quantizer.Quantize(net, cal, new QuantOptions(b, activationBits, scheme));
+                var model = Quantizer.Quantize(net, cal, new QuantOptions(b, activationBits, scheme, WeightFormat: format));
                 long bytes = FlashImageWriter.ToBytes(model).LongLength;
                 var classifier = new SimulatedClassifier($"{scheme} w{b} a{activationBits}", new IntegerSimulator(model));
                 string label = classifier.Name;
@@ -36,13 +36,13 @@ public static class BitWidthSweep
                 rows.Add(new SweepRow(scheme, b, activationBits, report.Top1, report.Top5, report.AgreementTop1!.Value, bytes,
                     model.Layers.Where(l => l.Op == QOp.Conv).Max(l => l.AccumulatorBits), report.Seconds));
             }
-        return new SweepResult(images.Count, cal.Images, floatReport.Top1, floatReport.Top5, rows);
+        return new SweepResult(images.Count, cal.Images, floatReport.Top1, floatReport.Top5, rows, format);
     }
 
     public static string Markdown(SweepResult r, string command)
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"Images: {r.Images} (evaluation split), calibration: {r.CalibrationImages} images. Float32 reference on the same images: top-1 {Pct(r.FloatTop1)}, top-5 {Pct(r.FloatTop5)}.");
+        sb.AppendLine($"Images: {r.Images} (evaluation split), calibration: {r.CalibrationImages} images. Float32 reference on the same images: top-1 {Pct(r.FloatTop1)}, top-5 {Pct(r.FloatTop5)}. Weight formats: {(r.WeightFormat == WeightFormat.Mse ? "least squared error per layer (may clip outliers)" : "largest |w| per layer (no clipping)")}.");
         sb.AppendLine();
         sb.AppendLine($"Command: `{command}`");
         sb.AppendLine();
