@@ -13,12 +13,7 @@ public sealed class RuntimeTests
 {
     internal static (QModel Model, byte[] Image, float[][] Inputs) MiniPacked(QuantOptions opt, int seed = 3)
     {
-        var net = MiniResNet.Build(seed);
-        var reference = new FloatReference(net);
-        var rng = new Random(seed);
-        var inputs = Enumerable.Range(0, 8).Select(_ => Enumerable.Range(0, net.Input.OutShape.Size).Select(_ => (float)(rng.NextDouble() * 200 - 100)).ToArray()).ToArray();
-        var cal = Calibration.Run(reference, inputs.Length, i => inputs[i], threads: 1);
-        var model = Quantizer.Quantize(net, cal, opt);
+        var model = MiniResNet.Quantized(opt, seed, out var inputs);
         return (model, FlashImageWriter.ToBytes(model), inputs);
     }
 

@@ -27,11 +27,7 @@ public static class RuntimeCommands
         {
             string dir = pr.GetValue(output)!;
             Directory.CreateDirectory(dir);
-            var net = EdgeResNet.Tools.Model.MiniResNet.Build(pr.GetValue(seed));
-            var reference = new EdgeResNet.Tools.Float.FloatReference(net);
-            var rng = new Random(pr.GetValue(seed));
-            var inputs = Enumerable.Range(0, 8).Select(_ => Enumerable.Range(0, net.Input.OutShape.Size).Select(_ => (float)(rng.NextDouble() * 200 - 100)).ToArray()).ToArray();
-            var model = Quantizer.Quantize(net, Calibration.Run(reference, inputs.Length, i => inputs[i], 1), new QuantOptions());
+            var model = EdgeResNet.Tools.Model.MiniResNet.Quantized(new QuantOptions(), pr.GetValue(seed), out var inputs);
             string img = Path.Combine(dir, "mini.img");
             EdgeResNet.Tools.Packing.FlashImageWriter.Write(model, img);
             var q = Quantizer.QuantizeInput(inputs[0], model);

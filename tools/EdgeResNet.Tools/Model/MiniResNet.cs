@@ -1,3 +1,7 @@
+using EdgeResNet.Runtime;
+using EdgeResNet.Tools.Float;
+using EdgeResNet.Tools.Quantization;
+
 namespace EdgeResNet.Tools.Model;
 
 /// <summary>
@@ -69,5 +73,15 @@ public static class MiniResNet
             Kernel = Random(64 * classes, 0.3), Bias = Random(classes, 0.1),
         });
         return new Network(layers);
+    }
+
+    /// <summary>The mini network quantised, calibrated on 8 seeded random inputs (returned too, as float tensors).</summary>
+    public static QModel Quantized(QuantOptions opt, int seed, out float[][] inputs)
+    {
+        var net = Build(seed);
+        var rng = new Random(seed);
+        var x = Enumerable.Range(0, 8).Select(_ => Enumerable.Range(0, net.Input.OutShape.Size).Select(_ => (float)(rng.NextDouble() * 200 - 100)).ToArray()).ToArray();
+        inputs = x;
+        return Quantizer.Quantize(net, Calibration.Run(new FloatReference(net), x.Length, i => x[i], threads: 1), opt);
     }
 }
