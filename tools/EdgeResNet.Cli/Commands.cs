@@ -275,10 +275,7 @@ public static partial class Commands
     /// <summary>Writes JSON to a temporary file and renames it, so a failure never leaves half a report.</summary>
     internal static void WriteJsonAtomically<T>(string path, T value)
     {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        File.WriteAllText(full + ".tmp", JsonSerializer.Serialize(value, Json));
-        File.Move(full + ".tmp", full, overwrite: true);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, Json));
         Console.WriteLine($"wrote {path}");
     }
 }

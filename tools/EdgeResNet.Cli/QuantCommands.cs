@@ -155,8 +155,7 @@ public static class QuantCommands
             Directory.CreateDirectory(outDir);
             string command = "./edgeresnet sweep " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2));
             string md = BitWidthSweep.Markdown(result, command);
-            File.WriteAllText(Path.Combine(outDir, "sweep.md.tmp"), md);
-            File.Move(Path.Combine(outDir, "sweep.md.tmp"), Path.Combine(outDir, "sweep.md"), overwrite: true);
+            EdgeResNet.Tools.AtomicFile.WriteAllText(Path.Combine(outDir, "sweep.md"), md);
             Commands.WriteJsonAtomically(Path.Combine(outDir, "sweep.json"), result);
             BitWidthSweep.Plot(result, Path.Combine(outDir, "sweep.png"));
             Console.WriteLine(md);

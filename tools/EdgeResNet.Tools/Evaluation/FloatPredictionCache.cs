@@ -46,8 +46,6 @@ public sealed class FloatPredictionCache
 
     void Save()
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
-        File.WriteAllLines(_path + ".tmp", _top5.Select(kv => $"{kv.Key}\t{string.Join(',', kv.Value)}"));
-        File.Move(_path + ".tmp", _path, overwrite: true);
+        AtomicFile.WriteAllText(_path, string.Concat(_top5.Select(kv => $"{kv.Key}\t{string.Join(',', kv.Value)}\n")));
     }
 }

@@ -33,10 +33,7 @@ public sealed class RgbImage
         }
         System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        string full = System.IO.Path.GetFullPath(path);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
-        using (var f = File.Create(full + ".tmp")) data.SaveTo(f);
-        File.Move(full + ".tmp", full, overwrite: true);
+        AtomicFile.Write(path, data.SaveTo);
     }
 
     /// <summary>

@@ -95,11 +95,7 @@ public static class OnnxExporter
     public static void Save(Network net, string path)
     {
         var model = Build(net);
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + ".tmp";
-        using (var f = File.Create(tmp)) model.WriteTo(f);
-        File.Move(tmp, full, overwrite: true);
+        AtomicFile.Write(path, model.WriteTo);
     }
 
     static float[] HwioToOihw(float[] k, int kh, int kw, int cin, int cout)

@@ -51,15 +51,7 @@ public static class FlashImageWriter
         return image;
     }
 
-    public static void Write(QModel model, string path)
-    {
-        var bytes = ToBytes(model);
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + $".tmp-{Environment.ProcessId}";
-        File.WriteAllBytes(tmp, bytes);
-        File.Move(tmp, full, overwrite: true);
-    }
+    public static void Write(QModel model, string path) => AtomicFile.WriteAllBytes(path, ToBytes(model));
 
     static long Align(long x, int a) => (x + a - 1) / a * a;
 }

