@@ -28,9 +28,13 @@ public sealed class RuntimeTests
         var (model, bytes, inputs) = MiniPacked(new QuantOptions(bits, 16, scheme));
         var sim = new IntegerSimulator(model);
         var image = FlashImage.Open(new MemoryFlash(bytes));
-        var plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudget);
+        var plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudget, referenceKernels: referenceKernels);
         if (ramBudget == 1) Assert.IsTrue(plan.Steps.Any(s => s.Bands > 1), "a tiny budget must force several bands");
-        var engine = new InferenceEngine(image, plan, referenceKernels);
+        long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        var engine = new InferenceEngine(image, plan);
+        long engineHeap = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+        // the plan's RAM figure is what the engine really allocates (plus object headers)
+        Assert.IsTrue(engineHeap >= plan.RamBytes && engineHeap <= plan.RamBytes + 4096, $"engine heap {engineHeap} B, plan says {plan.RamBytes} B");
         foreach (var x in inputs)
         {
             var q = Quantizer.QuantizeInput(x, model);

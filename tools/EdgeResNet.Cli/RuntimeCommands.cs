@@ -69,17 +69,19 @@ public static class RuntimeCommands
         var board = new Option<string?>("--board") { Description = $"Only this board ({string.Join(", ", BoardProfile.All.Select(b => b.Name))})" };
         var budget = RamBudgetOption();
         var json = new Option<string?>("--json") { Description = "Also write the report as JSON here" };
+        var reference = new Option<bool>("--reference-kernels") { Description = "Plan and run with the reference conv kernel, as the netstandard build on a board does (slow frame)" };
         var cmd = new Command("footprint", "Memory and flash footprint of the runtime for a flash image: the plan (arena, buffers, schedule, flash bytes read per frame) and a measured run on this machine, and whether it fits named boards")
         {
-            image, board, budget, json,
+            image, board, budget, json, reference,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             string path = pr.GetValue(image)!;
             var boards = pr.GetValue(board) is string b ? [Find(b)] : BoardProfile.All;
-            var r = Footprint.Measure(path, SampleFrame(path, null), pr.GetValue(budget), boards);
+            var r = Footprint.Measure(path, SampleFrame(path, null), pr.GetValue(budget), boards, pr.GetValue(reference));
             var t = new Table().AddColumns("figure", "value");
             t.AddRow("flash image", $"{r.ImageBytes:N0} B");
+            t.AddRow("conv kernel planned for", Markup.Escape(r.Kernel));
             t.AddRow("multiply-accumulates per frame", $"{r.Macs:N0}");
             t.AddRow("arena (activations, one array)", $"{r.ArenaBytes:N0} B = tensor area {r.TensorAreaBytes:N0} + band scratch {r.ScratchBytes:N0} + im2col {r.Im2ColBytes:N0}");
             t.AddRow("weight group + packed bytes + BN tables + accumulators", $"{r.WeightBufferBytes:N0} B");

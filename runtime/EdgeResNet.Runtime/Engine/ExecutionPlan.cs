@@ -39,8 +39,16 @@ namespace EdgeResNet.Runtime.Engine
         public int TensorAreaShorts, ScratchShorts, Im2ColShorts, WeightGroupShorts, MaxAccLongs, MaxRowBytesGroup, MaxChannels;
         /// <summary>Tensor area, then the scratch of steps that do not fit inside it, then the im2col rows.</summary>
         public int ArenaShorts => TensorAreaShorts + ScratchShorts + Im2ColShorts;
-        public bool SplitWeights;
+        public readonly bool SplitWeights;
+        /// <summary>The SIMD conv runs (else the reference kernel); the im2col buffer is sized for the kernel that runs.</summary>
+        public readonly bool SimdKernels;
         public readonly QModel Model;
+
+        /// <summary>Bytes of everything the engine allocates for this plan: the arena, the weight group (and its two split planes), packed bytes, BN tables, logits, accumulators.</summary>
+        public long RamBytes => BuffersBytes(ArenaShorts);
+
+        long BuffersBytes(long arenaShorts) =>
+            2L * (arenaShorts + WeightGroupShorts * (SplitWeights ? 3L : 1L)) + MaxRowBytesGroup + 8L * MaxChannels + 4L * Model.Classes + 8L * MaxAccLongs;
 
         /// <summary>Output channels per weight group of layer <paramref name="l"/>: as many as the weight buffer holds and one output row of accumulators allows.</summary>
         public int GroupSize(QLayer l) => Math.Max(1, Math.Min(l.OutC, Math.Min(WeightGroupShorts / l.WeightStride, MaxAccLongs / l.OutW)));
@@ -48,9 +56,12 @@ namespace EdgeResNet.Runtime.Engine
         /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one row of the widest layer if needed.</param>
         /// <param name="accLongs">The accumulator buffer (64-bit values).</param>
         /// <param name="ramBudgetBytes">Band heights are chosen so the whole plan stays within this.</param>
-        public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = 2L << 20)
+        /// <param name="referenceKernels">Run the reference conv kernel even where the SIMD one is available.</param>
+        public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = 2L << 20, bool referenceKernels = false)
         {
             Model = model;
+            SplitWeights = model.WeightBits > 10;
+            SimdKernels = Kernels.FastConv.IsSupported && !referenceKernels;
             WeightGroupShorts = weightGroupShorts;
             MaxAccLongs = accLongs;
             var layers = model.Layers;
@@ -59,9 +70,8 @@ namespace EdgeResNet.Runtime.Engine
                 if (l.Op != QOp.Conv) continue;
                 WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride);
                 MaxAccLongs = Math.Max(MaxAccLongs, l.OutW);
-                Im2ColShorts = Math.Max(Im2ColShorts, Kernels.FastConv.Im2ColShortsPerRow(l));
+                Im2ColShorts = Math.Max(Im2ColShorts, Kernels.FastConv.Im2ColShortsPerRow(l, SplitWeights, SimdKernels));
             }
-            SplitWeights = model.WeightBits > 10;
             Recognise(layers);
 
             // Tensor area: the largest tensor. Block tensors start at 0; the stem writes its output at the
@@ -84,8 +94,7 @@ namespace EdgeResNet.Runtime.Engine
                 MaxRowBytesGroup = Math.Max(MaxRowBytesGroup, Math.Max(l.BnSize, GroupSize(l) * l.RowBytes));
                 MaxChannels = Math.Max(MaxChannels, l.OutC);
             }
-            long fixedBytes = 2L * (TensorAreaShorts + Im2ColShorts + WeightGroupShorts * (SplitWeights ? 2 : 1)) + MaxRowBytesGroup + 8L * MaxChannels + 8L * MaxAccLongs;
-            long scratchBudget = Math.Max(0, ramBudgetBytes - fixedBytes) / 2;
+            long scratchBudget = Math.Max(0, ramBudgetBytes - BuffersBytes(TensorAreaShorts + Im2ColShorts)) / 2;
             foreach (var s in Steps)
             {
                 // Room the step's own tensors leave in the tensor area (late stages are small) is scratch for free.

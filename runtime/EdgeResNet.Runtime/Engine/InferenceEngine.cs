@@ -21,10 +21,8 @@ namespace EdgeResNet.Runtime.Engine
         readonly int[] _multipliers, _offsets;
         readonly long[] _acc;
         readonly int[] _logits;
-        readonly bool _fast;
 
-        /// <param name="referenceKernels">Run the reference conv kernel even where the SIMD one is available.</param>
-        public InferenceEngine(FlashImage image, ExecutionPlan plan, bool referenceKernels = false)
+        public InferenceEngine(FlashImage image, ExecutionPlan plan)
         {
             _image = image;
             _layers = image.Model.Layers;
@@ -38,9 +36,6 @@ namespace EdgeResNet.Runtime.Engine
             _offsets = new int[plan.MaxChannels];
             _acc = new long[plan.MaxAccLongs];
             _logits = new int[image.Model.Classes];
-#if NET
-            _fast = FastConv.IsSupported && !referenceKernels;
-#endif
         }
 
         public InferenceEngine(FlashImage image) : this(image, new ExecutionPlan(image.Model)) { }
@@ -51,14 +46,14 @@ namespace EdgeResNet.Runtime.Engine
             get
             {
 #if NET
-                if (_fast) return System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? "AVX-512 int16 multiply-add, implicit im2col" : "AVX2 int16 multiply-add";
+                if (Plan.SimdKernels) return System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? "AVX-512 int16 multiply-add, implicit im2col" : "AVX2 int16 multiply-add";
 #endif
                 return "reference (scalar, 64-bit accumulation)";
             }
         }
 
         /// <summary>Bytes of RAM the engine holds: arena, weight group buffers, BN tables, accumulators, logits.</summary>
-        public long RamBytes => 2L * (_arena.Length + _weights.Length + _hi.Length + _lo.Length) + _packed.Length + 4L * (_multipliers.Length + _offsets.Length + _logits.Length) + 8L * _acc.Length;
+        public long RamBytes => Plan.RamBytes;
 
         /// <summary>Where the caller writes the quantised input frame (HWC, the image's input format).</summary>
         public Span<short> Input => new Span<short>(_arena, Plan.Steps[0].InputOffset, _image.Model.InputSize);
@@ -174,7 +169,7 @@ namespace EdgeResNet.Runtime.Engine
         {
             if (oy1 <= oy0) return;
             int g = Plan.GroupSize(l);
-            int im2colRow = _fast ? l.OutW * FastConv.Im2ColShortsPerPixel(l, Plan.SplitWeights) : 0;
+            int im2colRow = FastConv.Im2ColShortsPerRow(l, Plan.SplitWeights, Plan.SimdKernels);
             for (int co = coStart; co < coEnd; co += g)
             {
                 int n = Math.Min(g, coEnd - co);
@@ -197,7 +192,7 @@ namespace EdgeResNet.Runtime.Engine
         void AddRow(QLayer add, Span<short> a, Span<short> b, Span<short> y)
         {
 #if NET
-            if (_fast) { FastAdd.AddRow(add, a, b, y); return; }
+            if (Plan.SimdKernels) { FastAdd.AddRow(add, a, b, y); return; }
 #endif
             for (int i = 0; i < y.Length; i++) y[i] = ReferenceKernels.AddOne(add, a[i], b[i]);
         }
@@ -205,7 +200,7 @@ namespace EdgeResNet.Runtime.Engine
         void Conv(QLayer l, ConvTile tile, Span<short> input, Span<short> weights, Span<short> output, Span<int> wide)
         {
 #if NET
-            if (_fast)
+            if (Plan.SimdKernels)
             {
                 var im2col = new Span<short>(_arena, Plan.TensorAreaShorts + Plan.ScratchShorts, Plan.Im2ColShorts);
                 if (Plan.SplitWeights)

@@ -15,8 +15,6 @@ namespace EdgeResNet.Runtime.Kernels
     /// </summary>
     public static unsafe partial class FastConv
     {
-        public static bool IsSupported => Avx2.IsSupported;
-
         const int SafeChunk = 512;
 
         /// <summary>Scratch the caller provides: im2col rows (shorts) and accumulators (longs) for <paramref name="pixels"/> output pixels.</summary>

@@ -3,6 +3,19 @@ namespace EdgeResNet.Runtime.Kernels
     /// <summary>The SIMD conv's scratch needs, known on every target so plans are the same everywhere.</summary>
     public static partial class FastConv
     {
+        /// <summary>Whether the SIMD conv can run here: AVX2 on .NET; never in the netstandard2.1 build, which runs the reference kernel.</summary>
+        public static bool IsSupported
+        {
+            get
+            {
+#if NET
+                return System.Runtime.Intrinsics.X86.Avx2.IsSupported;
+#else
+                return false;
+#endif
+            }
+        }
+
         /// <summary>im2col values per output pixel: 0 where the input rows can be read directly (1x1, stride 1, channels a multiple of 16).</summary>
         public static int Im2ColShortsPerPixel(QLayer l) =>
             l.KernelH == 1 && l.KernelW == 1 && l.StrideH == 1 && l.StrideW == 1 && l.PadTop + l.PadLeft + l.PadBottom + l.PadRight == 0 && l.InC == l.WeightStride
@@ -20,7 +33,8 @@ namespace EdgeResNet.Runtime.Kernels
             return Im2ColShortsPerPixel(l);
         }
 
-        /// <summary>im2col values per output row.</summary>
-        public static int Im2ColShortsPerRow(QLayer l) => l.OutW * Im2ColShortsPerPixel(l);
+        /// <summary>im2col values per output row for the kernel that runs: none for the reference kernel.</summary>
+        public static int Im2ColShortsPerRow(QLayer l, bool splitWeights, bool simdKernels) =>
+            simdKernels ? l.OutW * Im2ColShortsPerPixel(l, splitWeights) : 0;
     }
 }

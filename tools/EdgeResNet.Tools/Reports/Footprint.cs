@@ -22,7 +22,7 @@ public sealed record BoardProfile(string Name, string Description, long FlashByt
 public sealed record BoardFit(string Board, string Description, bool Fits, string Limit);
 
 public sealed record FootprintReport(
-    string Image, long ImageBytes, long Macs, long RamBudgetBytes,
+    string Image, string Kernel, long ImageBytes, long Macs, long RamBudgetBytes,
     long TensorAreaBytes, long ScratchBytes, long Im2ColBytes, long ArenaBytes, long WeightBufferBytes, long RuntimeRamBytes,
     long FlashBytesPerFrame, double FlashReadRatio, long FlashReadsPerFrame, string Schedule,
     long MeasuredEngineHeapBytes, long MeasuredAllocatedPerFrameBytes, long MeasuredPeakWorkingSetBytes, double MeasuredFrameMs,
@@ -34,15 +34,16 @@ public sealed record FootprintReport(
 /// </summary>
 public static class Footprint
 {
-    public static FootprintReport Measure(string imagePath, short[] input, long ramBudgetBytes, IEnumerable<BoardProfile> boards)
+    /// <param name="referenceKernels">Plan and run as a board without the SIMD kernel does (Mono, ARM): no im2col buffer, slow frame.</param>
+    public static FootprintReport Measure(string imagePath, short[] input, long ramBudgetBytes, IEnumerable<BoardProfile> boards, bool referenceKernels = false)
     {
         using var file = new FileFlash(imagePath);
         var counting = new CountingFlash(file);
         var image = FlashImage.Open(counting);
-        long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
-        var plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudgetBytes);
+        var plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudgetBytes, referenceKernels: referenceKernels);
+        long heapBefore = GC.GetAllocatedBytesForCurrentThread();
         var engine = new InferenceEngine(image, plan);
-        long heapEngine = GC.GetTotalMemory(forceFullCollection: true) - heapBefore;
+        long heapEngine = GC.GetAllocatedBytesForCurrentThread() - heapBefore; // every buffer the engine holds
         engine.Run(input); // first frame: JIT
         input.CopyTo(engine.Input);
         long readBefore = counting.BytesRead, readsBefore = counting.Reads, allocBefore = GC.GetAllocatedBytesForCurrentThread();
@@ -63,7 +64,7 @@ public static class Footprint
                 : $"flash: the image is {image.ImageSize:N0} B, the board has {b.FlashBytes:N0} B";
             return new BoardFit(b.Name, b.Description, flashOk && ramOk, limit);
         }).ToList();
-        return new FootprintReport(Path.GetFileName(imagePath), image.ImageSize, image.Model.Macs, ramBudgetBytes,
+        return new FootprintReport(Path.GetFileName(imagePath), engine.ConvKernel, image.ImageSize, image.Model.Macs, ramBudgetBytes,
             2L * plan.TensorAreaShorts, 2L * plan.ScratchShorts, 2L * plan.Im2ColShorts, 2L * plan.ArenaShorts, weightBuffers, engine.RamBytes,
             flashPerFrame, (double)flashPerFrame / image.ImageSize, counting.Reads - readsBefore, plan.Describe(),
             heapEngine, allocated, process.PeakWorkingSet64, elapsed.TotalMilliseconds, fits);
