@@ -1,3 +1,4 @@
+using EdgeResNet.Drivers.Frames;
 using System.Security.Cryptography;
 using EdgeResNet.Tools;
 using EdgeResNet.Tools.Imaging;

@@ -1,3 +1,4 @@
+using EdgeResNet.Drivers.Frames;
 using System.CommandLine;
 using System.Text.Json;
 using EdgeResNet.Tools;
@@ -15,7 +16,7 @@ namespace EdgeResNet.Cli;
 public static partial class Commands
 {
     public static IEnumerable<Command> All() =>
-        [Demo(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt(), .. QuantCommands.All(), .. RuntimeCommands.All()];
+        [Demo(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt(), .. QuantCommands.All(), .. RuntimeCommands.All(), .. DeviceCommands.All()];
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 

@@ -1,3 +1,4 @@
+using EdgeResNet.Drivers.Frames;
 using EdgeResNet.Tools.Imaging;
 using EdgeResNet.Tools.Model;
 using EdgeResNet.Tools.Weights;
@@ -7,7 +8,7 @@ namespace EdgeResNet.Cli;
 
 public static class ExitCodes
 {
-    public const int Ok = 0, Usage = 1, BadInput = 2, Unavailable = 3;
+    public const int Ok = 0, Usage = 1, BadInput = 2, Unavailable = 3, BelowTarget = 4, Device = 5;
 
     /// <summary>Runs a command body; known failures become one clear line on stderr and a meaningful exit code.</summary>
     public static int Guard(Func<int> body)
@@ -27,6 +28,7 @@ public static class ExitCodes
             or EdgeResNet.Runtime.Flash.FlashImageException => BadInput,
         NotSupportedException => BadInput,
         UsageException => Usage,
+        EdgeResNet.Drivers.DeviceException => Device,
         _ => null,
     };
 }

@@ -8,6 +8,6 @@ if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
 var root = new RootCommand(
     "EdgeResNet: a pretrained ImageNet ResNet-50 packed into fixed point for small boards.\n" +
     "Data flow: fetch-weights -> import (TF.js) -> float reference -> calibrate + pack (flash image) -> runtime -> logits.\n" +
-    "Exit codes: 0 success, 1 bad command line, 2 bad input (missing or corrupt file, unreadable image), 3 weights or tools unavailable.");
+    "Exit codes: 0 success, 1 bad command line, 2 bad input (missing or corrupt file, unreadable image), 3 weights or tools unavailable, 4 a measured figure below its target, 5 a device missing or failing.");
 foreach (var command in Commands.All()) root.Subcommands.Add(command);
 return root.Parse(args).Invoke();

@@ -1,3 +1,4 @@
+using EdgeResNet.Drivers.Frames;
 using System.Diagnostics;
 using EdgeResNet.Tools.Imaging;
 

@@ -33,10 +33,13 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
     public string Name => Path.GetFileName(_path) + " (runtime)";
     public Instance Current => _instances.Value!;
 
-    public int[] IntegerLogits(float[] input)
+    public int[] IntegerLogits(float[] input) => IntegerLogits(Quantizer.QuantizeInput(input, Current.Image.Model));
+
+    /// <summary>Logits for an input already in the image's input format (the engine's buffer: copy before the next frame).</summary>
+    public int[] IntegerLogits(ReadOnlySpan<short> input)
     {
         var engine = Current.Engine;
-        Quantizer.QuantizeInput(input, Current.Image.Model).CopyTo(engine.Input);
+        input.CopyTo(engine.Input);
         engine.Run();
         return engine.Logits;
     }

@@ -1,3 +1,4 @@
+using EdgeResNet.Drivers.Frames;
 using SkiaSharp;
 
 namespace EdgeResNet.Tools.Imaging;
@@ -36,40 +37,10 @@ public sealed class RgbImage
         AtomicFile.Write(path, data.SaveTo);
     }
 
-    /// <summary>
-    /// Decodes a JPEG / PNG / BMP / GIF / WebP file with Skia (libjpeg-turbo for JPEG, the decoder
-    /// Pillow uses too). No EXIF rotation and no colour management, as in the Keras reference.
-    /// Greyscale files come out as three equal channels.
-    /// </summary>
+    /// <summary>Decodes a photo file (<see cref="ImageFile.Decode"/>: the device app's decoder too).</summary>
     public static RgbImage Load(string path)
     {
-        if (!File.Exists(path)) throw new ImageDecodeException(path, "file not found");
-        using var codec = SKCodec.Create(path, out var result);
-        if (codec == null) throw new ImageDecodeException(path, $"not a readable image ({result})");
-        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var rgba = new byte[info.BytesSize];
-        unsafe
-        {
-            fixed (byte* p = rgba)
-            {
-                var r = codec.GetPixels(info, (IntPtr)p);
-                if (r != SKCodecResult.Success)
-                    throw new ImageDecodeException(path, r == SKCodecResult.IncompleteInput ? "the file is truncated" : $"decoding failed ({r})");
-            }
-        }
-        var rgb = new byte[info.Width * info.Height * 3];
-        for (int i = 0, j = 0; j < rgb.Length; i += 4, j += 3)
-        {
-            rgb[j] = rgba[i];
-            rgb[j + 1] = rgba[i + 1];
-            rgb[j + 2] = rgba[i + 2];
-        }
-        return new RgbImage(info.Width, info.Height, rgb);
+        var frame = ImageFile.Decode(path);
+        return new RgbImage(frame.Width, frame.Height, frame.Data);
     }
-}
-
-/// <summary>An image file that cannot be decoded; names the file and the reason.</summary>
-public sealed class ImageDecodeException(string path, string reason) : Exception($"{path}: {reason}")
-{
-    public string Path { get; } = path;
 }
