@@ -1,3 +1,4 @@
+using EdgeResNet.Drivers.Storage;
 using System.Device.Spi;
 using System.Diagnostics;
 using EdgeResNet.Runtime.Flash;
@@ -11,10 +12,11 @@ namespace EdgeResNet.Drivers.SpiNor;
 /// Every command is one <see cref="SpiDevice.TransferFullDuplex"/> (one chip-select window) of at
 /// most <see cref="MaxTransferBytes"/>; long reads become several commands. Not thread-safe.
 /// </summary>
-public sealed class SpiNorFlash : IFlash
+public sealed class SpiNorFlash : IWritableFlash
 {
     public const int PageSize = 256;
     public const int SectorSize = 4096;
+    int IWritableFlash.SectorSize => SectorSize;
     public const int BlockSize = 64 * 1024;
     /// <summary>The Linux spidev default buffer (module parameter bufsiz): longer transfers fail with EMSGSIZE.</summary>
     public const int DefaultMaxTransferBytes = 4096;

@@ -1,0 +1,76 @@
+using System.Device.Gpio;
+
+namespace EdgeResNet.Drivers.Gpio;
+
+/// <summary>
+/// The board app's two pins: a status LED (output, high while a frame is being classified) and a
+/// button (input with pull-up, pressed = falling edge to ground). Either may be absent (-1).
+/// Pin numbers are the controller's logical numbers (BCM numbering on a Raspberry Pi).
+/// </summary>
+public sealed class StatusPins : IDisposable
+{
+    readonly GpioController _gpio;
+    readonly int _led, _button;
+
+    public StatusPins(GpioController gpio, int ledPin, int buttonPin)
+    {
+        _gpio = gpio;
+        _led = ledPin;
+        _button = buttonPin;
+        if (ledPin >= 0 && ledPin == buttonPin) throw new DeviceException($"the LED and the button are both on GPIO {ledPin}; give them different pins");
+        if (ledPin >= 0) Open(ledPin, PinMode.Output, "status LED");
+        if (buttonPin >= 0) Open(buttonPin, PinMode.InputPullUp, "button");
+        if (ledPin >= 0) _gpio.Write(ledPin, PinValue.Low);
+    }
+
+    void Open(int pin, PinMode mode, string what)
+    {
+        int count = _gpio.PinCount;
+        if (pin >= count) throw new DeviceException($"{what} pin GPIO {pin} does not exist: this GPIO controller has pins 0..{count - 1}");
+        try
+        {
+            if (!_gpio.IsPinModeSupported(pin, mode)) throw new DeviceException($"{what} pin GPIO {pin} does not support {mode}; choose another pin");
+            _gpio.OpenPin(pin, mode);
+        }
+        catch (DeviceException) { throw; }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            throw new DeviceException($"cannot open {what} pin GPIO {pin}: {e.Message} (is it in use, or does the user lack access to /dev/gpiochip*?)", e);
+        }
+    }
+
+    public bool HasButton => _button >= 0;
+
+    /// <summary>Lights the LED until the returned scope is disposed.</summary>
+    public Busy LightWhileBusy()
+    {
+        if (_led >= 0) _gpio.Write(_led, PinValue.High);
+        return new Busy(this);
+    }
+
+    public readonly struct Busy(StatusPins pins) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (pins._led >= 0) pins._gpio.Write(pins._led, PinValue.Low);
+        }
+    }
+
+    /// <summary>Blocks until the button is pressed (true) or the token is cancelled (false).</summary>
+    public bool WaitForPress(CancellationToken cancel)
+    {
+        if (_button < 0) throw new InvalidOperationException("no button pin configured");
+        try
+        {
+            var r = _gpio.WaitForEvent(_button, PinEventTypes.Falling, cancel);
+            return !r.TimedOut && !cancel.IsCancellationRequested;
+        }
+        catch (OperationCanceledException) { return false; }
+    }
+
+    public void Dispose()
+    {
+        if (_led >= 0 && _gpio.IsPinOpen(_led)) { _gpio.Write(_led, PinValue.Low); _gpio.ClosePin(_led); }
+        if (_button >= 0 && _gpio.IsPinOpen(_button)) _gpio.ClosePin(_button);
+    }
+}
