@@ -46,6 +46,8 @@ public static class DeviceCommands
             Console.WriteLine($"{r.Format} frames, {r.Images} photos, image {r.Model}: largest |difference| {r.MaxAbsDifference} quantised input unit(s); " +
                 $"{r.ImagesWithDifference} photo(s) with any difference ({r.ValuesDiffering:N0} of {r.Values:N0} values); " +
                 $"top-1 unchanged on {r.Top1Same}/{r.Images} = {r.Top1Agreement:P2}; {r.Seconds:F1} s on {r.Threads} thread(s)");
+            if (r.SensorFormatTop1Agreement is double sensor)
+                Console.WriteLine($"what {r.Format} itself costs: top-1 on the frame equals top-1 on the original photo for {sensor:P2} of photos");
             if (pr.GetValue(json) is string j) Commands.WriteJsonAtomically(j, r);
             if (r.Errors.Count > 0) return ExitCodes.BadInput;
             return r.Top1Agreement >= 0.995 ? ExitCodes.Ok : ExitCodes.BelowTarget;

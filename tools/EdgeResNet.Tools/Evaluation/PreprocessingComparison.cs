@@ -8,15 +8,22 @@ namespace EdgeResNet.Tools.Evaluation;
 
 public sealed record PreprocessingReport(
     string Model, string Format, int Images, int MaxAbsDifference, int ImagesWithDifference, long ValuesDiffering, long Values,
-    int Top1Same, double Top1Agreement, int ImagesRunTwice, int Threads, double Seconds, IReadOnlyList<string> Errors);
+    int Top1Same, double Top1Agreement, int ImagesRunTwice, int Threads, double Seconds, IReadOnlyList<string> Errors)
+{
+    /// <summary>For a lossy sensor format: photos whose top-1 on the frame equals the top-1 on the original photo (what the format itself costs).</summary>
+    public double? SensorFormatTop1Agreement { get; init; }
+}
 
 /// <summary>
 /// The device's integer preprocessing (<see cref="FramePreprocessor"/> on a camera frame) against
 /// the tools' float preprocessing (Pillow resize port, float mean subtraction, quantisation), per
 /// photo: the largest difference in quantised input units and whether the runtime's top-1 stays.
 /// The photo is first turned into the sensor format (RGB24 is lossless; RGB565 and YUYV lose
-/// colour precision as a camera would). Identical inputs give identical logits, so the runtime
-/// runs twice only on photos whose inputs differ.
+/// colour precision as a camera would); the float side decodes that frame to RGB with the
+/// textbook float formulas (<see cref="FloatColour"/>), so the comparison covers the integer
+/// colour conversion too. Identical inputs give identical logits, so the runtime runs twice
+/// only on photos whose inputs differ. For lossy formats the top-1 on the original photo is
+/// also compared: the cost of the format itself, not of the preprocessing.
 /// </summary>
 public static class PreprocessingComparison
 {
@@ -24,7 +31,8 @@ public static class PreprocessingComparison
     {
         using var runtime = new RuntimeClassifier(imagePath);
         var model = runtime.Current.Image.Model;
-        int maxDiff = 0, withDiff = 0, same = 0, twice = 0, done = 0;
+        bool lossy = format is not (PixelFormat.Rgb24 or PixelFormat.Bgr24);
+        int maxDiff = 0, withDiff = 0, same = 0, twice = 0, done = 0, sensorSame = 0;
         long differing = 0, values = 0;
         var errors = new System.Collections.Concurrent.ConcurrentBag<string>();
         var gate = new object();
@@ -34,8 +42,8 @@ public static class PreprocessingComparison
             try
             {
                 var photo = ImageFile.Decode(images[i].Path);
-                var reference = Quantizer.QuantizeInput(CaffePreprocessing.Run(new RgbImage(photo.Width, photo.Height, photo.Data)), model);
                 var frame = SensorFormat.FromRgb24(photo, format);
+                var reference = Quantizer.QuantizeInput(CaffePreprocessing.Run(FloatColour.ToRgb(frame)), model);
                 var device = new short[reference.Length];
                 FramePreprocessor.For(model, frame.Width, frame.Height).Run(frame, device);
                 int imageMax = 0, imageDiffering = 0;
@@ -46,12 +54,17 @@ public static class PreprocessingComparison
                     imageDiffering++;
                     imageMax = Math.Max(imageMax, d);
                 }
-                bool top1Same = true;
-                if (imageDiffering > 0)
+                bool top1Same = true, sensorTop1Same = true;
+                if (imageDiffering > 0 || lossy)
                 {
                     int a = Evaluator.TopK(runtime.IntegerLogits(reference), 1)[0];
                     int b = Evaluator.TopK(runtime.IntegerLogits(device), 1)[0];
                     top1Same = a == b;
+                    if (lossy)
+                    {
+                        var original = Quantizer.QuantizeInput(CaffePreprocessing.Run(new RgbImage(photo.Width, photo.Height, photo.Data)), model);
+                        sensorTop1Same = Evaluator.TopK(runtime.IntegerLogits(original), 1)[0] == b;
+                    }
                 }
                 lock (gate)
                 {
@@ -60,6 +73,7 @@ public static class PreprocessingComparison
                     differing += imageDiffering;
                     if (imageDiffering > 0) { withDiff++; twice++; }
                     if (top1Same) same++;
+                    if (sensorTop1Same) sensorSame++;
                 }
             }
             catch (ImageDecodeException e) { errors.Add(e.Message); }
@@ -67,6 +81,9 @@ public static class PreprocessingComparison
         });
         int n = images.Count - errors.Count;
         return new PreprocessingReport(Path.GetFileName(imagePath), format.ToString(), n, maxDiff, withDiff, differing, values,
-            same, n == 0 ? 0 : (double)same / n, twice, threads, sw.Elapsed.TotalSeconds, errors.OrderBy(e => e).ToList());
+            same, n == 0 ? 0 : (double)same / n, twice, threads, sw.Elapsed.TotalSeconds, errors.OrderBy(e => e).ToList())
+        {
+            SensorFormatTop1Agreement = lossy && n > 0 ? (double)sensorSame / n : null,
+        };
     }
 }
