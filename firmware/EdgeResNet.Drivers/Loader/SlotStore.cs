@@ -1,0 +1,250 @@
+using System.Buffers.Binary;
+using EdgeResNet.Drivers.Storage;
+using EdgeResNet.Runtime.Flash;
+
+namespace EdgeResNet.Drivers.Loader;
+
+/// <summary>A window [offset, offset + length) of another flash, read with offsets relative to its start.</summary>
+public sealed class FlashRegion(IFlash flash, long offset, long length) : IFlash
+{
+    public IFlash Flash { get; } = flash;
+    public long Offset { get; } = offset;
+    public long Length { get; } = length;
+
+    public void Read(long offset, Span<byte> destination)
+    {
+        // FlashImageException, as MemoryFlash: a header pointing outside the region is a corrupt image.
+        if (offset < 0 || offset + destination.Length > Length)
+            throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {Length}-byte image region");
+        Flash.Read(Offset + offset, destination);
+    }
+}
+
+/// <summary>The commit record at the start of a slot (24 bytes, little-endian, docs/serial-protocol.md).</summary>
+public readonly record struct SlotRecord(uint Generation, uint ImageLength, uint ImageCrc)
+{
+    public const int Size = 24;
+    /// <summary>"ERSLOT01": EdgeResNet slot record, version 1.</summary>
+    public static ReadOnlySpan<byte> Magic => "ERSLOT01"u8;
+
+    public void Encode(Span<byte> r)
+    {
+        Magic.CopyTo(r);
+        BinaryPrimitives.WriteUInt32LittleEndian(r.Slice(8), Generation);
+        BinaryPrimitives.WriteUInt32LittleEndian(r.Slice(12), ImageLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(r.Slice(16), ImageCrc);
+        BinaryPrimitives.WriteUInt32LittleEndian(r.Slice(20), Crc32.Append(0, r.Slice(0, 20)));
+    }
+
+    /// <summary>The record, or null with the reason it is not one.</summary>
+    public static SlotRecord? Decode(ReadOnlySpan<byte> r, out string reason)
+    {
+        reason = "";
+        if (!r.Slice(0, Size).ContainsAnyExcept((byte)0xFF)) { reason = "empty"; return null; }
+        if (!r.StartsWith(Magic)) { reason = "no commit record (the write was never committed)"; return null; }
+        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(r.Slice(20)), computed = Crc32.Append(0, r.Slice(0, 20).ToArray());
+        if (stored != computed) { reason = $"commit record CRC mismatch (stored {stored:x8}, computed {computed:x8}; an interrupted commit?)"; return null; }
+        return new SlotRecord(BinaryPrimitives.ReadUInt32LittleEndian(r.Slice(8)), BinaryPrimitives.ReadUInt32LittleEndian(r.Slice(12)), BinaryPrimitives.ReadUInt32LittleEndian(r.Slice(16)));
+    }
+}
+
+/// <summary>One slot as found: its record (if intact) and whether it boots, or why not.</summary>
+public sealed record SlotStatus(char Slot, SlotRecord? Record, bool Bootable, string Reason, FlashImage? Image, IFlash? Region);
+
+/// <summary>The slot the board boots: its letter, generation, the image's flash region, and the opened image.</summary>
+public sealed record BootImage(char Slot, uint Generation, IFlash Region, FlashImage Image);
+
+/// <summary>
+/// Two image slots, A and B, in one writable flash, so that writing a new image never endangers
+/// the one that boots. Slot size = capacity / 2 rounded down to 64 KiB (a NOR block); each slot
+/// is a 4 KiB record sector followed by the image. The record (magic, generation, image length,
+/// image CRC, record CRC) is programmed last: it is the commit. <see cref="BeginWrite"/> erases
+/// the target's record first, so a half-written slot can never boot, and only ever writes the
+/// slot that does not boot now. <see cref="Boot"/> takes the intact slot with the highest
+/// generation whose image opens, else the other one.
+/// <para>The store assumes it owns the flash while a write is in progress (it caches the target).</para>
+/// </summary>
+public sealed class SlotStore
+{
+    public const int SlotAlignment = 64 * 1024;
+    public const int RecordSectorSize = 4096;
+
+    readonly SectorWriter _writer;
+    readonly bool _verifySections;
+    char? _target;
+    SlotRecord _pending;
+    uint? _committedGeneration;
+
+    /// <param name="verifySections">
+    /// Boot (and the choice of the slot to overwrite, which must agree with boot) also checks every
+    /// section CRC and the whole-image CRC: one read of the image. Without it only the header and
+    /// the layer table are checked.
+    /// </param>
+    public SlotStore(IWritableFlash flash, bool verifySections = true)
+    {
+        if (RecordSectorSize % flash.SectorSize != 0)
+            throw new DeviceException($"flash sector size {flash.SectorSize} does not divide the {RecordSectorSize}-byte slot record sector");
+        Flash = flash;
+        SlotSize = flash.Length / 2 / SlotAlignment * SlotAlignment;
+        if (SlotSize == 0) throw new DeviceException($"a flash of {flash.Length:N0} bytes is too small for two {SlotAlignment / 1024} KiB-aligned image slots");
+        _writer = new SectorWriter(flash);
+        _verifySections = verifySections;
+    }
+
+    public IWritableFlash Flash { get; }
+    public long Capacity => Flash.Length;
+    public long SlotSize { get; }
+    /// <summary>The largest image a slot holds (the slot minus its record sector; the record stores a u32 length).</summary>
+    public long MaxImageLength => Math.Min(SlotSize - RecordSectorSize, uint.MaxValue);
+    /// <summary>Sectors written into the target slot so far (for status reports).</summary>
+    public SectorCounts Written => _writer.Counts;
+    /// <summary>The slot being written since <see cref="BeginWrite"/>, or null.</summary>
+    public char? Target => _target;
+
+    public long SlotOffset(char slot) => slot switch { 'A' => 0, 'B' => SlotSize, _ => throw new ArgumentException($"no slot '{slot}'; slots are A and B") };
+    public long ImageOffset(char slot) => SlotOffset(slot) + RecordSectorSize;
+
+    /// <summary>Reads a slot's record and, if intact, opens its image.</summary>
+    public SlotStatus Inspect(char slot)
+    {
+        var r = new byte[SlotRecord.Size];
+        Flash.Read(SlotOffset(slot), r);
+        var record = SlotRecord.Decode(r, out string reason);
+        if (record is not { } rec) return new SlotStatus(slot, null, false, reason, null, null);
+        if (rec.ImageLength == 0 || rec.ImageLength > MaxImageLength)
+            return new SlotStatus(slot, rec, false, $"the record says {rec.ImageLength:N0} bytes, not 1..{MaxImageLength:N0}", null, null);
+        var region = new FlashRegion(Flash, ImageOffset(slot), rec.ImageLength);
+        try
+        {
+            var image = FlashImage.Open(region, _verifySections);
+            if (image.ImageSize != rec.ImageLength)
+                return new SlotStatus(slot, rec, false, $"the image header says {image.ImageSize:N0} bytes, the record {rec.ImageLength:N0}", null, null);
+            return new SlotStatus(slot, rec, true, "bootable", image, region);
+        }
+        catch (FlashImageException e)
+        {
+            return new SlotStatus(slot, rec, false, e.Message, null, null);
+        }
+    }
+
+    /// <summary>
+    /// The slot to boot: the bootable one with the highest generation. Throws
+    /// <see cref="FlashImageException"/> with both reasons if neither boots.
+    /// </summary>
+    public BootImage Boot()
+    {
+        var (a, b) = (Inspect('A'), Inspect('B'));
+        var boot = Newest(a, b);
+        if (boot is null)
+            throw new FlashImageException($"no bootable image in slot A or B: A: {a.Reason}; B: {b.Reason} — flash one with `edgeresnet flash`");
+        return new BootImage(boot.Slot, boot.Record!.Value.Generation, boot.Region!, boot.Image!);
+    }
+
+    /// <summary>The bootable slot with the highest generation, or null (no exception: the loader asks this often).</summary>
+    public SlotStatus? FindBoot() => Newest(Inspect('A'), Inspect('B'));
+
+    static SlotStatus? Newest(SlotStatus a, SlotStatus b)
+    {
+        if (a.Bootable && b.Bootable) return b.Record!.Value.Generation > a.Record!.Value.Generation ? b : a;
+        return a.Bootable ? a : b.Bootable ? b : null;
+    }
+
+    /// <summary>One status line per slot, for `status` commands and the loader's log.</summary>
+    public IReadOnlyList<string> Describe()
+    {
+        var boot = FindBoot();
+        return new[] { Inspect('A'), Inspect('B') }.Select(s =>
+        {
+            if (s.Record is not { } r) return $"slot {s.Slot}: {s.Reason}";
+            string state = s.Bootable ? (boot?.Slot == s.Slot ? "bootable, boots" : "bootable") : "not bootable: " + s.Reason;
+            return $"slot {s.Slot}: generation {r.Generation}, {r.ImageLength:N0} bytes, CRC {r.ImageCrc:x8}, {state}";
+        }).ToArray();
+    }
+
+    /// <summary>
+    /// Starts writing an image of <paramref name="length"/> bytes with CRC-32 <paramref name="crc"/>
+    /// into the slot that does not boot now (A if none does), after erasing that slot's record so a
+    /// half-written slot can never boot. Idempotent: the same call again picks the same slot.
+    /// </summary>
+    public char BeginWrite(long length, uint crc)
+    {
+        if (length <= 0 || length > MaxImageLength)
+            throw new LoaderException(LoaderError.TooLarge, length <= 0 ? "the image is empty"
+                : $"the image is {length:N0} bytes but a slot holds at most {MaxImageLength:N0} (flash of {Capacity:N0} bytes split into slots A and B); use a bigger flash or pack with fewer weight bits");
+        char target = FindBoot()?.Slot == 'A' ? 'B' : 'A';
+        long record = SlotOffset(target);
+        var sector = new byte[RecordSectorSize];
+        Flash.Read(record, sector);
+        if (sector.AsSpan().ContainsAnyExcept((byte)0xFF)) Flash.Erase(record, RecordSectorSize);
+        _target = target;
+        _pending = new SlotRecord(0, (uint)length, crc);
+        _committedGeneration = null;
+        return target;
+    }
+
+    /// <summary>Writes image bytes at <paramref name="offset"/> (a multiple of 4096) of the target slot; a repeat is harmless.</summary>
+    public SectorAction WriteData(long offset, ReadOnlySpan<byte> data)
+    {
+        var target = RequireWriting();
+        // After the commit the target is the boot slot: never write it again.
+        if (_committedGeneration is not null) throw new LoaderException(LoaderError.State, $"slot {target} is committed; BEGIN a new image first");
+        if (offset < 0 || offset % RecordSectorSize != 0 || data.Length == 0 || data.Length > RecordSectorSize || offset + data.Length > _pending.ImageLength)
+            throw new LoaderException(LoaderError.Range, $"{data.Length} bytes at {offset} are not a 4 KiB-aligned chunk of the {_pending.ImageLength:N0}-byte image");
+        var before = _writer.Counts;
+        // The SectorWriter works in flash sectors, which divide 4 KiB (checked in the constructor).
+        _writer.Write(ImageOffset(target) + offset, data);
+        var d = _writer.Counts;
+        return d.Erased > before.Erased ? SectorAction.Erased : d.Programmed > before.Programmed ? SectorAction.Programmed : SectorAction.Skipped;
+    }
+
+    /// <summary>CRC-32 of the target slot's image bytes [offset, offset + length): the host compares it to skip blocks already right.</summary>
+    public uint QueryCrc(long offset, long length)
+    {
+        var target = RequireWriting();
+        if (offset < 0 || length < 0 || offset + length > _pending.ImageLength)
+            throw new LoaderException(LoaderError.Range, $"[{offset}, +{length}) is outside the {_pending.ImageLength:N0}-byte image");
+        return CrcOf(ImageOffset(target) + offset, length);
+    }
+
+    /// <summary>
+    /// Checks the whole target image (its CRC equals the announced one, and it opens with every
+    /// section verified), then programs the record with generation = highest + 1: from then on it
+    /// boots. A repeat after success returns the same generation.
+    /// </summary>
+    public uint Commit()
+    {
+        if (_committedGeneration is { } done) return done;
+        var target = RequireWriting();
+        uint crc = CrcOf(ImageOffset(target), _pending.ImageLength);
+        if (crc != _pending.ImageCrc)
+            throw new LoaderException(LoaderError.Verify, $"slot {target} holds an image with CRC {crc:x8}, not the announced {_pending.ImageCrc:x8}: some blocks are missing or wrong; flash again (it resumes)");
+        try { FlashImage.Open(new FlashRegion(Flash, ImageOffset(target), _pending.ImageLength), verifySections: true); }
+        catch (FlashImageException e) { throw new LoaderException(LoaderError.Verify, $"the image written to slot {target} is not a valid flash image: {e.Message}"); }
+
+        char other = target == 'A' ? 'B' : 'A';
+        uint generation = (Inspect(other).Record?.Generation ?? 0) + 1;
+        var record = new byte[SlotRecord.Size];
+        (_pending with { Generation = generation }).Encode(record);
+        // The record sector was erased by BeginWrite and nothing else writes it, so this is a pure program:
+        // the writer programs the record's page and leaves the rest of the sector erased.
+        _writer.Write(SlotOffset(target), record);
+        _committedGeneration = generation;
+        return generation;
+    }
+
+    char RequireWriting() => _target ?? throw new LoaderException(LoaderError.State, "no image write in progress: BEGIN first");
+
+    uint CrcOf(long offset, long length)
+    {
+        var buffer = new byte[64 * 1024];
+        uint crc = 0;
+        for (long done = 0; done < length;)
+        {
+            int n = (int)Math.Min(buffer.Length, length - done);
+            Flash.Read(offset + done, buffer.AsSpan(0, n));
+            crc = Crc32.Append(crc, buffer.AsSpan(0, n));
+            done += n;
+        }
+        return crc;
+    }
+}
