@@ -234,15 +234,18 @@ public sealed class SpiNorFlash : IWritableFlash
                                       "the chip is write-protected, busy or not answering");
     }
 
+    const int MinPollsBeforeTimeout = 16;
+
     void WaitReady(string operation, TimeSpan timeout, bool sleep)
     {
         var clock = Stopwatch.StartNew();
-        while (true)
+        for (int polls = 1; ; polls++)
         {
-            // poll before looking at the clock, so a descheduled thread still gets one last look
+            // Poll before looking at the clock, and give up only after a few looks: a thread
+            // descheduled past the deadline (a loaded host, a GC pause) must not fail a chip that is fine.
             byte status = ReadStatus();
             if ((status & StatusBusy) == 0) return;
-            if (clock.Elapsed > timeout)
+            if (clock.Elapsed > timeout && polls >= MinPollsBeforeTimeout)
                 throw new DeviceException($"{operation} did not finish within the {timeout.TotalMilliseconds:0.###} ms timeout " +
                                           $"(status 0x{status:X2}, still busy); the chip is stuck or under-powered, or MISO is held high");
             if (sleep) Thread.Sleep(1); // erases take tens of milliseconds: do not spin on the bus

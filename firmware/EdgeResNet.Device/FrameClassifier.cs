@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using EdgeResNet.Drivers.Frames;
+using EdgeResNet.Drivers.Gpio;
+using EdgeResNet.Runtime.Engine;
+using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Runtime.Input;
+
+namespace EdgeResNet.Device;
+
+/// <summary>One classified frame: top-5 class indices, top-1 probability, timings and bus traffic.</summary>
+public sealed record FrameResult(int Index, string Source, int[] Top5, double Top1Probability, double PreprocessMs, double InferenceMs, long BusBytes, int[] Logits);
+
+/// <summary>
+/// The board app's loop: capture a frame (on a button press if there is a button), preprocess it
+/// in integers straight into the engine's input, run the engine with the status LED lit, report.
+/// One engine, one preprocessor per frame size: nothing is allocated per frame but the report.
+/// </summary>
+public sealed class FrameClassifier(FlashImage image, IFrameSource source, StatusPins? pins, Func<long>? busBytesRead = null)
+{
+    readonly InferenceEngine _engine = new(image);
+    FramePreprocessor? _preprocessor;
+
+    public InferenceEngine Engine => _engine;
+
+    /// <summary>Classifies frames until the source ends, <paramref name="maxFrames"/> (0 = no limit) or cancellation.</summary>
+    public int Run(int maxFrames, CancellationToken cancel, Action<FrameResult> report)
+    {
+        int done = 0;
+        while (!cancel.IsCancellationRequested && (maxFrames == 0 || done < maxFrames))
+        {
+            if (pins is { HasButton: true } && !pins.WaitForPress(cancel)) break;
+            var frame = source.Capture();
+            if (frame == null) break;
+            report(Classify(frame, done, (source as ImageFolderSource)?.CurrentFile ?? source.Description));
+            done++;
+        }
+        return done;
+    }
+
+    public FrameResult Classify(Frame frame, int index, string sourceName)
+    {
+        using var busy = pins?.LightWhileBusy();
+        long bus0 = busBytesRead?.Invoke() ?? 0;
+        var sw = Stopwatch.StartNew();
+        if (_preprocessor == null || _preprocessor.FrameWidth != frame.Width || _preprocessor.FrameHeight != frame.Height)
+            _preprocessor = FramePreprocessor.For(image.Model, frame.Width, frame.Height);
+        _preprocessor.Run(frame, _engine.Input);
+        double preMs = sw.Elapsed.TotalMilliseconds;
+        _engine.Run();
+        double inferMs = sw.Elapsed.TotalMilliseconds - preMs;
+        var logits = _engine.Logits;
+        var top5 = Top5(logits);
+        return new FrameResult(index, sourceName, top5, Top1Probability(logits, top5[0], image.Model.Output.OutFrac),
+            preMs, inferMs, (busBytesRead?.Invoke() ?? 0) - bus0, (int[])logits.Clone());
+    }
+
+    static int[] Top5(int[] logits) =>
+        Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).ThenBy(i => i).Take(5).ToArray();
+
+    /// <summary>Softmax probability of the top class (reporting only; the runtime itself stays integer).</summary>
+    static double Top1Probability(int[] logits, int top, int outFrac)
+    {
+        double scale = Math.Pow(2, -outFrac), sum = 0;
+        foreach (int l in logits) sum += Math.Exp((l - logits[top]) * scale);
+        return 1 / sum;
+    }
+}

@@ -1,0 +1,129 @@
+using System.CommandLine;
+using System.Device.Gpio;
+using System.Device.Gpio.Drivers;
+using System.Runtime.InteropServices;
+using EdgeResNet.Device;
+using EdgeResNet.Drivers;
+using EdgeResNet.Drivers.Gpio;
+using EdgeResNet.Runtime.Flash;
+
+var root = new RootCommand(
+    "EdgeResNet board app: classify camera frames with the integer ResNet-50 runtime, weights streamed from flash.\n" +
+    "Exit codes: 0 success (also after Ctrl+C), 1 bad command line or config, 2 bad input (missing or corrupt image, unreadable photo), 5 a device missing or failing.");
+root.Subcommands.Add(RunCommand());
+return root.Parse(args).Invoke();
+
+static Command RunCommand()
+{
+    var config = new Option<string?>("--config") { Description = "JSON file with the settings below (snake_case keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, verify_sections); options given here win" };
+    var image = new Option<string?>("--image") { Description = $"The flash image: {Specs.ImageForms}" };
+    var camera = new Option<string?>("--camera") { Description = $"The frame source: {Specs.CameraForms}. FORMAT: Rgb24, Bgr24, Rgb565, Yuyv, Grey8" };
+    var led = new Option<int?>("--led") { Description = "GPIO pin of the status LED (lit while a frame is classified)" };
+    var button = new Option<int?>("--button") { Description = "GPIO pin of a button to ground (internal pull-up): classify one frame per press" };
+    var gpioChip = new Option<int?>("--gpio-chip") { Description = "Use /dev/gpiochipN through libgpiod instead of the board's default GPIO driver" };
+    var labels = new Option<string?>("--labels") { Description = "labels.json of the weights package, to print class names" };
+    var frames = new Option<int?>("--frames") { Description = "Stop after N frames (default: until the source ends or Ctrl+C)" };
+    var verify = new Option<bool>("--verify-sections") { Description = "Check every section CRC of the image before the first frame (reads it all once)" };
+    var logitsOut = new Option<string?>("--logits-out") { Description = "Also write each frame's logits here (one line per frame: source, then the integer logits)" };
+    var cmd = new Command("run", "Classify frames: prints the label, probability and latency of each")
+    {
+        config, image, camera, led, button, gpioChip, labels, frames, verify, logitsOut,
+    };
+    cmd.SetAction(pr => Guard(() =>
+    {
+        var c = pr.GetValue(config) is string path ? DeviceConfig.Load(path) : new DeviceConfig();
+        c = c with
+        {
+            Image = pr.GetValue(image) ?? c.Image,
+            Camera = pr.GetValue(camera) ?? c.Camera,
+            LedPin = pr.GetValue(led) ?? c.LedPin,
+            ButtonPin = pr.GetValue(button) ?? c.ButtonPin,
+            GpioChip = pr.GetValue(gpioChip) ?? c.GpioChip,
+            Labels = pr.GetValue(labels) ?? c.Labels,
+            Frames = pr.GetValue(frames) ?? c.Frames,
+            VerifySections = pr.GetValue(verify) || c.VerifySections,
+        };
+        return Run(c, pr.GetValue(logitsOut));
+    }));
+    return cmd;
+}
+
+static int Run(DeviceConfig c, string? logitsPath)
+{
+    if (c.Image == null) throw new UsageException($"no flash image: give --image ({Specs.ImageForms}) or \"image\" in the config");
+    if (c.Camera == null) throw new UsageException($"no frame source: give --camera ({Specs.CameraForms}) or \"camera\" in the config");
+    if (c.Frames < 0) throw new UsageException("--frames must not be negative");
+    string[]? names = c.Labels != null ? LoadLabels(c.Labels) : null;
+
+    using var opened = Specs.OpenImage(c.Image, c.VerifySections);
+    var flashImage = FlashImage.Open(opened.Flash, c.VerifySections);
+    Console.WriteLine($"image: {opened.Description}: {flashImage.Model.Layers.Length} layers, {flashImage.Model.WeightBits}-bit weights, {flashImage.Model.Scheme} batch norm");
+    using var source = Specs.OpenCamera(c.Camera);
+    Console.WriteLine($"camera: {source.Description}");
+    using var gpio = c.LedPin >= 0 || c.ButtonPin >= 0 ? OpenGpio(c.GpioChip) : null;
+    using var pins = gpio != null ? new StatusPins(gpio, c.LedPin, c.ButtonPin) : null;
+    if (pins is { HasButton: true }) Console.WriteLine($"waiting for the button on GPIO {c.ButtonPin} before each frame");
+
+    var classifier = new FrameClassifier(flashImage, source, pins, opened.BusBytesRead);
+    Console.WriteLine($"runtime RAM {classifier.Engine.RamBytes:N0} B; Ctrl+C stops after the current frame");
+    using var cancel = new CancellationTokenSource();
+    Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+    using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cancel.Cancel(); });
+
+    using var logits = logitsPath != null ? new StreamWriter(logitsPath + ".tmp") : null;
+    int n = classifier.Run(c.Frames, cancel.Token, r =>
+    {
+        string name = names != null && r.Top5[0] < names.Length ? names[r.Top5[0]] : $"class {r.Top5[0]}";
+        Console.WriteLine($"frame {r.Index + 1} {Path.GetFileName(r.Source)}: {name} ({r.Top5[0]}) {r.Top1Probability:P1}; top-5 {string.Join(' ', r.Top5)}; " +
+            $"preprocess {r.PreprocessMs:F1} ms, inference {r.InferenceMs:F0} ms" + (opened.BusBytesRead != null ? $", {r.BusBytes:N0} B over SPI" : ""));
+        logits?.WriteLine($"{Path.GetFileName(r.Source)}\t{string.Join(' ', r.Logits)}");
+    });
+    if (logits != null)
+    {
+        logits.Close();
+        File.Move(logitsPath + ".tmp", logitsPath!, overwrite: true);
+    }
+    Console.WriteLine(cancel.IsCancellationRequested ? $"stopped after {n} frame(s)" : $"done: {n} frame(s)");
+    return 0;
+}
+
+static GpioController OpenGpio(int chip)
+{
+    try { return chip >= 0 ? new GpioController(new LibGpiodDriver(chip)) : new GpioController(); }
+    catch (Exception e) when (e is PlatformNotSupportedException or IOException or UnauthorizedAccessException or InvalidOperationException or DllNotFoundException)
+    {
+        throw new DeviceException($"no usable GPIO controller{(chip >= 0 ? $" at /dev/gpiochip{chip}" : "")}: {e.Message}. Check the board has GPIO (and libgpiod), or leave out --led/--button", e);
+    }
+}
+
+static string[] LoadLabels(string path)
+{
+    if (!File.Exists(path)) throw new FileNotFoundException($"labels file not found: {path}", path);
+    var map = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(path), DeviceConfigJson.Default.DictionaryStringString)
+        ?? throw new InvalidDataException($"{path}: no labels");
+    var names = new string[map.Count];
+    foreach (var (k, v) in map)
+    {
+        if (!int.TryParse(k, out int i) || i < 0 || i >= names.Length) throw new InvalidDataException($"{path}: key '{k}' is not a class index 0..{names.Length - 1}");
+        names[i] = v;
+    }
+    return names;
+}
+
+static int Guard(Func<int> body)
+{
+    try { return body(); }
+    catch (Exception e)
+    {
+        int code = e switch
+        {
+            UsageException or ArgumentException => 1,
+            FileNotFoundException or DirectoryNotFoundException or InvalidDataException or FlashImageException or EdgeResNet.Drivers.Frames.ImageDecodeException => 2,
+            DeviceException => 5,
+            _ => -1,
+        };
+        if (code < 0) throw;
+        Console.Error.WriteLine($"error: {e.Message}");
+        return code;
+    }
+}

@@ -1,0 +1,162 @@
+using EdgeResNet.Drivers;
+using EdgeResNet.Drivers.ArduCam;
+using EdgeResNet.Drivers.Frames;
+using EdgeResNet.Drivers.SpiNor;
+using EdgeResNet.Drivers.Storage;
+using EdgeResNet.Drivers.V4L2;
+using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Runtime.Input;
+
+namespace EdgeResNet.Device;
+
+/// <summary>An opened flash image: where it is read from, and what to dispose with it.</summary>
+public sealed class OpenedImage(IFlash flash, string description, Func<long>? busBytesRead, IDisposable? owner) : IDisposable
+{
+    public IFlash Flash { get; } = flash;
+    public string Description { get; } = description;
+    /// <summary>Bytes clocked over the SPI bus so far (null when the image is a file).</summary>
+    public Func<long>? BusBytesRead { get; } = busBytesRead;
+    public void Dispose() => owner?.Dispose();
+}
+
+/// <summary>
+/// The board app's device strings, parsed into opened drivers. Every mistake becomes a
+/// DeviceException or a usage error naming the string and the accepted forms.
+/// </summary>
+public static class Specs
+{
+    public const string ImageForms = "PATH.img | file:PATH | spi:BUS,CS[@OFFSET] | emulated-nor:CHIPFILE[@OFFSET] | slots:STORAGE";
+    public const string StorageForms = "spi:BUS,CS | emulated-nor:CHIPFILE | file:PATH";
+    public const string CameraForms = "folder:DIR[,FORMAT][,loop] | v4l2:DEVICE[,WIDTHxHEIGHT[,FORMAT]] | arducam:SPIBUS,CS,I2CBUS[,WIDTHxHEIGHT[,FORMAT]]";
+
+    public static OpenedImage OpenImage(string spec, bool verifySections = false)
+    {
+        var (kind, rest) = Split(spec);
+        switch (kind)
+        {
+            case "slots":
+            {
+                var storage = OpenStorage(rest);
+                var boot = new Drivers.Loader.SlotStore(storage.Flash, verifySections).Boot();
+                return new OpenedImage(boot.Region, $"{storage.Description}, slot {boot.Slot} (generation {boot.Generation})", storage.BusBytesRead, storage);
+            }
+            case "spi":
+            case "emulated-nor":
+            {
+                string at = rest.Contains('@') ? rest[(rest.IndexOf('@') + 1)..] : "0";
+                var storage = OpenStorage($"{kind}:{(rest.Contains('@') ? rest[..rest.IndexOf('@')] : rest)}");
+                long offset = ParseNumber(at, "image offset");
+                if (offset < 0 || offset >= storage.Flash.Length) throw new UsageException($"image offset {offset} is outside the {storage.Flash.Length:N0}-byte flash");
+                var nor = (SpiNorFlash)storage.Flash;
+                return new OpenedImage(nor.Region(offset, nor.Capacity - offset), $"{storage.Description} at offset {offset}", storage.BusBytesRead, storage);
+            }
+            case "file":
+            case "":
+                return new OpenedImage(new FileFlash(rest), $"file {rest}", null, null);
+            default:
+                throw new UsageException($"unknown image location '{spec}'; use {ImageForms}");
+        }
+    }
+
+    /// <summary>Writable flash: a SPI NOR chip, an emulated one whose contents live in a file, or a plain file.</summary>
+    public static OpenedStorage OpenStorage(string spec)
+    {
+        var (kind, rest) = Split(spec);
+        switch (kind)
+        {
+            case "spi":
+            {
+                var parts = rest.Split(',');
+                if (parts.Length != 2) throw new UsageException($"'{spec}': SPI flash is spi:BUS,CS (e.g. spi:0,0 for /dev/spidev0.0)");
+                var nor = SpiNorDevices.OpenSpi((int)ParseNumber(parts[0], "SPI bus"), (int)ParseNumber(parts[1], "chip select"));
+                return new OpenedStorage(nor.Flash, nor.Description, () => nor.Flash.BytesRead, nor);
+            }
+            case "emulated-nor":
+            {
+                if (rest.Length == 0) throw new UsageException("emulated-nor needs the file that holds the emulated chip's contents: emulated-nor:CHIPFILE");
+                var nor = SpiNorDevices.OpenEmulated(rest);
+                return new OpenedStorage(nor.Flash, nor.Description, () => nor.Flash.BytesRead, nor);
+            }
+            case "file":
+            {
+                if (!File.Exists(rest)) throw new DeviceException($"storage file not found: {rest} (create it with the loader, or give a chip with spi:BUS,CS)");
+                var file = new FileStorage(rest, new FileInfo(rest).Length);
+                return new OpenedStorage(file, $"storage file {rest}", null, file);
+            }
+            default:
+                throw new UsageException($"unknown storage '{spec}'; use {StorageForms}");
+        }
+    }
+
+    public static IFrameSource OpenCamera(string spec)
+    {
+        var (kind, rest) = Split(spec);
+        var parts = rest.Split(',', StringSplitOptions.TrimEntries);
+        switch (kind)
+        {
+            case "folder":
+            {
+                bool loop = parts.Length > 1 && parts[^1] == "loop";
+                int formatIndex = loop ? parts.Length - 2 : parts.Length - 1;
+                var format = formatIndex >= 1 ? ParseFormat(parts[formatIndex]) : PixelFormat.Rgb24;
+                return new ImageFolderSource(parts[0], format, loop);
+            }
+            case "v4l2":
+            {
+                var (w, h) = parts.Length > 1 ? ParseSize(parts[1]) : (640, 480);
+                var format = parts.Length > 2 ? ParseFormat(parts[2]) : PixelFormat.Yuyv;
+                return new V4L2FrameSource(parts[0].Length > 0 ? parts[0] : "/dev/video0", w, h, format);
+            }
+            case "arducam":
+            {
+                if (parts.Length < 3) throw new UsageException($"'{spec}': the ArduCam is arducam:SPIBUS,CS,I2CBUS[,WIDTHxHEIGHT[,FORMAT]]");
+                var (w, h) = parts.Length > 3 ? ParseSize(parts[3]) : (320, 240);
+                var format = parts.Length > 4 ? ParseFormat(parts[4]) : PixelFormat.Rgb565;
+                return ArduCamFrameSource.Open((int)ParseNumber(parts[0], "SPI bus"), (int)ParseNumber(parts[1], "chip select"),
+                    (int)ParseNumber(parts[2], "I2C bus"), new ArduCamOptions { Width = w, Height = h, Format = format });
+            }
+            default:
+                throw new UsageException($"unknown camera '{spec}'; use {CameraForms}");
+        }
+    }
+
+    static (string Kind, string Remainder) Split(string spec)
+    {
+        if (string.IsNullOrWhiteSpace(spec)) throw new UsageException("an empty device string");
+        int colon = spec.IndexOf(':');
+        // A plain path (no known prefix) is a file.
+        if (colon <= 0 || spec[..colon].Contains('/') || spec[..colon].Contains('.')) return ("", spec);
+        return (spec[..colon].ToLowerInvariant(), spec[(colon + 1)..]);
+    }
+
+    public static PixelFormat ParseFormat(string s) =>
+        Enum.TryParse<PixelFormat>(s, ignoreCase: true, out var f) && Enum.IsDefined(f) ? f
+            : throw new UsageException($"unsupported pixel format '{s}'; use one of {string.Join(", ", Enum.GetNames<PixelFormat>())}");
+
+    static (int W, int H) ParseSize(string s)
+    {
+        var p = s.ToLowerInvariant().Split('x');
+        if (p.Length == 2 && int.TryParse(p[0], out int w) && int.TryParse(p[1], out int h) && w > 0 && h > 0) return (w, h);
+        throw new UsageException($"'{s}' is not a frame size WIDTHxHEIGHT (e.g. 640x480)");
+    }
+
+    static long ParseNumber(string s, string what)
+    {
+        s = s.Trim();
+        bool hex = s.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
+        if (long.TryParse(hex ? s[2..] : s, hex ? System.Globalization.NumberStyles.HexNumber : System.Globalization.NumberStyles.None, null, out long v)) return v;
+        throw new UsageException($"{what} '{s}' is not a number");
+    }
+}
+
+/// <summary>Writable flash with a description and the bus byte counter.</summary>
+public sealed class OpenedStorage(IWritableFlash flash, string description, Func<long>? busBytesRead, IDisposable? owner) : IDisposable
+{
+    public IWritableFlash Flash { get; } = flash;
+    public string Description { get; } = description;
+    public Func<long>? BusBytesRead { get; } = busBytesRead;
+    public void Dispose() => owner?.Dispose();
+}
+
+/// <summary>A command line or config mistake: exit code 1.</summary>
+public sealed class UsageException(string message) : Exception(message);

@@ -1,0 +1,53 @@
+using System.Device.Spi;
+using EdgeResNet.Drivers.Emulation;
+
+namespace EdgeResNet.Drivers.SpiNor;
+
+/// <summary>A SPI NOR chip opened with the SPI device it talks through (disposed together).</summary>
+public sealed class OpenedNor(SpiNorFlash flash, SpiDevice device, string description) : IDisposable
+{
+    public SpiNorFlash Flash { get; } = flash;
+    public string Description { get; } = description;
+    public void Dispose() => device.Dispose();
+}
+
+/// <summary>Opening the flash chip: on a board's SPI bus, or the emulated chip whose contents live in a file.</summary>
+public static class SpiNorDevices
+{
+    public const int ClockHz = 20_000_000;
+
+    /// <summary>The chip on /dev/spidevBUS.CS, identified by JEDEC ID and SFDP.</summary>
+    public static OpenedNor OpenSpi(int bus, int chipSelect)
+    {
+        SpiDevice spi;
+        try { spi = SpiDevice.Create(new SpiConnectionSettings(bus, chipSelect) { ClockFrequency = ClockHz, Mode = SpiMode.Mode0 }); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException or InvalidOperationException)
+        {
+            throw Missing(bus, chipSelect, e);
+        }
+        try
+        {
+            // Linux opens /dev/spidevB.C on the first transfer, so a missing device shows up here.
+            var nor = new SpiNorFlash(spi);
+            return new OpenedNor(nor, spi, $"SPI NOR {nor.Describe()} on /dev/spidev{bus}.{chipSelect}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            spi.Dispose();
+            throw Missing(bus, chipSelect, e);
+        }
+        catch { spi.Dispose(); throw; }
+    }
+
+    static DeviceException Missing(int bus, int chipSelect, Exception e) =>
+        new($"cannot open SPI bus {bus} chip select {chipSelect} (/dev/spidev{bus}.{chipSelect}): {e.Message}. Enable SPI on the board (e.g. dtparam=spi=on) and check BUS,CS", e);
+
+    /// <summary>An emulated W25Q512JV (<see cref="SpiNorChip"/>) whose contents persist in <paramref name="chipFile"/> (created erased).</summary>
+    public static OpenedNor OpenEmulated(string chipFile)
+    {
+        if (string.IsNullOrEmpty(chipFile)) throw new ArgumentException("the emulated chip needs a file for its contents");
+        var chip = new SpiNorChip(chipFile);
+        var nor = new SpiNorFlash(chip);
+        return new OpenedNor(nor, chip, $"emulated SPI NOR {nor.Describe()} in {chipFile}");
+    }
+}
