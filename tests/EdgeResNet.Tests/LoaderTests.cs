@@ -18,6 +18,24 @@ public sealed class LoaderTests
     /// <summary>A flash with two slots that each hold the mini images, and a little room to spare.</summary>
     static MemoryStorage FlashFor(byte[] image) => new(2 * ((image.Length + SlotStore.RecordSectorSize + 65535) / 65536 * 65536 + 65536));
 
+    // 8 KiB QUERY blocks: the mini images are only two 64 KiB blocks long, too few to see a resume.
+    static LoaderClient Client(Stream link) => new(link) { Timeout = TimeSpan.FromMilliseconds(300), LongTimeout = TimeSpan.FromSeconds(20), BlockSize = 8192 };
+
+    /// <summary>One loader session: a board (server thread) and a host over an in-memory serial link.</summary>
+    static LoaderResult Transfer(MemoryStorage flash, byte[] image, Action<PipeEnd, PipeEnd>? tweak = null)
+    {
+        var (host, board) = PipeEnd.Pair();
+        tweak?.Invoke(host, board);
+        var server = new LoaderServer(new SlotStore(flash), board);
+        var run = Task.Run(server.Run);
+        try { return Client(host).Flash(image); }
+        finally
+        {
+            host.Dispose(); // the board sees the link close and returns
+            Assert.IsTrue(run.Wait(TimeSpan.FromSeconds(20)), "the board loop did not end when the link closed");
+        }
+    }
+
     static void AssertBoots(MemoryStorage flash, byte[] image, char slot, uint generation)
     {
         var boot = new SlotStore(flash).Boot();
@@ -231,6 +249,148 @@ public sealed class LoaderTests
         StringAssert.StartsWith(e.Message, "no bootable image in slot A or B: A: header: wrong magic");
         StringAssert.Contains(e.Message, "; B: layer table: CRC mismatch");
         StringAssert.EndsWith(e.Message, "flash one with `edgeresnet flash`");
+    }
+
+    // ---- the serial protocol ----
+
+    [TestMethod]
+    public void AnImageSentOverTheLinkBootsBitIdenticalAndTheNextGoesToTheOtherSlot()
+    {
+        byte[] a = Image1.Value, b = Image2.Value;
+        var flash = FlashFor(a.Length > b.Length ? a : b);
+        var first = Transfer(flash, a);
+        Assert.AreEqual(('A', 1u, 0), (first.Slot, first.Generation, first.Retries));
+        int blocks = (a.Length + 8191) / 8192;
+        Assert.AreEqual((0, blocks, (a.Length + 4095) / 4096), (first.BlocksSkipped, first.BlocksWritten, first.DataFrames));
+        AssertBoots(flash, a, 'A', 1);
+
+        var second = Transfer(flash, b);
+        Assert.AreEqual(('B', 2u), (second.Slot, second.Generation));
+        AssertBoots(flash, b, 'B', 2);
+
+        // slot A still holds image a: sending it again transfers no data at all
+        var third = Transfer(flash, a);
+        Assert.AreEqual(('A', 3u, 0, blocks), (third.Slot, third.Generation, third.DataFrames, third.BlocksSkipped));
+        AssertBoots(flash, a, 'A', 3);
+        Assert.IsTrue(third.BytesSent < a.Length / 50, $"{third.BytesSent} bytes sent to confirm a {a.Length}-byte image");
+    }
+
+    [TestMethod]
+    public void ACutTransferLeavesThePreviousImageBootingAndTheNextRunResumes()
+    {
+        byte[] a = Image1.Value, b = Image2.Value;
+        var flash = FlashFor(a.Length > b.Length ? a : b);
+        Transfer(flash, a);
+        int frames = (b.Length + 4095) / 4096;
+
+        // the link dies after HELLO, BEGIN and about three quarters of the requests
+        Assert.ThrowsExactly<IOException>(() => Transfer(flash, b, (host, _) => host.CutAfterWrites = 2 + frames * 3 / 4));
+        AssertBoots(flash, a, 'A', 1);
+        StringAssert.Contains(new SlotStore(flash).Describe()[1], "slot B: ");
+
+        var resumed = Transfer(flash, b);
+        Assert.AreEqual(('B', 2u), (resumed.Slot, resumed.Generation));
+        Assert.IsTrue(resumed.BlocksSkipped >= 3 && resumed.DataFrames < frames * 2 / 3, $"resume sent {resumed.DataFrames} of {frames} DATA frames, skipped {resumed.BlocksSkipped} blocks");
+        AssertBoots(flash, b, 'B', 2);
+    }
+
+    [TestMethod]
+    [DataRow(7 + 4 + 1000, DisplayName = "payload byte")]
+    [DataRow(5, DisplayName = "length field (the board waits for bytes that never come)")]
+    [DataRow(0, DisplayName = "sync byte (the board never sees the frame)")]
+    [DataRow(-1, DisplayName = "CRC")]
+    public void ACorruptedDataFrameIsResentAndTheImageIsRight(int flipByte)
+    {
+        var img = Image1.Value;
+        var flash = FlashFor(img);
+        int data = 0;
+        var result = Transfer(flash, img, (host, _) => host.Tamper = f =>
+            f[2] == (byte)FrameType.Data && data++ == 3 ? Flip(f, flipByte < 0 ? f.Length - 2 : flipByte, 3) : f);
+        Assert.IsTrue(result.Retries >= 1, "the corrupt frame was resent");
+        AssertBoots(flash, img, 'A', 1);
+    }
+
+    [TestMethod]
+    [DataRow(7, DisplayName = "reply payload")]
+    [DataRow(3, DisplayName = "reply seq")]
+    [DataRow(1, DisplayName = "reply sync")]
+    public void ACorruptedReplyIsDetectedAndTheRequestResent(int flipByte)
+    {
+        var img = Image1.Value;
+        var flash = FlashFor(img);
+        int replies = 0;
+        var result = Transfer(flash, img, (_, board) => board.Tamper = f =>
+            replies++ == 10 ? Flip(f, flipByte, 0) : f); // the reply to the 11th request: a DATA
+        Assert.IsTrue(result.Retries >= 1);
+        AssertBoots(flash, img, 'A', 1);
+    }
+
+    [TestMethod]
+    public void TheHostRefusesAnImageTooBigBeforeTheBoardErasesAnything()
+    {
+        var flash = new MemoryStorage(256 * 1024);
+        var e = Assert.ThrowsExactly<LoaderException>(() => Transfer(flash, new byte[200 * 1024]));
+        Assert.AreEqual(LoaderError.TooLarge, e.Code);
+        Assert.IsTrue(flash.Bytes.AsSpan().IndexOfAnyExcept((byte)0xFF) < 0);
+    }
+
+    [TestMethod]
+    public void TheBoardNaksBadRequestsWithTheirSeq()
+    {
+        var (host, board) = PipeEnd.Pair();
+        var run = Task.Run(new LoaderServer(new SlotStore(new MemoryStorage(256 * 1024)), board).Run);
+        host.ReadTimeout = 5000;
+        var reader = new FrameReader(host);
+        (FrameType, ushort, LoaderError) Ask(FrameType type, ushort seq, byte[] payload)
+        {
+            Protocol.Write(host, type, seq, payload);
+            var f = reader.ReadFrame();
+            return (f.Type, f.Seq, (LoaderError)f.Payload.Span[0]);
+        }
+        Assert.AreEqual((FrameType.Nak, (ushort)7, LoaderError.State), Ask(FrameType.Data, 7, new byte[20]));
+        Assert.AreEqual((FrameType.Nak, (ushort)8, LoaderError.BadRequest), Ask((FrameType)0x42, 8, []));
+        Assert.AreEqual((FrameType.Nak, (ushort)9, LoaderError.Version), Ask(FrameType.Hello, 9, [2, 0]));
+        Assert.AreEqual((FrameType.Nak, (ushort)10, LoaderError.TooLarge), Ask(FrameType.Begin, 10, [0, 0, 2, 0, 0, 0, 0, 0]));
+        var bad = Protocol.Encode(FrameType.Query, 11, new byte[8]);
+        bad[9] ^= 0x10;
+        host.Write(bad);
+        var nak = reader.ReadFrame();
+        Assert.AreEqual((FrameType.Nak, (ushort)11, LoaderError.Crc), (nak.Type, nak.Seq, (LoaderError)nak.Payload.Span[0]));
+        StringAssert.StartsWith(System.Text.Encoding.UTF8.GetString(nak.Payload.Span.Slice(1)), "crc");
+        host.Dispose();
+        Assert.IsTrue(run.Wait(5000));
+    }
+
+    [TestMethod]
+    public void FrameReaderFindsFramesInNoiseAndSkipsCorruptOnes()
+    {
+        var s = new MemoryStream();
+        s.Write([0x00, 0xA5, 0xA5, 0x11, 0x5A]);                                        // noise, half syncs
+        s.Write(Protocol.Encode(FrameType.Hello, 1, [1, 0]));
+        s.Write([0xA5, 0x5A, 0x01, 0x02, 0x00, 0xFF, 0xFF]);                             // impossible length
+        var corrupt = Protocol.Encode(FrameType.Query, 2, new byte[8]);
+        corrupt[^1] ^= 1;
+        s.Write(corrupt);
+        s.Write(Protocol.Encode(FrameType.Commit, 3, []));
+        s.Write([0xA5, 0x5A, 0x05]);                                                    // cut short
+        s.Position = 0;
+        var r = new FrameReader(s);
+        var f1 = r.ReadFrame();
+        Assert.AreEqual((FrameType.Hello, (ushort)1), (f1.Type, f1.Seq));
+        var e = Assert.ThrowsExactly<ProtocolException>(() => r.ReadFrame());
+        StringAssert.Contains(e.Message, "length 65535");
+        e = Assert.ThrowsExactly<ProtocolException>(() => r.ReadFrame());
+        Assert.AreEqual((ushort)2, e.Seq);
+        var f3 = r.ReadFrame();
+        Assert.AreEqual((FrameType.Commit, (ushort)3, 0), (f3.Type, f3.Seq, f3.Payload.Length));
+        Assert.ThrowsExactly<EndOfStreamException>(() => r.ReadFrame());
+    }
+
+    [TestMethod]
+    public void SerialLinkNamesAMissingPort()
+    {
+        var e = Assert.ThrowsExactly<DeviceException>(() => SerialLink.Open("/dev/ttyNOSUCHPORT9", 115200));
+        StringAssert.StartsWith(e.Message, "serial port /dev/ttyNOSUCHPORT9 does not exist");
     }
 
     static byte[] Flip(byte[] frame, int index, int bit)

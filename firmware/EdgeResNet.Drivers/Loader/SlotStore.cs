@@ -62,7 +62,8 @@ public sealed record BootImage(char Slot, uint Generation, IFlash Region, FlashI
 /// the target's record first, so a half-written slot can never boot, and only ever writes the
 /// slot that does not boot now. <see cref="Boot"/> takes the intact slot with the highest
 /// generation whose image opens, else the other one.
-/// <para>The store assumes it owns the flash while a write is in progress (it caches the target).</para>
+/// <para>The store assumes it owns the flash: it remembers the target of a write and the boot slot
+/// it found (a new store sees changes made behind its back).</para>
 /// </summary>
 public sealed class SlotStore
 {
@@ -131,17 +132,29 @@ public sealed class SlotStore
     /// The slot to boot: the bootable one with the highest generation. Throws
     /// <see cref="FlashImageException"/> with both reasons if neither boots.
     /// </summary>
+    /// <remarks>Always reads both slots (the boot-time call), and refreshes what <see cref="FindBoot"/> remembers.</remarks>
     public BootImage Boot()
     {
         var (a, b) = (Inspect('A'), Inspect('B'));
         var boot = Newest(a, b);
+        _boot = boot ?? NoBoot;
         if (boot is null)
             throw new FlashImageException($"no bootable image in slot A or B: A: {a.Reason}; B: {b.Reason} — flash one with `edgeresnet flash`");
         return new BootImage(boot.Slot, boot.Record!.Value.Generation, boot.Region!, boot.Image!);
     }
 
-    /// <summary>The bootable slot with the highest generation, or null (no exception: the loader asks this often).</summary>
-    public SlotStatus? FindBoot() => Newest(Inspect('A'), Inspect('B'));
+    /// <summary>
+    /// The bootable slot with the highest generation, or null. Remembered until this store commits:
+    /// with section verification it reads both slots whole, and the loader asks at HELLO and BEGIN.
+    /// </summary>
+    public SlotStatus? FindBoot()
+    {
+        _boot ??= Newest(Inspect('A'), Inspect('B')) ?? NoBoot;
+        return ReferenceEquals(_boot, NoBoot) ? null : _boot;
+    }
+
+    static readonly SlotStatus NoBoot = new('-', null, false, "", null, null);
+    SlotStatus? _boot;
 
     static SlotStatus? Newest(SlotStatus a, SlotStatus b)
     {
@@ -152,8 +165,9 @@ public sealed class SlotStore
     /// <summary>One status line per slot, for `status` commands and the loader's log.</summary>
     public IReadOnlyList<string> Describe()
     {
-        var boot = FindBoot();
-        return new[] { Inspect('A'), Inspect('B') }.Select(s =>
+        var slots = new[] { Inspect('A'), Inspect('B') };
+        var boot = Newest(slots[0], slots[1]);
+        return slots.Select(s =>
         {
             if (s.Record is not { } r) return $"slot {s.Slot}: {s.Reason}";
             string state = s.Bootable ? (boot?.Slot == s.Slot ? "bootable, boots" : "bootable") : "not bootable: " + s.Reason;
@@ -229,6 +243,7 @@ public sealed class SlotStore
         // the writer programs the record's page and leaves the rest of the sector erased.
         _writer.Write(SlotOffset(target), record);
         _committedGeneration = generation;
+        _boot = null; // the target boots now (unless something else changed): look again when asked
         return generation;
     }
 

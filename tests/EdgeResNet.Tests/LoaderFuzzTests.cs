@@ -1,0 +1,305 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using CsCheck;
+using EdgeResNet.Drivers.Loader;
+using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Tools.Model;
+using EdgeResNet.Tools.Packing;
+using EdgeResNet.Tools.Quantization;
+
+namespace EdgeResNet.Tests;
+
+/// <summary>
+/// Random and mutated input for everything that parses bytes from outside: the frame reader, the
+/// board's loader loop, and FlashImage.Open. Each may only throw its expected exception types and
+/// must end. A few thousand inputs by default (CI); <c>FUZZ_ITERATIONS=100000 dotnet test ...
+/// --filter ClassName~LoaderFuzz</c> for a long run.
+/// </summary>
+[TestClass]
+public sealed class LoaderFuzzTests
+{
+    static readonly long Iterations = long.TryParse(Environment.GetEnvironmentVariable("FUZZ_ITERATIONS"), out var n) && n > 0 ? n : 2000;
+    static readonly Lazy<byte[]> Image = new(() => FlashImageWriter.ToBytes(MiniResNet.Quantized(new QuantOptions(), 3, out _)));
+
+    static byte[] Concat(IEnumerable<byte[]> parts)
+    {
+        var all = new MemoryStream();
+        foreach (var p in parts) all.Write(p);
+        return all.ToArray();
+    }
+
+    static void Report(string what, long inputs, Stopwatch clock, string detail) =>
+        Console.WriteLine($"fuzz {what}: {inputs:N0} inputs in {clock.Elapsed.TotalSeconds:0.0} s; {detail}");
+
+    // ---- FrameReader ----
+
+    static readonly Gen<FrameType> AnyType = Gen.Frequency(
+        (4, Gen.OneOf(FrameType.Hello, FrameType.Begin, FrameType.Query, FrameType.Data, FrameType.Commit, FrameType.Ack, FrameType.Nak)),
+        (1, Gen.Byte.Select(b => (FrameType)b)));
+
+    /// <summary>A piece of line traffic: a valid frame (small or full size), noise, a header with an impossible length, or a frame cut short.</summary>
+    static readonly Gen<byte[]> Piece = Gen.Frequency(
+        (6, Gen.Select(AnyType, Gen.UShort, Gen.Byte.Array[0, 40], (t, s, p) => Protocol.Encode(t, s, p))),
+        (1, Gen.Select(Gen.UShort, Gen.Byte.Array[Protocol.ChunkSize, Protocol.MaxPayload], (s, p) => Protocol.Encode(FrameType.Data, s, p))),
+        (2, Gen.Byte.Array[1, 40]),
+        (1, Gen.Select(Gen.UShort[Protocol.MaxPayload + 1, ushort.MaxValue], Gen.Byte.Array[0, 20], (len, rest) =>
+            new byte[] { Protocol.Sync0, Protocol.Sync1, 4, 1, 0, (byte)len, (byte)(len >> 8) }.Concat(rest).ToArray())),
+        (1, Gen.Select(AnyType, Gen.Byte.Array[0, 40], Gen.Int[0, 50], (t, p, cut) => Protocol.Encode(t, 7, p)[..Math.Min(cut, p.Length + 10)])));
+
+    /// <summary>Pieces back to back, then 0..4 bit flips anywhere.</summary>
+    static readonly Gen<byte[]> LineTraffic = Gen.Select(Piece.Array[0, 12], Gen.Int.Array[0, 4], (pieces, flips) =>
+    {
+        var bytes = Concat(pieces);
+        foreach (int f in flips)
+            if (bytes.Length > 0) bytes[(f & int.MaxValue) % bytes.Length] ^= (byte)(1 << (f >>> 28 & 7));
+        return bytes;
+    });
+
+    [TestMethod]
+    public void FrameReaderOnlyRejectsOrReturnsRealFramesAndAlwaysEnds()
+    {
+        long frames = 0, rejected = 0, bytes = 0;
+        var clock = Stopwatch.StartNew();
+        LineTraffic.Sample(input =>
+        {
+            var reader = new FrameReader(new MemoryStream(input));
+            int calls = 0;
+            while (true)
+            {
+                // Every call consumes at least one byte or ends, so this bound means "never hangs".
+                if (++calls > input.Length + 2) throw new InvalidOperationException($"{calls} reads from {input.Length} bytes");
+                try
+                {
+                    var f = reader.ReadFrame();
+                    Interlocked.Increment(ref frames);
+                    Assert.IsTrue(f.Payload.Length <= Protocol.MaxPayload);
+                    // the reader never invents a frame: the exact bytes are in the input
+                    Assert.IsTrue(input.AsSpan().IndexOf(Protocol.Encode(f.Type, f.Seq, f.Payload.Span)) >= 0, "a frame that is not in the input");
+                }
+                catch (ProtocolException) { Interlocked.Increment(ref rejected); }
+                catch (EndOfStreamException) { break; }
+            }
+            Interlocked.Add(ref bytes, input.Length);
+        }, iter: Iterations);
+        Report("FrameReader", Iterations, clock, $"{bytes:N0} bytes, {frames:N0} frames returned, {rejected:N0} rejected");
+    }
+
+    [TestMethod]
+    public void FrameReaderReturnsUndamagedTrafficExactly()
+    {
+        var frames = Gen.Select(AnyType, Gen.UShort, Gen.Byte.Array[0, Protocol.MaxPayload], (t, s, p) => (t, s, p)).Array[0, 6];
+        frames.Sample(list =>
+        {
+            var reader = new FrameReader(new MemoryStream(list.SelectMany(x => Protocol.Encode(x.t, x.s, x.p)).ToArray()));
+            foreach (var (t, s, p) in list)
+            {
+                var f = reader.ReadFrame();
+                Assert.AreEqual((t, s), (f.Type, f.Seq));
+                Assert.IsTrue(f.Payload.Span.SequenceEqual(p));
+            }
+            Assert.ThrowsExactly<EndOfStreamException>(() => reader.ReadFrame());
+        }, iter: Math.Max(100, Iterations / 10));
+    }
+
+    // ---- LoaderServer ----
+
+    /// <summary>A flash with the image committed in slot A, as the board has it before an update.</summary>
+    static readonly Lazy<byte[]> BaseFlash = new(() =>
+    {
+        var img = Image.Value;
+        var flash = new MemoryStorage(2 * ((img.Length + SlotStore.RecordSectorSize + 65535) / 65536 * 65536));
+        var store = new SlotStore(flash);
+        store.BeginWrite(img.Length, Crc32.Append(0, img));
+        for (int o = 0; o < img.Length; o += 4096) store.WriteData(o, img.AsSpan(o, Math.Min(4096, img.Length - o)));
+        store.Commit();
+        return flash.Bytes;
+    });
+
+    /// <summary>What a host sends to put the image into slot B: HELLO, BEGIN, QUERY + DATA per 8 KiB block, COMMIT.</summary>
+    static readonly Lazy<byte[][]> Session = new(() =>
+    {
+        var img = Image.Value;
+        var frames = new List<byte[]>();
+        ushort seq = 100;
+        byte[] Le(params uint[] v) { var b = new byte[4 * v.Length]; for (int i = 0; i < v.Length; i++) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(4 * i), v[i]); return b; }
+        frames.Add(Protocol.Encode(FrameType.Hello, seq++, [1, 0]));
+        frames.Add(Protocol.Encode(FrameType.Begin, seq++, Le((uint)img.Length, Crc32.Append(0, img))));
+        for (int block = 0; block < img.Length; block += 8192)
+        {
+            frames.Add(Protocol.Encode(FrameType.Query, seq++, Le((uint)block, (uint)Math.Min(8192, img.Length - block))));
+            for (int o = block; o < Math.Min(block + 8192, img.Length); o += 4096)
+                frames.Add(Protocol.Encode(FrameType.Data, seq++, [.. Le((uint)o), .. img.AsSpan(o, Math.Min(4096, img.Length - o))]));
+        }
+        frames.Add(Protocol.Encode(FrameType.Commit, seq, []));
+        return frames.ToArray();
+    });
+
+    /// <summary>The session damaged: bit flips, a cut, noise spliced in, frames dropped, repeated or swapped, a huge length field; or left intact (kind 0).</summary>
+    static readonly Gen<(int Kind, byte[] Bytes)> MutatedSession = Gen.Select(Gen.Int[0, 6], Gen.Int.Array[1, 4], Gen.Byte.Array[1, 64], (kind, numbers, noise) =>
+    {
+        var frames = Session.Value.ToList();
+        int Pick(int x, int count) => (x & int.MaxValue) % count;
+        switch (kind)
+        {
+            case 4:
+                foreach (int x in numbers)
+                {
+                    int i = Pick(x, frames.Count);
+                    if ((x & 1) == 0) frames.Insert(i, frames[i]); else frames.RemoveAt(i);
+                    if (frames.Count == 0) break;
+                }
+                break;
+            case 5:
+            {
+                int i = Pick(numbers[0], frames.Count);
+                var f = frames[i] = (byte[])frames[i].Clone();
+                BinaryPrimitives.WriteUInt16LittleEndian(f.AsSpan(5), (ushort)(Protocol.MaxPayload + 1 + Pick(numbers[0] >> 8, ushort.MaxValue - Protocol.MaxPayload)));
+                break;
+            }
+            case 6:
+            {
+                int i = Pick(numbers[0], frames.Count), j = Pick(numbers[^1] >> 4, frames.Count);
+                (frames[i], frames[j]) = (frames[j], frames[i]);
+                break;
+            }
+        }
+        var bytes = Concat(frames);
+        switch (kind)
+        {
+            case 1:
+                foreach (int x in numbers) bytes[Pick(x, bytes.Length)] ^= (byte)(1 << (x >>> 28 & 7));
+                break;
+            case 2:
+                bytes = bytes[..Pick(numbers[0], bytes.Length)];
+                break;
+            case 3:
+            {
+                int at = Pick(numbers[0], bytes.Length);
+                bytes = [.. bytes.AsSpan(0, at), .. noise, .. bytes.AsSpan(at)];
+                break;
+            }
+        }
+        return (kind, bytes);
+    });
+
+    /// <summary>Requests with random fields: BEGIN of any length and CRC, QUERY and DATA anywhere, unknown types, odd payload sizes.</summary>
+    static readonly Gen<(int Kind, byte[] Bytes)> RandomRequests = Gen.Select(AnyType, Gen.UShort, Gen.UInt, Gen.UInt, Gen.Byte.Array[0, 80], (t, s, a, b, tail) =>
+    {
+        var p = new byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(p, (a & 1) == 0 ? a % (200 * 1024) & ~4095u : a);
+        BinaryPrimitives.WriteUInt32LittleEndian(p.AsSpan(4), b % 3 == 0 ? b % (128 * 1024) : b);
+        return Protocol.Encode(t, s, t switch { FrameType.Commit => [], FrameType.Hello => p[..2], FrameType.Data => [.. p[..4], .. tail], _ => (a & 2) == 0 ? p : [.. p, .. tail] });
+    }).Array[1, 12].Select(frames => (-1, Concat(frames)));
+
+    [TestMethod]
+    public void NoByteStreamMakesTheBoardFailOrLoseItsBootableImage()
+    {
+        long received = 0, corrupt = 0, committedB = 0, bytes = 0;
+        var img = Image.Value;
+        var clock = Stopwatch.StartNew();
+        Gen.Frequency((3, MutatedSession), (1, RandomRequests)).Sample(input =>
+        {
+            var flash = new MemoryStorage(BaseFlash.Value.Length);
+            BaseFlash.Value.CopyTo(flash.Bytes, 0);
+            var replies = new MemoryStream();
+            var server = new LoaderServer(new SlotStore(flash), new DuplexMemory(new MemoryStream(input.Bytes), replies));
+            server.Run(); // must return at the end of the input, whatever it held
+
+            // every reply is a well-formed frame, one per frame received (good or corrupt)
+            replies.Position = 0;
+            var reader = new FrameReader(replies);
+            long answers = 0;
+            while (true)
+            {
+                try { var f = reader.ReadFrame(); Assert.IsTrue(f.Type is FrameType.Ack or FrameType.Nak); answers++; }
+                catch (EndOfStreamException) { break; }
+            }
+            Assert.AreEqual(server.FramesReceived + server.CorruptFrames, answers);
+
+            // the board still boots, and whatever boots is exactly the image: nothing else can be committed
+            // (header and table checks only: the byte comparison below is stronger than the section CRCs)
+            var boot = new SlotStore(flash, verifySections: false).Boot();
+            var back = new byte[boot.Region.Length];
+            boot.Region.Read(0, back);
+            Assert.IsTrue(back.AsSpan().SequenceEqual(img), $"slot {boot.Slot} boots something else");
+            if (input.Kind == 0) Assert.AreEqual(('B', 2u), (boot.Slot, boot.Generation), "the intact session commits slot B");
+            if (boot.Slot == 'B') Interlocked.Increment(ref committedB);
+            Interlocked.Add(ref received, server.FramesReceived);
+            Interlocked.Add(ref corrupt, server.CorruptFrames);
+            Interlocked.Add(ref bytes, input.Bytes.Length);
+        }, iter: Iterations, print: x => $"kind {x.Kind}, {x.Bytes.Length} bytes: {Convert.ToHexString(x.Bytes.AsSpan(0, Math.Min(64, x.Bytes.Length)))}...");
+        Report("LoaderServer", Iterations, clock, $"{bytes:N0} bytes, {received:N0} frames answered, {corrupt:N0} corrupt frames NAKed, {committedB:N0} runs committed slot B");
+    }
+
+    // ---- FlashImage.Open ----
+
+    /// <summary>Puts the table, image and header CRCs right again after a mutation, so the checks behind the CRCs run.</summary>
+    static void RepairCrcs(byte[] b)
+    {
+        if (b.Length < FlashImage.HeaderSize) return;
+        long tableEnd = FlashImage.HeaderSize + (long)BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(14)) * FlashImage.LayerRecordSize;
+        if (tableEnd <= b.Length) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(36), Crc32.Append(0, b.AsSpan(64, (int)tableEnd - 64)));
+        ulong size = BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(40));
+        if (size >= 64 && size <= (ulong)b.Length) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(48), Crc32.Append(0, b.AsSpan(64, (int)size - 64)));
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(60), Crc32.Append(0, b.AsSpan(0, 60)));
+    }
+
+    static readonly byte[] Extremes = [0x00, 0xFF, 0x7F, 0x80, 0x01];
+
+    /// <summary>(must fail, bytes): random bytes (some with a valid magic and header CRC); the image with bit flips; cut short; or a header/table field set to an extreme value with the CRCs repaired.</summary>
+    static readonly Gen<(bool MustFail, byte[] Bytes)> Images = Gen.Frequency(
+        (1, Gen.Select(Gen.Byte.Array[0, 700], Gen.Bool, (b, magic) =>
+        {
+            if (magic && b.Length >= 64) { "EDGERNET"u8.CopyTo(b); b[8] = 1; b[10] = 64; b[12] = 128; RepairCrcs(b); }
+            return (false, b);
+        })),
+        (2, Gen.Int.Array[1, 3].Select(flips =>
+        {
+            var b = (byte[])Image.Value.Clone();
+            foreach (int x in flips) b[(x & int.MaxValue) % b.Length] ^= (byte)(1 << (x >>> 28 & 7));
+            return (!b.AsSpan().SequenceEqual(Image.Value), b); // two equal flips cancel
+        })),
+        (1, Gen.Int.Select(cut => (true, Image.Value[..((cut & int.MaxValue) % Image.Value.Length)]))),
+        (3, Gen.Select(Gen.Int, Gen.Int[1, 8], Gen.Int, (where, width, value) =>
+        {
+            var b = (byte[])Image.Value.Clone();
+            int tableEnd = FlashImage.HeaderSize + FlashImage.LayerRecordSize * BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(14));
+            int at = (where & int.MaxValue) % (tableEnd - width);
+            for (int i = 0; i < width; i++) b[at + i] = (value & 0x100) != 0 ? (byte)(value >> (8 * (i % 3))) : Extremes[(value & int.MaxValue) % Extremes.Length];
+            RepairCrcs(b);
+            return (false, b);
+        })));
+
+    [TestMethod]
+    public void FlashImageOpenOnlyThrowsFlashImageException()
+    {
+        long opened = 0, rejected = 0;
+        var clock = Stopwatch.StartNew();
+        Gen.Select(Images, Gen.Bool).Sample((image, verify) =>
+        {
+            try
+            {
+                FlashImage.Open(new MemoryFlash(image.Bytes), verifySections: verify || image.MustFail);
+                Interlocked.Increment(ref opened);
+                Assert.IsFalse(image.MustFail, "a damaged image opened with every CRC verified");
+            }
+            catch (FlashImageException) { Interlocked.Increment(ref rejected); }
+        }, iter: Iterations, print: x => $"{x.Item1.Bytes.Length} bytes, verify {x.Item2}");
+        Report("FlashImage.Open", Iterations, clock, $"{opened:N0} opened, {rejected:N0} rejected with FlashImageException");
+    }
+}
+
+/// <summary>A link made of a stream to read (the input) and one to write (the replies).</summary>
+sealed class DuplexMemory(Stream input, Stream output) : Stream
+{
+    public override bool CanRead => true;
+    public override bool CanWrite => true;
+    public override bool CanSeek => false;
+    public override int Read(byte[] buffer, int offset, int count) => input.Read(buffer, offset, count);
+    public override void Write(byte[] buffer, int offset, int count) => output.Write(buffer, offset, count);
+    public override void Flush() { }
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+}
