@@ -5,12 +5,15 @@ using System.Runtime.InteropServices;
 using EdgeResNet.Device;
 using EdgeResNet.Drivers;
 using EdgeResNet.Drivers.Gpio;
+using EdgeResNet.Drivers.Loader;
 using EdgeResNet.Runtime.Flash;
 
 var root = new RootCommand(
     "EdgeResNet board app: classify camera frames with the integer ResNet-50 runtime, weights streamed from flash.\n" +
     "Exit codes: 0 success (also after Ctrl+C), 1 bad command line or config, 2 bad input (missing or corrupt image, unreadable photo), 5 a device missing or failing.");
 root.Subcommands.Add(RunCommand());
+root.Subcommands.Add(LoaderCommand());
+root.Subcommands.Add(SlotsCommand());
 return root.Parse(args).Invoke();
 
 static Command RunCommand()
@@ -44,6 +47,69 @@ static Command RunCommand()
             VerifySections = pr.GetValue(verify) || c.VerifySections,
         };
         return Run(c, pr.GetValue(logitsOut));
+    }));
+    return cmd;
+}
+
+static Command LoaderCommand()
+{
+    var serial = new Option<string>("--serial") { Description = "Serial port the host's `edgeresnet flash --serial` talks to (e.g. /dev/ttyGS0, /dev/ttyAMA0)", Required = true };
+    var storage = new Option<string>("--storage") { Description = $"The flash holding the A/B image slots: {Specs.StorageForms}", Required = true };
+    var baud = new Option<int>("--baud") { Description = "Baud rate", DefaultValueFactory = _ => 921_600 };
+    var once = new Option<bool>("--once") { Description = "Exit after the first host session instead of waiting for the next one" };
+    var cmd = new Command("loader",
+        "Loader mode: receive a flash image over the serial port into the inactive A/B slot; the new image boots only once it is complete and verified. " +
+        "Waits for the host again after each session; Ctrl+C stops.")
+    {
+        serial, storage, baud, once,
+    };
+    cmd.SetAction(pr => Guard(() =>
+    {
+        using var opened = Specs.OpenStorage(pr.GetValue(storage)!);
+        var store = new SlotStore(opened.Flash, verifySections: true);
+        Console.WriteLine($"loader: {opened.Description}, two slots of {store.SlotSize:N0} bytes (images up to {store.MaxImageLength:N0})");
+        foreach (var line in store.Describe()) Console.WriteLine("  " + line);
+        using var cancel = new CancellationTokenSource();
+        Stream? link = null;
+        void Stop() { cancel.Cancel(); link?.Dispose(); }
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; Stop(); };
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; Stop(); });
+        string port = pr.GetValue(serial)!;
+        while (!cancel.IsCancellationRequested)
+        {
+            try { link = SerialLink.Open(port, pr.GetValue(baud), Timeout.InfiniteTimeSpan); }
+            catch (DeviceException) when (link != null)
+            {
+                // The port went away with the host (a USB adapter unplugged, a pty pair closed): wait for it to return.
+                Thread.Sleep(200);
+                continue;
+            }
+            Console.WriteLine($"loader: listening on {port}");
+            try { new LoaderServer(store, link) { Log = line => Console.WriteLine("loader: " + line) }.Run(); }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or TimeoutException) { }
+            link.Dispose();
+            Console.WriteLine("loader: host session ended");
+            foreach (var line in store.Describe()) Console.WriteLine("  " + line);
+            if (pr.GetValue(once)) break;
+        }
+        return 0;
+    }));
+    return cmd;
+}
+
+static Command SlotsCommand()
+{
+    var storage = new Option<string>("--storage") { Description = $"The flash holding the A/B image slots: {Specs.StorageForms}", Required = true };
+    var cmd = new Command("slots", "Show the A/B image slots: generation, size, CRC, and which one boots (exit 2 if none can)") { storage };
+    cmd.SetAction(pr => Guard(() =>
+    {
+        using var opened = Specs.OpenStorage(pr.GetValue(storage)!);
+        var store = new SlotStore(opened.Flash, verifySections: true);
+        Console.WriteLine(opened.Description);
+        foreach (var line in store.Describe()) Console.WriteLine("  " + line);
+        var boot = store.Boot();
+        Console.WriteLine($"boots slot {boot.Slot}, generation {boot.Generation}");
+        return 0;
     }));
     return cmd;
 }

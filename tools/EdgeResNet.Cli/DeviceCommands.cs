@@ -1,4 +1,8 @@
 using System.CommandLine;
+using System.Diagnostics;
+using EdgeResNet.Drivers.Loader;
+using EdgeResNet.Drivers.SpiNor;
+using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Runtime.Input;
 using EdgeResNet.Tools.Evaluation;
 using Spectre.Console;
@@ -8,7 +12,7 @@ namespace EdgeResNet.Cli;
 /// <summary>The device side from the host: the camera-frame preprocessing check (and flashing).</summary>
 public static class DeviceCommands
 {
-    public static IEnumerable<Command> All() => [CheckPreprocessing()];
+    public static IEnumerable<Command> All() => [CheckPreprocessing(), Flash()];
 
     internal static Option<PixelFormat> FormatOption(PixelFormat fallback) => new("--format")
     {
@@ -53,5 +57,85 @@ public static class DeviceCommands
             return r.Top1Agreement >= 0.995 ? ExitCodes.Ok : ExitCodes.BelowTarget;
         }));
         return cmd;
+    }
+
+    static Command Flash()
+    {
+        var image = new Option<string>("--image") { Description = "The flash image to write (.img); it is validated first (header, table, every CRC)", Required = true };
+        var spi = new Option<string?>("--spi") { Description = "Write straight to the SPI NOR chip on /dev/spidevBUS.CS: BUS,CS (run on the board or a programmer)" };
+        var emulation = new Option<string?>("--spi-emulation") { Description = "Instead of a real bus, an emulated W25Q512JV whose contents live in this file (created erased)" };
+        var offset = new Option<long>("--offset") { Description = "Byte offset in the chip, a multiple of 4096 (--spi / --spi-emulation)", DefaultValueFactory = _ => 0 };
+        var serial = new Option<string?>("--serial") { Description = "Send the image to the board app's loader (edgeresnet-device loader) over this serial port; it writes the inactive A/B slot and commits only a verified image" };
+        var baud = new Option<int>("--baud") { Description = "Serial baud rate", DefaultValueFactory = _ => 921_600 };
+        var cmd = new Command("flash",
+            "Write a flash image to a board's external flash and verify it: erases only what differs, programs, reads back; " +
+            "a rerun resumes (sectors already right are skipped). Over --serial the board keeps its previous image bootable until the new one is complete.")
+        {
+            image, spi, emulation, offset, serial, baud,
+        };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            string path = pr.GetValue(image)!;
+            int targets = (pr.GetValue(spi) != null ? 1 : 0) + (pr.GetValue(emulation) != null ? 1 : 0) + (pr.GetValue(serial) != null ? 1 : 0);
+            if (targets != 1) throw new UsageException("give exactly one target: --spi BUS,CS, --spi-emulation CHIPFILE or --serial PORT");
+            byte[] bytes = File.Exists(path) ? File.ReadAllBytes(path) : throw new FileNotFoundException($"flash image not found: {path}", path);
+            var model = FlashImage.Open(new MemoryFlash(bytes), verifySections: true).Model; // refuse a damaged image before touching the board
+            Console.WriteLine($"{path}: {bytes.Length:N0} bytes, {model.Layers.Length} layers, {model.WeightBits}-bit weights, all CRCs valid");
+            return pr.GetValue(serial) is string port
+                ? FlashSerial(bytes, port, pr.GetValue(baud))
+                : FlashSpi(bytes, pr.GetValue(spi), pr.GetValue(emulation), pr.GetValue(offset));
+        }));
+        return cmd;
+    }
+
+    static int FlashSpi(byte[] image, string? spi, string? emulation, long offset)
+    {
+        using var nor = spi != null ? OpenSpi(spi) : SpiNorDevices.OpenEmulated(emulation!);
+        if (offset < 0 || offset % 4096 != 0) throw new UsageException($"--offset {offset} must be a non-negative multiple of 4096 (the erase sector)");
+        if (offset + image.Length > nor.Flash.Capacity)
+            throw new UsageException($"the {image.Length:N0}-byte image does not fit at offset {offset:N0} of the {nor.Flash.Capacity:N0}-byte chip");
+        Console.WriteLine($"target: {nor.Description}, offset {offset:N0}");
+        var sw = Stopwatch.StartNew();
+        SectorCounts counts = default;
+        AnsiConsole.Progress().Columns([.. Commands.ProgressColumns(), new TransferSpeedColumn()]).Start(ctx =>
+        {
+            var task = ctx.AddTask("write + verify", maxValue: image.Length);
+            counts = SectorWriter.WriteAndVerify(nor.Flash, offset, new MemoryFlash(image), image.Length,
+                new Progress<WriteProgress>(p => task.Value = p.BytesDone));
+            task.Value = image.Length;
+        });
+        // The chip now holds what the runtime will read: open it from there, every CRC.
+        FlashImage.Open(nor.Flash.Region(offset, image.Length), verifySections: true);
+        double s = sw.Elapsed.TotalSeconds;
+        Console.WriteLine($"flashed and verified {image.Length:N0} bytes in {s:F1} s ({image.Length / s / 1e6:F2} MB/s): {counts}; the image reads back valid from the chip");
+        return ExitCodes.Ok;
+    }
+
+    static OpenedNor OpenSpi(string spec)
+    {
+        var parts = spec.Split(',');
+        if (parts.Length != 2 || !int.TryParse(parts[0], out int bus) || !int.TryParse(parts[1], out int cs))
+            throw new UsageException($"--spi '{spec}' is not BUS,CS (e.g. 0,0 for /dev/spidev0.0)");
+        return SpiNorDevices.OpenSpi(bus, cs);
+    }
+
+    static int FlashSerial(byte[] image, string port, int baud)
+    {
+        using var link = SerialLink.Open(port, baud);
+        var client = new LoaderClient(link);
+        var hello = client.Hello();
+        Console.WriteLine($"board loader on {port}: {hello.Capacity:N0}-byte flash, slots of {hello.SlotSize:N0} bytes, " +
+            (hello.BootSlot is char b ? $"boots slot {b} (generation {hello.BootGeneration})" : "no bootable image yet"));
+        LoaderResult result = null!;
+        AnsiConsole.Progress().Columns([.. Commands.ProgressColumns(), new TransferSpeedColumn()]).Start(ctx =>
+        {
+            var task = ctx.AddTask("send + verify", maxValue: image.Length);
+            result = client.Flash(image, new Progress<LoaderProgress>(p => task.Value = p.BytesDone));
+            task.Value = image.Length;
+        });
+        Console.WriteLine($"slot {result.Slot} committed as generation {result.Generation}: {result.ImageLength:N0} bytes, {result.BytesSent:N0} sent " +
+            $"({result.BlocksWritten} blocks written, {result.BlocksSkipped} already right), {result.Retries} retries, " +
+            $"{result.Elapsed.TotalSeconds:F1} s ({result.BytesPerSecond / 1e6:F2} MB/s); the board boots it from now on");
+        return ExitCodes.Ok;
     }
 }
