@@ -1,3 +1,4 @@
+using EdgeResNet.Drivers.Frames;
 using System.Device.I2c;
 using System.Device.Spi;
 using EdgeResNet.Drivers.ArduCam;
@@ -108,14 +109,14 @@ public sealed class ArduCamEmulator
                 int i = (y * w + x) * 2;
                 if (rgb)
                 {
-                    int p0 = (r0 >> 3) << 11 | (g0 >> 2) << 5 | b0 >> 3, p1 = (r1 >> 3) << 11 | (g1 >> 2) << 5 | b1 >> 3;
+                    int p0 = SensorFormat.Rgb565(r0, g0, b0), p1 = SensorFormat.Rgb565(r1, g1, b1);
                     o[i] = (byte)(p0 >> 8); o[i + 1] = (byte)p0; o[i + 2] = (byte)(p1 >> 8); o[i + 3] = (byte)p1;
                 }
                 else
                 {
-                    int u = (U(r0, g0, b0) + U(r1, g1, b1) + 1) >> 1, v = (V(r0, g0, b0) + V(r1, g1, b1) + 1) >> 1;
-                    o[i] = (byte)Y(r0, g0, b0); o[i + 1] = (byte)(vFirst ? v : u);
-                    o[i + 2] = (byte)Y(r1, g1, b1); o[i + 3] = (byte)(vFirst ? u : v);
+                    var (u, v) = SensorFormat.PairChroma(r0, g0, b0, r1, g1, b1);
+                    o[i] = SensorFormat.Luma(r0, g0, b0); o[i + 1] = vFirst ? v : u;
+                    o[i + 2] = SensorFormat.Luma(r1, g1, b1); o[i + 3] = vFirst ? u : v;
                 }
             }
         if ((mode & Ov2640.ImageModeLowByteFirst) != 0)
@@ -125,10 +126,6 @@ public sealed class ArduCamEmulator
 
     /// <summary>Whether the sensor is sending frames at all (present, clocked, DVP output not held in reset).</summary>
     bool SensorSendsFrames => SensorPresent && !FramesNeverArrive && (Sensor.Dsp(Ov2640.Reset) & Ov2640.ResetDvp) == 0;
-
-    static int Y(int r, int g, int b) => ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16;
-    static int U(int r, int g, int b) => ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128;
-    static int V(int r, int g, int b) => ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128;
 
     (int R, int G, int B) Pixel(int x, int y, int w, int h)
     {
@@ -144,7 +141,7 @@ public sealed class ArduCamEmulator
             for (int x = 0; x < w; x++)
             {
                 var (r, g, b) = Pixel(x, y, w, h);
-                o[y * w + x] = (byte)(!bayer ? Y(r, g, b) : (y & 1, x & 1) switch { (0, 0) => r, (1, 1) => b, _ => g });
+                o[y * w + x] = (byte)(!bayer ? SensorFormat.Luma(r, g, b) : (y & 1, x & 1) switch { (0, 0) => r, (1, 1) => b, _ => g });
             }
         return o;
     }

@@ -39,8 +39,7 @@ public static class SensorFormat
                         int o = (y * w + x) * 2;
                         data[o] = Luma(r, g, b);
                         data[o + 2] = Luma(r1, g1, b1);
-                        // Chroma of the pair's mean colour (4:2:2 subsampling).
-                        (data[o + 1], data[o + 3]) = Chroma((r + r1 + 1) >> 1, (g + g1 + 1) >> 1, (b + b1 + 1) >> 1);
+                        (data[o + 1], data[o + 3]) = PairChroma(r, g, b, r1, g1, b1);
                         break;
                     default: throw new ArgumentException("unsupported pixel format " + format);
                 }
@@ -53,6 +52,14 @@ public static class SensorFormat
 
     /// <summary>BT.601 limited-range luma (16..235) in 8-bit fixed point.</summary>
     public static byte Luma(int r, int g, int b) => (byte)(((66 * r + 129 * g + 25 * b + 128) >> 8) + 16);
+
+    /// <summary>4:2:2 subsampling: the mean of the two pixels' Cb and of their Cr, rounded up at .5.</summary>
+    public static (byte U, byte V) PairChroma(int r0, int g0, int b0, int r1, int g1, int b1)
+    {
+        var (u0, v0) = Chroma(r0, g0, b0);
+        var (u1, v1) = Chroma(r1, g1, b1);
+        return ((byte)((u0 + u1 + 1) >> 1), (byte)((v0 + v1 + 1) >> 1));
+    }
 
     /// <summary>BT.601 limited-range Cb, Cr (16..240) in 8-bit fixed point.</summary>
     public static (byte U, byte V) Chroma(int r, int g, int b) =>

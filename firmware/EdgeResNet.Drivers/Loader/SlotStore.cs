@@ -4,22 +4,6 @@ using EdgeResNet.Runtime.Flash;
 
 namespace EdgeResNet.Drivers.Loader;
 
-/// <summary>A window [offset, offset + length) of another flash, read with offsets relative to its start.</summary>
-public sealed class FlashRegion(IFlash flash, long offset, long length) : IFlash
-{
-    public IFlash Flash { get; } = flash;
-    public long Offset { get; } = offset;
-    public long Length { get; } = length;
-
-    public void Read(long offset, Span<byte> destination)
-    {
-        // FlashImageException, as MemoryFlash: a header pointing outside the region is a corrupt image.
-        if (offset < 0 || offset + destination.Length > Length)
-            throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {Length}-byte image region");
-        Flash.Read(Offset + offset, destination);
-    }
-}
-
 /// <summary>The commit record at the start of a slot (24 bytes, little-endian, docs/serial-protocol.md).</summary>
 public readonly record struct SlotRecord(uint Generation, uint ImageLength, uint ImageCrc)
 {

@@ -88,10 +88,10 @@ public sealed class SpiNorFlash : IWritableFlash
     public string Describe() => $"{SpiNorParts.Name(JedecId)}, {FormatSize(Capacity)}";
 
     /// <summary>A window onto part of the chip (an image slot), itself an <see cref="IFlash"/>.</summary>
-    public SpiNorRegion Region(long offset, long length)
+    public FlashRegion Region(long offset, long length)
     {
         CheckRange(offset, length, "region");
-        return new SpiNorRegion(this, offset, length);
+        return new FlashRegion(this, offset, length);
     }
 
     public void Read(long offset, Span<byte> destination)

@@ -55,6 +55,29 @@ namespace EdgeResNet.Runtime.Flash
         public void Dispose() => _file.Dispose();
     }
 
+    /// <summary>A window [offset, offset + length) of another flash (an image slot, an image at an offset), read with offsets relative to its start.</summary>
+    public sealed class FlashRegion : IFlash
+    {
+        public FlashRegion(IFlash flash, long offset, long length)
+        {
+            if (offset < 0 || length < 0 || offset + length > flash.Length)
+                throw new ArgumentOutOfRangeException(nameof(offset), $"a region of {length} bytes at {offset} is outside the {flash.Length}-byte flash");
+            Flash = flash; Offset = offset; Length = length;
+        }
+
+        public IFlash Flash { get; }
+        public long Offset { get; }
+        public long Length { get; }
+
+        public void Read(long offset, Span<byte> destination)
+        {
+            // A FlashImageException, as MemoryFlash gives: a header pointing outside the region is a corrupt image.
+            if (offset < 0 || offset + destination.Length > Length)
+                throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {Length}-byte region at {Offset}");
+            Flash.Read(Offset + offset, destination);
+        }
+    }
+
     /// <summary>Counts what passes through to another flash: the bytes read per frame figure.</summary>
     public sealed class CountingFlash : IFlash
     {
