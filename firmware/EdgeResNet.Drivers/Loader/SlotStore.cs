@@ -26,7 +26,7 @@ public readonly record struct SlotRecord(uint Generation, uint ImageLength, uint
         reason = "";
         if (!r.Slice(0, Size).ContainsAnyExcept((byte)0xFF)) { reason = "empty"; return null; }
         if (!r.StartsWith(Magic)) { reason = "no commit record (the write was never committed)"; return null; }
-        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(r.Slice(20)), computed = Crc32.Append(0, r.Slice(0, 20).ToArray());
+        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(r.Slice(20)), computed = Crc32.Append(0, r.Slice(0, 20));
         if (stored != computed) { reason = $"commit record CRC mismatch (stored {stored:x8}, computed {computed:x8}; an interrupted commit?)"; return null; }
         return new SlotRecord(BinaryPrimitives.ReadUInt32LittleEndian(r.Slice(8)), BinaryPrimitives.ReadUInt32LittleEndian(r.Slice(12)), BinaryPrimitives.ReadUInt32LittleEndian(r.Slice(16)));
     }
