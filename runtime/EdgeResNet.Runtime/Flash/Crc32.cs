@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.InteropServices;
 
 namespace EdgeResNet.Runtime.Flash
 {
@@ -28,8 +29,10 @@ namespace EdgeResNet.Runtime.Flash
         }
 
         /// <summary>Continue a CRC: start with <c>Append(0, data)</c>, feed more with the returned value.</summary>
-        public static uint Append(uint crc, ReadOnlySpan<byte> data)
+        public static uint Append(uint crc, ReadOnlySpan<byte> readOnly)
         {
+            // Read through a Span view: Mono 6.8 lacks the ref-readonly ReadOnlySpan indexer that netstandard2.1 compiles against.
+            Span<byte> data = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(readOnly), readOnly.Length);
             uint[] t = Tables;
             uint c = ~crc;
             int i = 0;
