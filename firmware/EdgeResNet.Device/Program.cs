@@ -131,7 +131,7 @@ static int Run(DeviceConfig c, string? logitsPath)
     if (pins is { HasButton: true }) Console.WriteLine($"waiting for the button on GPIO {c.ButtonPin} before each frame");
 
     var classifier = new FrameClassifier(flashImage, source, pins, opened.BusBytesRead);
-    Console.WriteLine($"runtime RAM {classifier.Engine.RamBytes:N0} B; Ctrl+C stops after the current frame");
+    Console.WriteLine($"runtime RAM {classifier.Engine.RamBytes:N0} B, conv kernel: {classifier.Engine.ConvKernel}; Ctrl+C stops after the current frame");
     using var cancel = new CancellationTokenSource();
     Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
     using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cancel.Cancel(); });

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Runtime.Input;
 using EdgeResNet.Tools.Evaluation;
 using EdgeResNet.Tools.Imaging;
 using EdgeResNet.Tools.Onnx;
@@ -17,7 +18,7 @@ public static class RuntimeCommands
 
     static Command MiniImage()
     {
-        var output = new Option<string>("--out") { Description = "Folder for mini.img, input.bin (int16 LE) and expected.txt (one logit per line)", Required = true };
+        var output = new Option<string>("--out") { Description = "Folder for mini.img, input.bin (int16 LE) and expected.txt (one logit per line); frame.yuyv (320x240) and expected-frame.txt (its logits through the integer preprocessing)", Required = true };
         var seed = new Option<int>("--seed") { Description = "Seed of the random weights and input", DefaultValueFactory = _ => 1 };
         var cmd = new Command("mini-image", "Pack a small seeded network of ResNet-50's structure and a quantised input, with the simulator's logits: test material for other hosts (the Mono check in .ci/run)")
         {
@@ -39,6 +40,16 @@ public static class RuntimeCommands
             var actual = new EdgeResNet.Runtime.Engine.InferenceEngine(FlashImage.Open(flash)).Run(q);
             if (!expected.SequenceEqual(actual)) throw new InvalidDataException("the .NET runtime's logits differ from the simulator's");
             File.WriteAllLines(Path.Combine(dir, "expected.txt"), expected.Select(v => v.ToString()));
+            // A camera frame too: seeded colours as a YUYV sensor would send them, through the device's preprocessing.
+            var rng = new Random(pr.GetValue(seed));
+            var rgb = new byte[320 * 240 * 3];
+            for (int i = 0; i < rgb.Length; i++) rgb[i] = (byte)((i / 3 % 320 + i / 960) / 3 + rng.Next(64));
+            var frame = EdgeResNet.Drivers.Frames.SensorFormat.FromRgb24(new Frame(320, 240, PixelFormat.Rgb24, rgb), PixelFormat.Yuyv);
+            File.WriteAllBytes(Path.Combine(dir, "frame.yuyv"), frame.Data);
+            var engine = new EdgeResNet.Runtime.Engine.InferenceEngine(FlashImage.Open(flash));
+            FramePreprocessor.For(model, frame.Width, frame.Height).Run(frame, engine.Input);
+            engine.Run();
+            File.WriteAllLines(Path.Combine(dir, "expected-frame.txt"), engine.Logits.Select(v => v.ToString()));
             Console.WriteLine($"wrote {img} ({new FileInfo(img).Length:N0} bytes), input.bin, expected.txt ({expected.Length} logits; the .NET runtime agrees)");
             return ExitCodes.Ok;
         }));

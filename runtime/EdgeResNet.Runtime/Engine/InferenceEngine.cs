@@ -46,7 +46,8 @@ namespace EdgeResNet.Runtime.Engine
             get
             {
 #if NET
-                if (Plan.SimdKernels) return System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? "AVX-512 int16 multiply-add, implicit im2col" : "AVX2 int16 multiply-add";
+                if (Plan.SimdKernels) return System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? "AVX-512 int16 multiply-add, implicit im2col"
+                    : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "AVX2 int16 multiply-add" : "arm64 NEON int16 multiply-add (smlal)";
 #endif
                 return "reference (scalar, 64-bit accumulation)";
             }

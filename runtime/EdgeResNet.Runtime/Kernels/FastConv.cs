@@ -2,12 +2,14 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace EdgeResNet.Runtime.Kernels
 {
     /// <summary>
-    /// Conv with int16 x int16 -> int32 multiply-add (AVX2 vpmaddwd, 16 MACs per instruction),
+    /// Conv with int16 x int16 -> int32 multiply-add (AVX2 vpmaddwd, 16 MACs per instruction; on
+    /// arm64 NEON smlal/smlal2, 4 MACs each, into separate low and high accumulators),
     /// bit-exact with <see cref="ReferenceKernels.Conv"/>: lanes accumulate in int32 over chunks of K
     /// short enough that no lane can overflow (|w| &lt;= 2^9, |x| &lt;= 2^15, 64 products per lane per
     /// chunk), then flush into 64-bit sums; a layer whose proven bound fits 32 bits takes all of K
@@ -200,7 +202,11 @@ namespace EdgeResNet.Runtime.Kernels
             for (; p + 2 <= rows; p += 2)
             {
                 int c = 0;
-                for (; c + 4 <= cols; c += 4) Dot2x4(a + p * kp, w + c * kp, kp, chunk, acc + p * cols + c, cols, shift);
+                for (; c + 4 <= cols; c += 4)
+                {
+                    if (AdvSimd.Arm64.IsSupported) Dot2x4Neon(a + p * kp, w + c * kp, kp, chunk, acc + p * cols + c, cols, shift);
+                    else Dot2x4(a + p * kp, w + c * kp, kp, chunk, acc + p * cols + c, cols, shift);
+                }
                 for (; c < cols; c++)
                 {
                     acc[p * cols + c] += Dot1x1(a + p * kp, w + c * kp, kp, chunk) << shift;
@@ -261,6 +267,7 @@ namespace EdgeResNet.Runtime.Kernels
 
         static long Dot1x1(short* a, short* w, int kp, int chunk)
         {
+            if (AdvSimd.Arm64.IsSupported) return Dot1x1Neon(a, w, kp, chunk);
             long s = 0;
             for (int k0 = 0; k0 < kp; k0 += chunk)
             {
@@ -269,6 +276,69 @@ namespace EdgeResNet.Runtime.Kernels
                 for (int k = k0; k < end; k += 16)
                     c = Avx2.Add(c, Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a + k), Avx.LoadVector256(w + k)));
                 s += Sum(c);
+            }
+            return s;
+        }
+
+        // arm64: smlal multiplies the low four int16 lanes into int32 lanes and adds, smlal2 the high
+        // four. Low and high go to separate accumulators, so a lane gets one product per 8 values of K:
+        // 64 per SafeChunk, the same bound as vpmaddwd's two per 16.
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector128<int> MacLow(Vector128<int> c, Vector128<short> x, Vector128<short> w) => AdvSimd.MultiplyWideningLowerAndAdd(c, x.GetLower(), w.GetLower());
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector128<int> MacHigh(Vector128<int> c, Vector128<short> x, Vector128<short> w) => AdvSimd.MultiplyWideningUpperAndAdd(c, x, w);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static long Sum(Vector128<int> lo, Vector128<int> hi)
+        {
+            var (a, b) = Vector128.Widen(lo);
+            var (c, d) = Vector128.Widen(hi);
+            return Vector128.Sum(a + b + c + d);
+        }
+
+        static void Dot2x4Neon(short* a0, short* w0, int kp, int chunk, long* acc, int ldAcc, int shift)
+        {
+            short* a1 = a0 + kp, w1 = w0 + kp, w2 = w1 + kp, w3 = w2 + kp;
+            long s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+            for (int k0 = 0; k0 < kp; k0 += chunk)
+            {
+                int end = Math.Min(kp, k0 + chunk);
+                Vector128<int> l00 = default, l01 = default, l02 = default, l03 = default, l10 = default, l11 = default, l12 = default, l13 = default;
+                Vector128<int> h00 = default, h01 = default, h02 = default, h03 = default, h10 = default, h11 = default, h12 = default, h13 = default;
+                for (int k = k0; k < end; k += 8)
+                {
+                    var x0 = AdvSimd.LoadVector128(a0 + k); var x1 = AdvSimd.LoadVector128(a1 + k);
+                    var v = AdvSimd.LoadVector128(w0 + k);
+                    l00 = MacLow(l00, x0, v); h00 = MacHigh(h00, x0, v); l10 = MacLow(l10, x1, v); h10 = MacHigh(h10, x1, v);
+                    v = AdvSimd.LoadVector128(w1 + k);
+                    l01 = MacLow(l01, x0, v); h01 = MacHigh(h01, x0, v); l11 = MacLow(l11, x1, v); h11 = MacHigh(h11, x1, v);
+                    v = AdvSimd.LoadVector128(w2 + k);
+                    l02 = MacLow(l02, x0, v); h02 = MacHigh(h02, x0, v); l12 = MacLow(l12, x1, v); h12 = MacHigh(h12, x1, v);
+                    v = AdvSimd.LoadVector128(w3 + k);
+                    l03 = MacLow(l03, x0, v); h03 = MacHigh(h03, x0, v); l13 = MacLow(l13, x1, v); h13 = MacHigh(h13, x1, v);
+                }
+                s00 += Sum(l00, h00); s01 += Sum(l01, h01); s02 += Sum(l02, h02); s03 += Sum(l03, h03);
+                s10 += Sum(l10, h10); s11 += Sum(l11, h11); s12 += Sum(l12, h12); s13 += Sum(l13, h13);
+            }
+            acc[0] += s00 << shift; acc[1] += s01 << shift; acc[2] += s02 << shift; acc[3] += s03 << shift;
+            acc[ldAcc] += s10 << shift; acc[ldAcc + 1] += s11 << shift; acc[ldAcc + 2] += s12 << shift; acc[ldAcc + 3] += s13 << shift;
+        }
+
+        static long Dot1x1Neon(short* a, short* w, int kp, int chunk)
+        {
+            long s = 0;
+            for (int k0 = 0; k0 < kp; k0 += chunk)
+            {
+                int end = Math.Min(kp, k0 + chunk);
+                Vector128<int> lo = default, hi = default;
+                for (int k = k0; k < end; k += 8)
+                {
+                    var x = AdvSimd.LoadVector128(a + k); var v = AdvSimd.LoadVector128(w + k);
+                    lo = MacLow(lo, x, v); hi = MacHigh(hi, x, v);
+                }
+                s += Sum(lo, hi);
             }
             return s;
         }

@@ -3,13 +3,13 @@ namespace EdgeResNet.Runtime.Kernels
     /// <summary>The SIMD conv's scratch needs, known on every target so plans are the same everywhere.</summary>
     public static partial class FastConv
     {
-        /// <summary>Whether the SIMD conv can run here: AVX2 on .NET; never in the netstandard2.1 build, which runs the reference kernel.</summary>
+        /// <summary>Whether the SIMD conv can run here: AVX2 or arm64 NEON on .NET; never in the netstandard2.1 build, which runs the reference kernel.</summary>
         public static bool IsSupported
         {
             get
             {
 #if NET
-                return System.Runtime.Intrinsics.X86.Avx2.IsSupported;
+                return System.Runtime.Intrinsics.X86.Avx2.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.IsSupported;
 #else
                 return false;
 #endif
