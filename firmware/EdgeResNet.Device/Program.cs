@@ -122,7 +122,10 @@ static int Run(DeviceConfig c, string? logitsPath)
     string[]? names = c.Labels != null ? LoadLabels(c.Labels) : null;
 
     using var opened = Specs.OpenImage(c.Image, c.VerifySections);
-    var flashImage = FlashImage.Open(opened.Flash, c.VerifySections);
+    // Header, layer table and BN tables are checked now; the weight sections either now (--verify-sections,
+    // one extra pass over the flash) or as the first frame streams them (no extra reads).
+    StreamingVerifier? verifier = null;
+    var flashImage = c.VerifySections ? FlashImage.Open(opened.Flash, verifySections: true) : FlashImage.OpenVerifyingWhileStreaming(opened.Flash, out verifier);
     Console.WriteLine($"image: {opened.Description}: {flashImage.Model.Layers.Length} layers, {flashImage.Model.WeightBits}-bit weights, {flashImage.Model.Scheme} batch norm");
     using var source = Specs.OpenCamera(c.Camera);
     Console.WriteLine($"camera: {source.Description}");
@@ -143,6 +146,8 @@ static int Run(DeviceConfig c, string? logitsPath)
         Console.WriteLine($"frame {r.Index + 1} {Path.GetFileName(r.Source)}: {name} ({r.Top5[0]}) {r.Top1Probability:P1}; top-5 {string.Join(' ', r.Top5)}; " +
             $"preprocess {r.PreprocessMs:F1} ms, inference {r.InferenceMs:F0} ms" + (opened.BusBytesRead != null ? $", {r.BusBytes:N0} B over SPI" : ""));
         logits?.WriteLine($"{Path.GetFileName(r.Source)}\t{string.Join(' ', r.Logits)}");
+        if (r.Index == 0 && verifier != null)
+            Console.WriteLine($"image integrity: {verifier.Verified} of {verifier.Sections} weight sections matched their CRCs while the first frame streamed them");
     });
     if (logits != null)
     {

@@ -191,6 +191,13 @@ public sealed class DeviceTests
             bytes[40] ^= 0x10;
             File.WriteAllBytes(corrupt, bytes);
             string empty = Directory.CreateDirectory(Path.Combine(tmp, "empty")).FullName;
+            // A flipped bit in the last conv's weights: the header and tables are fine, the first frame finds it.
+            string badWeights = Path.Combine(tmp, "bad-weights.img");
+            QLayer last;
+            using (var f = new FileFlash(img)) last = FlashImage.Open(f).Model.Layers.Last(x => x.WeightsSize > 0);
+            var weightsFlip = File.ReadAllBytes(img);
+            weightsFlip[last.WeightsOffset + last.WeightsSize / 2] ^= 0x04;
+            File.WriteAllBytes(badWeights, weightsFlip);
             string badConfig = Path.Combine(tmp, "bad.json");
             File.WriteAllText(badConfig, "{\"image\": \"x.img\", \"camrea\": \"folder:/tmp\"}");
             var cases = new (string[] Args, int Code, string Message)[]
@@ -198,6 +205,7 @@ public sealed class DeviceTests
                 (["run", "--camera", $"folder:{dir}"], 1, "no flash image"),
                 (["run", "--image", Path.Combine(tmp, "missing.img"), "--camera", $"folder:{dir}"], 2, "not found"),
                 (["run", "--image", corrupt, "--camera", $"folder:{dir}"], 2, "header"),
+                (["run", "--image", badWeights, "--camera", $"folder:{dir}"], 2, $"layer '{last.Name}': weights section CRC mismatch"),
                 (["run", "--image", img, "--camera", "webcam:0"], 1, "unknown camera"),
                 (["run", "--image", img, "--camera", $"folder:{dir},Rgb666"], 1, "unsupported pixel format 'Rgb666'"),
                 (["run", "--image", img, "--camera", $"folder:{empty}"], 5, "no photos"),

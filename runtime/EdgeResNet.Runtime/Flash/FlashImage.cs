@@ -79,14 +79,35 @@ namespace EdgeResNet.Runtime.Flash
         {
             var buffer = new byte[4096];
             foreach (var l in Model.Layers)
-            {
                 if (l.WeightsSize > 0 && CrcOf(l.WeightsOffset, l.WeightsSize, buffer) != l.WeightsCrc)
-                    throw new FlashImageException($"layer '{l.Name}': weights section CRC mismatch; the image is corrupt, pack or flash it again");
-                if (l.BnSize > 0 && CrcOf(l.BnOffset, l.BnSize, buffer) != l.BnCrc)
-                    throw new FlashImageException($"layer '{l.Name}': BN section CRC mismatch; the image is corrupt, pack or flash it again");
-            }
+                    throw WeightsCorrupt(l);
+            VerifyBnSections(buffer);
             if (CrcOf(HeaderSize, ImageSize - HeaderSize, buffer) != ImageCrc)
                 throw new FlashImageException("image: whole-image CRC mismatch (padding or table changed); the image is corrupt");
+        }
+
+        /// <summary>Every BN section's CRC (a few hundred KB in all), reading through <paramref name="buffer"/>.</summary>
+        public void VerifyBnSections(byte[] buffer)
+        {
+            foreach (var l in Model.Layers)
+                if (l.BnSize > 0 && CrcOf(l.BnOffset, l.BnSize, buffer) != l.BnCrc)
+                    throw new FlashImageException($"layer '{l.Name}': BN section CRC mismatch; the image is corrupt, pack or flash it again");
+        }
+
+        internal static FlashImageException WeightsCorrupt(QLayer l) =>
+            new FlashImageException($"layer '{l.Name}': weights section CRC mismatch; the image is corrupt, pack or flash it again");
+
+        /// <summary>
+        /// Opens an image for the engine with the cheap checks up front (header, layer table, BN
+        /// sections) and the weight sections checked as the engine streams them (<see cref="StreamingVerifier"/>):
+        /// no extra pass over the flash before the first frame, every section verified by its end.
+        /// </summary>
+        public static FlashImage OpenVerifyingWhileStreaming(IFlash flash, out StreamingVerifier verifier)
+        {
+            var image = Open(flash, verifySections: false);
+            image.VerifyBnSections(new byte[4096]);
+            verifier = new StreamingVerifier(flash, image.Model);
+            return new FlashImage(verifier, image.Model, image.ImageSize, image.ImageCrc);
         }
 
         uint CrcOf(long offset, long size, byte[] buffer)
