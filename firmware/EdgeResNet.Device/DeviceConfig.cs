@@ -27,15 +27,15 @@ public sealed record DeviceConfig
 
     public static DeviceConfig Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"config file not found: {path}", path);
+        if (!File.Exists(path)) throw new UsageException($"config file not found: {path}");
         try
         {
             return JsonSerializer.Deserialize(File.ReadAllText(path), DeviceConfigJson.Default.DeviceConfig)
-                ?? throw new InvalidDataException($"{path}: the config is empty (null)");
+                ?? throw new UsageException($"{path}: the config is empty (null)");
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: not a valid config ({e.Message}); keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, verify_sections");
+            throw new UsageException($"{path}: not a valid config ({e.Message}); keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, verify_sections");
         }
     }
 }

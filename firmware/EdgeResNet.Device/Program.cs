@@ -69,7 +69,7 @@ static Command LoaderCommand()
         var store = new SlotStore(opened.Flash, verifySections: true);
         Console.WriteLine($"loader: {opened.Description}, two slots of {store.SlotSize:N0} bytes (images up to {store.MaxImageLength:N0})");
         foreach (var line in store.Describe()) Console.WriteLine("  " + line);
-        using var cancel = new CancellationTokenSource();
+        var cancel = new CancellationTokenSource(); // not disposed: a late signal may still touch it
         Stream? link = null;
         void Stop() { cancel.Cancel(); link?.Dispose(); }
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; Stop(); };
@@ -84,6 +84,7 @@ static Command LoaderCommand()
                 Thread.Sleep(200);
                 continue;
             }
+            if (cancel.IsCancellationRequested) { link.Dispose(); break; } // the signal came while the port was opening
             Console.WriteLine($"loader: listening on {port}");
             try { new LoaderServer(store, link) { Log = line => Console.WriteLine("loader: " + line) }.Run(); }
             catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or TimeoutException) { }
@@ -125,7 +126,9 @@ static int Run(DeviceConfig c, string? logitsPath)
     // Header, layer table and BN tables are checked now; the weight sections either now (--verify-sections,
     // one extra pass over the flash) or as the first frame streams them (no extra reads).
     StreamingVerifier? verifier = null;
-    var flashImage = c.VerifySections ? FlashImage.Open(opened.Flash, verifySections: true) : FlashImage.OpenVerifyingWhileStreaming(opened.Flash, out verifier);
+    var flashImage = opened.Verified ? FlashImage.Open(opened.Flash, verifySections: false)
+        : c.VerifySections ? FlashImage.Open(opened.Flash, verifySections: true)
+        : FlashImage.OpenVerifyingWhileStreaming(opened.Flash, out verifier);
     Console.WriteLine($"image: {opened.Description}: {flashImage.Model.Layers.Length} layers, {flashImage.Model.WeightBits}-bit weights, {flashImage.Model.Scheme} batch norm");
     using var source = Specs.OpenCamera(c.Camera);
     Console.WriteLine($"camera: {source.Description}");
@@ -135,7 +138,7 @@ static int Run(DeviceConfig c, string? logitsPath)
 
     var classifier = new FrameClassifier(flashImage, source, pins, opened.BusBytesRead);
     Console.WriteLine($"runtime RAM {classifier.Engine.RamBytes:N0} B, conv kernel: {classifier.Engine.ConvKernel}; Ctrl+C stops after the current frame");
-    using var cancel = new CancellationTokenSource();
+    var cancel = new CancellationTokenSource(); // not disposed: a second Ctrl+C during teardown may still touch it
     Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
     using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cancel.Cancel(); });
 
@@ -170,8 +173,13 @@ static GpioController OpenGpio(int chip)
 static string[] LoadLabels(string path)
 {
     if (!File.Exists(path)) throw new FileNotFoundException($"labels file not found: {path}", path);
-    var map = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(path), DeviceConfigJson.Default.DictionaryStringString)
-        ?? throw new InvalidDataException($"{path}: no labels");
+    Dictionary<string, string>? map;
+    try { map = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(path), DeviceConfigJson.Default.DictionaryStringString); }
+    catch (System.Text.Json.JsonException e)
+    {
+        throw new InvalidDataException($"{path}: not a labels file of the weights package ({{\"0\": \"tench\", ...}}): {e.Message}");
+    }
+    if (map == null) throw new InvalidDataException($"{path}: no labels");
     var names = new string[map.Count];
     foreach (var (k, v) in map)
     {
@@ -189,7 +197,8 @@ static int Guard(Func<int> body)
         int code = e switch
         {
             UsageException or ArgumentException => 1,
-            FileNotFoundException or DirectoryNotFoundException or InvalidDataException or FlashImageException or EdgeResNet.Drivers.Frames.ImageDecodeException => 2,
+            FileNotFoundException or DirectoryNotFoundException or InvalidDataException or FlashImageException or EdgeResNet.Drivers.Frames.ImageDecodeException
+                or UnauthorizedAccessException or IOException => 2,
             DeviceException => 5,
             _ => -1,
         };

@@ -10,9 +10,11 @@ using EdgeResNet.Runtime.Input;
 namespace EdgeResNet.Device;
 
 /// <summary>An opened flash image: where it is read from, and what to dispose with it.</summary>
-public sealed class OpenedImage(IFlash flash, string description, Func<long>? busBytesRead, IDisposable? owner) : IDisposable
+public sealed class OpenedImage(IFlash flash, string description, Func<long>? busBytesRead, IDisposable? owner, bool verified = false) : IDisposable
 {
     public IFlash Flash { get; } = flash;
+    /// <summary>Every section CRC was already checked while opening (A/B slot boot).</summary>
+    public bool Verified { get; } = verified;
     public string Description { get; } = description;
     /// <summary>Bytes clocked over the SPI bus so far (null when the image is a file).</summary>
     public Func<long>? BusBytesRead { get; } = busBytesRead;
@@ -36,17 +38,26 @@ public static class Specs
         {
             case "slots":
             {
+                // Every section is checked before choosing, so a damaged newest slot falls back to the other one.
                 var storage = OpenStorage(rest);
-                var boot = new Drivers.Loader.SlotStore(storage.Flash, verifySections).Boot();
-                return new OpenedImage(boot.Region, $"{storage.Description}, slot {boot.Slot} (generation {boot.Generation})", storage.BusBytesRead, storage);
+                try
+                {
+                    var boot = new Drivers.Loader.SlotStore(storage.Flash, verifySections: true).Boot();
+                    return new OpenedImage(boot.Region, $"{storage.Description}, slot {boot.Slot} (generation {boot.Generation})", storage.BusBytesRead, storage, verified: true);
+                }
+                catch { storage.Dispose(); throw; }
             }
             case "spi":
             case "emulated-nor":
             {
-                string at = rest.Contains('@') ? rest[(rest.IndexOf('@') + 1)..] : "0";
-                var storage = OpenStorage($"{kind}:{(rest.Contains('@') ? rest[..rest.IndexOf('@')] : rest)}");
-                long offset = ParseNumber(at, "image offset");
-                if (offset < 0 || offset >= storage.Flash.Length) throw new UsageException($"image offset {offset} is outside the {storage.Flash.Length:N0}-byte flash");
+                int atSign = rest.LastIndexOf('@');
+                long offset = atSign < 0 ? 0 : ParseNumber(rest[(atSign + 1)..], "image offset");
+                var storage = OpenStorage($"{kind}:{(atSign < 0 ? rest : rest[..atSign])}");
+                if (offset < 0 || offset >= storage.Flash.Length)
+                {
+                    storage.Dispose();
+                    throw new UsageException($"image offset {offset} is outside the {storage.Flash.Length:N0}-byte flash");
+                }
                 var nor = (SpiNorFlash)storage.Flash;
                 return new OpenedImage(nor.Region(offset, nor.Capacity - offset), $"{storage.Description} at offset {offset}", storage.BusBytesRead, storage);
             }
@@ -96,10 +107,12 @@ public static class Specs
         {
             case "folder":
             {
-                bool loop = parts.Length > 1 && parts[^1] == "loop";
-                int formatIndex = loop ? parts.Length - 2 : parts.Length - 1;
-                var format = formatIndex >= 1 ? ParseFormat(parts[formatIndex]) : PixelFormat.Rgb24;
-                return new ImageFolderSource(parts[0], format, loop);
+                // Options come off the end, so a folder name may itself contain commas.
+                string dir = rest;
+                bool loop = TakeLast(ref dir, t => t == "loop") != null;
+                // A trailing word (a letter first, no '/') is the format; anything else belongs to the path.
+                var format = TakeLast(ref dir, t => t.Length > 0 && char.IsLetter(t[0]) && !t.Contains('/')) is string f ? ParseFormat(f) : PixelFormat.Rgb24;
+                return new ImageFolderSource(dir, format, loop);
             }
             case "v4l2":
             {
@@ -118,6 +131,16 @@ public static class Specs
             default:
                 throw new UsageException($"unknown camera '{spec}'; use {CameraForms}");
         }
+    }
+
+    /// <summary>Removes and returns a trailing ",TOKEN" of <paramref name="s"/> when <paramref name="match"/> accepts the token.</summary>
+    static string? TakeLast(ref string s, Func<string, bool> match)
+    {
+        int comma = s.LastIndexOf(',');
+        string token = comma < 0 ? "" : s[(comma + 1)..].Trim();
+        if (comma < 0 || !match(token)) return null;
+        s = s[..comma];
+        return token;
     }
 
     static (string Kind, string Remainder) Split(string spec)

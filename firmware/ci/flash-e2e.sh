@@ -37,16 +37,22 @@ echo "logits identical with weights read over (emulated) SPI"
 
 echo "== serial: loader on a socat pty pair"
 socat pty,raw,echo=0,link="$work/board" pty,raw,echo=0,link="$work/host" & pids+=($!)
-for _ in $(seq 50); do [ -e "$work/board" ] && [ -e "$work/host" ] && break; sleep 0.1; done
+# wait_for SECONDS WHAT CONDITION...: poll until the condition holds, or fail naming what never happened.
+wait_for() {
+  local seconds=$1 what=$2; shift 2
+  for _ in $(seq $((seconds * 10))); do "$@" && return 0; sleep 0.1; done
+  fail "$what did not happen within $seconds s"
+}
+wait_for 10 "socat's pty pair" test -e "$work/host" -a -e "$work/board"
 storage="emulated-nor:$work/board-chip.bin"
 dotnet .build/device-x64/edgeresnet-device.dll loader --serial "$work/board" --storage "$storage" > "$work/loader.log" 2>&1 & loader=$!; pids+=($loader)
-for _ in $(seq 100); do grep -q "listening" "$work/loader.log" && break; sleep 0.1; done
+wait_for 60 "the loader listening" grep -q "listening" "$work/loader.log"
 
 ./edgeresnet flash --image "$work/mini/mini.img" --serial "$work/host" | tail -1
 echo "== serial: the full image, cut in the middle"
 ./edgeresnet flash --image "$image" --serial "$work/host" > "$work/cut.log" 2>&1 & host=$!
-for _ in $(seq 300); do grep -q "writing a 32" "$work/loader.log" && break; sleep 0.1; done
-sleep 3
+# Cut once the first 64 KiB block of the new image is in slot B (the image starts 32 MiB + 4 KiB into the chip).
+wait_for 180 "the first block reaching slot B" cmp -s -n 65536 "$image" "$work/board-chip.bin" 0 $((33554432 + 4096))
 kill -9 "$host" 2>/dev/null || fail "the transfer finished before the cut"
 wait "$host" 2>/dev/null || true
 device slots --storage "$storage" | tee "$work/slots.txt"

@@ -213,7 +213,7 @@ public sealed class DeviceTests
                 (["run", "--image", img, "--camera", "arducam:9,0,9"], 5, "ArduCam on SPI 9.0"),
                 (["run", "--image", "spi:9,0", "--camera", $"folder:{dir}"], 5, "/dev/spidev9.0"),
                 (["run", "--image", img, "--camera", $"folder:{dir}", "--led", "17", "--gpio-chip", "9"], 5, "gpiochip9"),
-                (["run", "--config", badConfig], 2, "camrea"),
+                (["run", "--config", badConfig], 1, "camrea"),
             };
             foreach (var (args, code, message) in cases)
             {

@@ -36,7 +36,9 @@ public sealed class ImageFolderSource : IFrameSource
             _next = 0;
         }
         CurrentFile = _files[_next++];
-        return SensorFormat.FromRgb24(ImageFile.Decode(CurrentFile), _format);
+        var photo = ImageFile.Decode(CurrentFile);
+        if (_format == PixelFormat.Yuyv && photo.Width < 2) throw new ImageDecodeException(CurrentFile, "1 pixel wide: too narrow for a YUYV frame (pixels come in pairs)");
+        return SensorFormat.FromRgb24(photo, _format);
     }
 
     public void Dispose() { }

@@ -119,6 +119,10 @@ public sealed class LoaderClient
 
     public HelloReply Hello()
     {
+        // A host cut off mid-frame (cable pulled) leaves the board's reader waiting for the rest of that
+        // frame; a frame's worth of zeros completes it (its CRC fails, the board hunts for the next sync)
+        // so this HELLO is seen. On an idle link the zeros are simply skipped.
+        Send(new byte[Protocol.MaxFrameSize], "HELLO", countBytes: false);
         var version = new byte[2];
         BinaryPrimitives.WriteUInt16LittleEndian(version, Protocol.Version);
         var r = Request(FrameType.Hello, version, 23, LongTimeout, "HELLO");
@@ -137,13 +141,25 @@ public sealed class LoaderClient
         for (int attempt = 0; attempt <= Retries; attempt++)
         {
             if (attempt > 0) _retries++;
-            _link.Write(frame);
-            _link.Flush();
-            _bytesSent += frame.Length;
+            Send(frame, what);
             var reply = AwaitReply(seq, replyLength, timeout, what, ref problem);
             if (reply is not null) return reply;
         }
         throw new DeviceException($"the board did not answer {what} after {Retries} retries: {problem}; check the cable, the baud rate and that the loader runs on the board");
+    }
+
+    void Send(byte[] bytes, string what, bool countBytes = true)
+    {
+        try
+        {
+            _link.Write(bytes);
+            _link.Flush();
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or InvalidOperationException)
+        {
+            throw new DeviceException($"the serial link failed while sending {what} ({e.Message}); was the adapter unplugged?", e);
+        }
+        if (countBytes) _bytesSent += bytes.Length;
     }
 
     byte[]? AwaitReply(ushort seq, int replyLength, TimeSpan timeout, string what, ref string problem)
@@ -156,6 +172,7 @@ public sealed class LoaderClient
             catch (TimeoutException) { problem = $"no reply within {timeout.TotalSeconds:0.###} s"; return null; }
             catch (ProtocolException e) { problem = "garbled reply: " + e.Message; return null; }
             catch (EndOfStreamException e) { throw new DeviceException($"the link closed while waiting for the reply to {what}", e); }
+            catch (Exception e) when (e is IOException or InvalidOperationException) { throw new DeviceException($"the serial link failed while waiting for the reply to {what} ({e.Message}); was the adapter unplugged?", e); }
 
             if (f.Seq != seq) continue; // a late reply to an earlier attempt: its request was answered already
             var p = f.Payload.Span;

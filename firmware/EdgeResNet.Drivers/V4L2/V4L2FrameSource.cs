@@ -277,6 +277,17 @@ public sealed unsafe class V4L2FrameSource : IFrameSource
             if (errno != 0) throw Failure("VIDIOC_DQBUF", errno);
             if (b.Index >= _maps.Count)
                 throw new DeviceException($"{DevicePath}: VIDIOC_DQBUF returned buffer {b.Index}, but only {_maps.Count} are mapped");
+            // Buffers filled while the app was busy or waiting for a button hold old scenes: keep only
+            // the newest (non-blocking DQBUF until EAGAIN), handing the older ones straight back.
+            while (true)
+            {
+                V4l2Buffer newer = default;
+                newer.Type = V4L2Abi.V4L2_BUF_TYPE_VIDEO_CAPTURE;
+                newer.Memory = V4L2Abi.V4L2_MEMORY_MMAP;
+                if (TryIoctl(V4L2Abi.VIDIOC_DQBUF, &newer) != 0 || newer.Index >= _maps.Count) break;
+                Queue(b.Index);
+                b = newer;
+            }
 
             var (address, length) = _maps[(int)b.Index];
             int used = (int)Math.Min(Math.Min(b.BytesUsed, (uint)length), (uint)_data.Length);
