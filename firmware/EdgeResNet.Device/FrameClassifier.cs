@@ -21,6 +21,8 @@ public sealed class FrameClassifier(FlashImage image, IFrameSource source, Statu
     FramePreprocessor? _preprocessor;
 
     public InferenceEngine Engine => _engine;
+    /// <summary>The preprocessor for the current frame size (null before the first frame).</summary>
+    public FramePreprocessor? Preprocessor => _preprocessor;
 
     /// <summary>Classifies frames until the source ends, <paramref name="maxFrames"/> (0 = no limit) or cancellation.</summary>
     public int Run(int maxFrames, CancellationToken cancel, Action<FrameResult> report)

@@ -149,6 +149,8 @@ static int Run(DeviceConfig c, string? logitsPath)
         Console.WriteLine($"frame {r.Index + 1} {Path.GetFileName(r.Source)}: {name} ({r.Top5[0]}) {r.Top1Probability:P1}; top-5 {string.Join(' ', r.Top5)}; " +
             $"preprocess {r.PreprocessMs:F1} ms, inference {r.InferenceMs:F0} ms" + (opened.BusBytesRead != null ? $", {r.BusBytes:N0} B over SPI" : ""));
         logits?.WriteLine($"{Path.GetFileName(r.Source)}\t{string.Join(' ', r.Logits)}");
+        if (r.Index == 0 && classifier.Preprocessor is { } pre)
+            Console.WriteLine($"preprocessing RAM {pre.RamBytes:N0} B for {pre.FrameWidth}x{pre.FrameHeight} frames (plus the source's frame buffer)");
         if (r.Index == 0 && verifier != null)
             Console.WriteLine($"image integrity: {verifier.Verified} of {verifier.Sections} weight sections matched their CRCs while the first frame streamed them");
     });
