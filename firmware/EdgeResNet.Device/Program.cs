@@ -159,7 +159,8 @@ static int Run(DeviceConfig c, string? logitsPath)
         logits.Close();
         File.Move(logitsPath + ".tmp", logitsPath!, overwrite: true);
     }
-    Console.WriteLine(cancel.IsCancellationRequested ? $"stopped after {n} frame(s)" : $"done: {n} frame(s)");
+    long peak = System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64;
+    Console.WriteLine((cancel.IsCancellationRequested ? $"stopped after {n} frame(s)" : $"done: {n} frame(s)") + $"; process peak resident memory {peak / 1048576.0:F1} MiB (.NET runtime included)");
     return 0;
 }
 
