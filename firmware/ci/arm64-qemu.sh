@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The board build under emulation: publish the board app for linux-arm64 (self-contained, trimmed),
-# run it under qemu-aarch64 on sample photos with the file flash and the folder source, and check
-# that its logits equal the x64 build's, frame for frame. Needs qemu-user, libc6-arm64-cross and
-# libstdc++6-arm64-cross (.ci/run installs them). Prints the arm64 latency (for information: qemu
-# is an emulator, ~20-50x slower than a real Cortex-A core).
+# The board build under emulation: publish the board app for linux-arm64, self-contained and
+# trimmed, and as a native AOT binary; run both under qemu-aarch64 on sample photos with the file
+# flash and the folder source, and check that their logits equal the x64 build's, frame for frame.
+# Needs qemu-user, libc6-arm64-cross and libstdc++6-arm64-cross; the AOT cross build also clang,
+# lld, gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (.ci/run installs them). Prints the arm64
+# latency (for information: qemu is an emulator, many times slower than a real Cortex-A core).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 samples=${EDGERESNET_SAMPLES:-../shared/imagenet-samples}
@@ -16,24 +17,30 @@ image="$cache/resnet50-sep-w10.img"
 ./edgeresnet mini-image --out "$work/mini" >/dev/null
 
 dotnet publish firmware/EdgeResNet.Device -c Release -r linux-arm64 -o .build/device-arm64 -nologo -v q
+# SysRoot=/: clang finds the Debian cross libraries itself (--target=aarch64-linux-gnu).
+dotnet publish firmware/EdgeResNet.Device -c Release -r linux-arm64 -p:BoardAot=true -p:LinkerFlavor=lld -p:SysRoot=/ -p:StripSymbols=false \
+  -o .build/device-arm64-aot -nologo -v q
 dotnet publish firmware/EdgeResNet.Device -c Release -o .build/device-x64 -nologo -v q
+echo "linux-arm64 builds: trimmed $(du -sh .build/device-arm64 | cut -f1) in all; native AOT binary $(du -h .build/device-arm64-aot/edgeresnet-device | cut -f1) (+ libSkiaSharp.so)"
 export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
 arm64() { qemu-aarch64 -L /usr/aarch64-linux-gnu .build/device-arm64/edgeresnet-device "$@"; }
+arm64-aot() { qemu-aarch64 -L /usr/aarch64-linux-gnu .build/device-arm64-aot/edgeresnet-device "$@"; }
 x64() { dotnet .build/device-x64/edgeresnet-device.dll "$@"; }
 
 status=0
-# name | image | camera | frames
-while IFS='|' read -r name img camera frames; do
-  echo "== $name: $frames frame(s), $camera"
+# name | build | image | camera | frames
+while IFS='|' read -r name build img camera frames; do
+  echo "== $name, $build build: $frames frame(s), $camera"
   x64 run --image "$img" --camera "$camera" --frames "$frames" --logits-out "$work/$name.x64" >/dev/null
-  arm64 run --image "$img" --camera "$camera" --frames "$frames" --logits-out "$work/$name.arm64" | grep '^frame' | sed 's/^/arm64 under qemu: /'
+  "$build" run --image "$img" --camera "$camera" --frames "$frames" --logits-out "$work/$name.arm64" | grep '^frame' | sed "s/^/$build under qemu: /"
   if cmp -s "$work/$name.x64" "$work/$name.arm64"; then
-    echo "logits identical on linux-arm64 (qemu) and x64 ($(wc -l < "$work/$name.x64") frames x $(awk '{print NF-1; exit}' "$work/$name.x64") logits)"
+    echo "logits identical on linux-arm64 ($build, qemu) and x64 ($(wc -l < "$work/$name.x64") frames x $(awk '{print NF-1; exit}' "$work/$name.x64") logits)"
   else
-    echo "FAIL: linux-arm64 logits differ from x64 for $name"; status=1
+    echo "FAIL: linux-arm64 ($build) logits differ from x64 for $name"; status=1
   fi
 done <<LIST
-mini-rgb565|$work/mini/mini.img|folder:$samples,Rgb565|3
-resnet50-yuyv|$image|folder:$samples,Yuyv|2
+mini-rgb565|arm64|$work/mini/mini.img|folder:$samples,Rgb565|3
+resnet50-yuyv|arm64|$image|folder:$samples,Yuyv|2
+resnet50-rgb565-aot|arm64-aot|$image|folder:$samples,Rgb565|1
 LIST
 exit $status
