@@ -127,3 +127,31 @@ public sealed class FramePreprocessorTests
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new Frame(321, 240, PixelFormat.Yuyv, new byte[321 * 480])).Message, "even width");
     }
 }
+
+[TestClass]
+public sealed class DeviceFootprintTests
+{
+    [TestMethod]
+    public void AFrameSizeAddsThePreprocessingAndTheFrameBufferToTheBoardFit()
+    {
+        var (model, bytes, inputs) = RuntimeTests.MiniPacked(new QuantOptions());
+        string path = Path.Combine(Path.GetTempPath(), $"footprint-{Guid.NewGuid():N}.img");
+        File.WriteAllBytes(path, bytes);
+        try
+        {
+            var q = Quantizer.QuantizeInput(inputs[0], model);
+            var board = new EdgeResNet.Tools.Reports.BoardProfile("tiny", "a board with exactly the runtime's RAM", 1L << 30, 0);
+            var plain = EdgeResNet.Tools.Reports.Footprint.Measure(path, q, 2L << 20, [board with { RamBytes = 1L << 30 }]);
+            board = board with { RamBytes = plain.RuntimeRamBytes };
+            var camera = new EdgeResNet.Tools.Reports.CameraFrame(640, 480, PixelFormat.Yuyv);
+            var r = EdgeResNet.Tools.Reports.Footprint.Measure(path, q, 2L << 20, [board], camera: camera);
+            Assert.AreEqual(FramePreprocessor.For(model, 640, 480).RamBytes, r.PreprocessingBytes);
+            Assert.AreEqual(640 * 480 * 2L, r.FrameBufferBytes);
+            Assert.AreEqual(r.RuntimeRamBytes + r.PreprocessingBytes + r.FrameBufferBytes, r.DeviceRamBytes);
+            Assert.IsTrue(EdgeResNet.Tools.Reports.Footprint.Measure(path, q, 2L << 20, [board]).Boards[0].Fits, "the runtime alone fits");
+            Assert.IsFalse(r.Boards[0].Fits, "runtime + preprocessing + frame does not");
+            StringAssert.Contains(r.Boards[0].Limit, "640x480 Yuyv frame RAM");
+        }
+        finally { File.Delete(path); }
+    }
+}

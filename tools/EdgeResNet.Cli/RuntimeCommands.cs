@@ -81,15 +81,17 @@ public static class RuntimeCommands
         var budget = RamBudgetOption();
         var json = new Option<string?>("--json") { Description = "Also write the report as JSON here" };
         var reference = new Option<bool>("--reference-kernels") { Description = "Plan and run with the reference conv kernel, as the netstandard build on a board does (slow frame)" };
+        var frame = new Option<string?>("--frame") { Description = "A camera frame size and format, WIDTHxHEIGHT[,FORMAT] (default format Yuyv): the board app's preprocessing and frame buffer are counted too" };
         var cmd = new Command("footprint", "Memory and flash footprint of the runtime for a flash image: the plan (arena, buffers, schedule, flash bytes read per frame) and a measured run on this machine, and whether it fits named boards")
         {
-            image, board, budget, json, reference,
+            image, board, budget, json, reference, frame,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             string path = pr.GetValue(image)!;
             var boards = pr.GetValue(board) is string b ? [Find(b)] : BoardProfile.All;
-            var r = Footprint.Measure(path, SampleFrame(path, null), pr.GetValue(budget), boards, pr.GetValue(reference));
+            var camera = pr.GetValue(frame) is string frameSpec ? ParseFrame(frameSpec) : null;
+            var r = Footprint.Measure(path, SampleFrame(path, null), pr.GetValue(budget), boards, pr.GetValue(reference), camera);
             var t = new Table().AddColumns("figure", "value");
             t.AddRow("flash image", $"{r.ImageBytes:N0} B");
             t.AddRow("conv kernel planned for", Markup.Escape(r.Kernel));
@@ -97,6 +99,12 @@ public static class RuntimeCommands
             t.AddRow("arena (activations, one array)", $"{r.ArenaBytes:N0} B = tensor area {r.TensorAreaBytes:N0} + band scratch {r.ScratchBytes:N0} + im2col {r.Im2ColBytes:N0}");
             t.AddRow("weight group + packed bytes + BN tables + accumulators", $"{r.WeightBufferBytes:N0} B");
             t.AddRow("[bold]runtime peak RAM (all of the above)[/]", $"[bold]{r.RuntimeRamBytes:N0} B = {r.RuntimeRamBytes / 1048576.0:F2} MiB[/] (budget {r.RamBudgetBytes:N0} B)");
+            if (camera != null)
+            {
+                t.AddRow($"integer preprocessing of {camera} frames", $"{r.PreprocessingBytes:N0} B (row buffer, ring of resampled rows, tap and quantisation tables)");
+                t.AddRow("raw frame buffer", $"{r.FrameBufferBytes:N0} B");
+                t.AddRow("[bold]board app RAM (runtime + preprocessing + frame)[/]", $"[bold]{r.DeviceRamBytes:N0} B = {r.DeviceRamBytes / 1048576.0:F2} MiB[/]");
+            }
             t.AddRow("flash bytes read per frame", $"{r.FlashBytesPerFrame:N0} B = {r.FlashReadRatio:F3} x the image, in {r.FlashReadsPerFrame:N0} reads");
             t.AddRow("measured: engine heap / allocated per frame", $"{r.MeasuredEngineHeapBytes:N0} B / {r.MeasuredAllocatedPerFrameBytes:N0} B");
             t.AddRow("measured: process peak working set (.NET host)", $"{r.MeasuredPeakWorkingSetBytes:N0} B");
@@ -111,6 +119,18 @@ public static class RuntimeCommands
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    static CameraFrame ParseFrame(string s)
+    {
+        var parts = s.Split(',');
+        var size = parts[0].ToLowerInvariant().Split('x');
+        if (size.Length != 2 || !int.TryParse(size[0], out int w) || !int.TryParse(size[1], out int h) || w <= 0 || h <= 0)
+            throw new UsageException($"--frame '{s}' is not WIDTHxHEIGHT[,FORMAT] (e.g. 640x480,Yuyv)");
+        var format = PixelFormat.Yuyv;
+        if (parts.Length > 1 && !(Enum.TryParse(parts[1], true, out format) && Enum.IsDefined(format)))
+            throw new UsageException($"--frame format '{parts[1]}' is not one of {string.Join(", ", Enum.GetNames<PixelFormat>())}");
+        return new CameraFrame(w, h, format);
     }
 
     static BoardProfile Find(string name)

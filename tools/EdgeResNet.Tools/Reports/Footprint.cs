@@ -1,3 +1,4 @@
+using EdgeResNet.Runtime.Input;
 using System.Diagnostics;
 using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Engine;
@@ -26,7 +27,21 @@ public sealed record FootprintReport(
     long TensorAreaBytes, long ScratchBytes, long Im2ColBytes, long ArenaBytes, long WeightBufferBytes, long RuntimeRamBytes,
     long FlashBytesPerFrame, double FlashReadRatio, long FlashReadsPerFrame, string Schedule,
     long MeasuredEngineHeapBytes, long MeasuredAllocatedPerFrameBytes, long MeasuredPeakWorkingSetBytes, double MeasuredFrameMs,
-    IReadOnlyList<BoardFit> Boards);
+    IReadOnlyList<BoardFit> Boards)
+{
+    /// <summary>With a camera frame size: the integer preprocessing's buffers and the raw frame buffer.</summary>
+    public long? PreprocessingBytes { get; init; }
+    public long? FrameBufferBytes { get; init; }
+    /// <summary>What the board app needs in all: runtime + preprocessing + frame buffer (runtime alone without a frame size).</summary>
+    public long DeviceRamBytes => RuntimeRamBytes + (PreprocessingBytes ?? 0) + (FrameBufferBytes ?? 0);
+}
+
+/// <summary>A camera frame the board app preprocesses: its size and sensor format.</summary>
+public sealed record CameraFrame(int Width, int Height, PixelFormat Format)
+{
+    public long BufferBytes => (long)Frame.MinStride(Width, Format) * Height;
+    public override string ToString() => $"{Width}x{Height} {Format}";
+}
 
 /// <summary>
 /// What the runtime needs, from the plan (arena, buffers, flash reads) and from a real run on
@@ -35,7 +50,9 @@ public sealed record FootprintReport(
 public static class Footprint
 {
     /// <param name="referenceKernels">Plan and run as a board without the SIMD kernel does (Mono, ARM): no im2col buffer, slow frame.</param>
-    public static FootprintReport Measure(string imagePath, short[] input, long ramBudgetBytes, IEnumerable<BoardProfile> boards, bool referenceKernels = false)
+    /// <param name="camera">With a frame size: the board app's preprocessing and frame buffer count too, also in the board fit.</param>
+    public static FootprintReport Measure(string imagePath, short[] input, long ramBudgetBytes, IEnumerable<BoardProfile> boards, bool referenceKernels = false,
+        CameraFrame? camera = null)
     {
         using var file = new FileFlash(imagePath);
         var counting = new CountingFlash(file);
@@ -55,18 +72,25 @@ public static class Footprint
         using var process = Process.GetCurrentProcess();
         process.Refresh();
         long weightBuffers = engine.RamBytes - 2L * plan.ArenaShorts;
+        long? preprocessing = camera == null ? null : FramePreprocessor.For(image.Model, camera.Width, camera.Height).RamBytes;
+        long ram = engine.RamBytes + (preprocessing ?? 0) + (camera?.BufferBytes ?? 0);
+        string what = camera == null ? "runtime RAM" : $"runtime + {camera} frame RAM";
         var fits = boards.Select(b =>
         {
-            bool flashOk = image.ImageSize <= b.FlashBytes, ramOk = engine.RamBytes <= b.RamBytes;
+            bool flashOk = image.ImageSize <= b.FlashBytes, ramOk = ram <= b.RamBytes;
             string limit = flashOk && ramOk
-                ? $"fits: image uses {100.0 * image.ImageSize / b.FlashBytes:F0}% of flash, runtime RAM {100.0 * engine.RamBytes / b.RamBytes:F1}% of RAM"
-                : !ramOk ? $"RAM: the runtime needs {engine.RamBytes:N0} B, the board has {b.RamBytes:N0} B" + (flashOk ? "" : "; and flash")
+                ? $"fits: image uses {100.0 * image.ImageSize / b.FlashBytes:F0}% of flash, {what} {100.0 * ram / b.RamBytes:F1}% of RAM"
+                : !ramOk ? $"RAM: the {what} needs {ram:N0} B, the board has {b.RamBytes:N0} B" + (flashOk ? "" : "; and flash")
                 : $"flash: the image is {image.ImageSize:N0} B, the board has {b.FlashBytes:N0} B";
             return new BoardFit(b.Name, b.Description, flashOk && ramOk, limit);
         }).ToList();
         return new FootprintReport(Path.GetFileName(imagePath), engine.ConvKernel, image.ImageSize, image.Model.Macs, ramBudgetBytes,
             2L * plan.TensorAreaShorts, 2L * plan.ScratchShorts, 2L * plan.Im2ColShorts, 2L * plan.ArenaShorts, weightBuffers, engine.RamBytes,
             flashPerFrame, (double)flashPerFrame / image.ImageSize, counting.Reads - readsBefore, plan.Describe(),
-            heapEngine, allocated, process.PeakWorkingSet64, elapsed.TotalMilliseconds, fits);
+            heapEngine, allocated, process.PeakWorkingSet64, elapsed.TotalMilliseconds, fits)
+        {
+            PreprocessingBytes = preprocessing,
+            FrameBufferBytes = camera?.BufferBytes,
+        };
     }
 }
