@@ -46,8 +46,9 @@ public sealed record BootImage(char Slot, uint Generation, IFlash Region, FlashI
 /// the target's record first, so a half-written slot can never boot, and only ever writes the
 /// slot that does not boot now. <see cref="Boot"/> takes the intact slot with the highest
 /// generation whose image opens, else the other one.
-/// <para>The store assumes it owns the flash: it remembers the target of a write and the boot slot
-/// it found (a new store sees changes made behind its back).</para>
+/// <para>The store assumes it owns the flash: it remembers each slot's status once read (a slot is
+/// read whole when sections are verified) until it writes that slot; a new store sees changes made
+/// behind its back.</para>
 /// </summary>
 public sealed class SlotStore
 {
@@ -89,12 +90,21 @@ public sealed class SlotStore
     public long SlotOffset(char slot) => slot switch { 'A' => 0, 'B' => SlotSize, _ => throw new ArgumentException($"no slot '{slot}'; slots are A and B") };
     public long ImageOffset(char slot) => SlotOffset(slot) + RecordSectorSize;
 
-    /// <summary>Reads a slot's record and, if intact, opens its image.</summary>
-    public SlotStatus Inspect(char slot)
+    /// <summary>A slot's record and, if intact, its opened image; read once, until this store writes the slot.</summary>
+    public SlotStatus Inspect(char slot) => _status[slot - 'A'] ??= Read(slot);
+
+    readonly SlotStatus?[] _status = new SlotStatus?[2];
+
+    SlotRecord? ReadRecord(char slot, out string reason)
     {
         var r = new byte[SlotRecord.Size];
         Flash.Read(SlotOffset(slot), r);
-        var record = SlotRecord.Decode(r, out string reason);
+        return SlotRecord.Decode(r, out reason);
+    }
+
+    SlotStatus Read(char slot)
+    {
+        var record = ReadRecord(slot, out string reason);
         if (record is not { } rec) return new SlotStatus(slot, null, false, reason, null, null);
         if (rec.ImageLength == 0 || rec.ImageLength > MaxImageLength)
             return new SlotStatus(slot, rec, false, $"the record says {rec.ImageLength:N0} bytes, not 1..{MaxImageLength:N0}", null, null);
@@ -116,29 +126,17 @@ public sealed class SlotStore
     /// The slot to boot: the bootable one with the highest generation. Throws
     /// <see cref="FlashImageException"/> with both reasons if neither boots.
     /// </summary>
-    /// <remarks>Always reads both slots (the boot-time call), and refreshes what <see cref="FindBoot"/> remembers.</remarks>
     public BootImage Boot()
     {
         var (a, b) = (Inspect('A'), Inspect('B'));
         var boot = Newest(a, b);
-        _boot = boot ?? NoBoot;
         if (boot is null)
             throw new FlashImageException($"no bootable image in slot A or B: A: {a.Reason}; B: {b.Reason} — flash one with `edgeresnet flash`");
         return new BootImage(boot.Slot, boot.Record!.Value.Generation, boot.Region!, boot.Image!);
     }
 
-    /// <summary>
-    /// The bootable slot with the highest generation, or null. Remembered until this store commits:
-    /// with section verification it reads both slots whole, and the loader asks at HELLO and BEGIN.
-    /// </summary>
-    public SlotStatus? FindBoot()
-    {
-        _boot ??= Newest(Inspect('A'), Inspect('B')) ?? NoBoot;
-        return ReferenceEquals(_boot, NoBoot) ? null : _boot;
-    }
-
-    static readonly SlotStatus NoBoot = new('-', null, false, "", null, null);
-    SlotStatus? _boot;
+    /// <summary>The bootable slot with the highest generation, or null.</summary>
+    public SlotStatus? FindBoot() => Newest(Inspect('A'), Inspect('B'));
 
     static SlotStatus? Newest(SlotStatus a, SlotStatus b)
     {
@@ -174,6 +172,7 @@ public sealed class SlotStore
         var sector = new byte[RecordSectorSize];
         Flash.Read(record, sector);
         if (sector.AsSpan().ContainsAnyExcept((byte)0xFF)) Flash.Erase(record, RecordSectorSize);
+        _status[target - 'A'] = null;
         _target = target;
         _pending = new SlotRecord(0, (uint)length, crc);
         _committedGeneration = null;
@@ -220,14 +219,14 @@ public sealed class SlotStore
         catch (FlashImageException e) { throw new LoaderException(LoaderError.Verify, $"the image written to slot {target} is not a valid flash image: {e.Message}"); }
 
         char other = target == 'A' ? 'B' : 'A';
-        uint generation = (Inspect(other).Record?.Generation ?? 0) + 1;
+        uint generation = (ReadRecord(other, out _)?.Generation ?? 0) + 1;
         var record = new byte[SlotRecord.Size];
         (_pending with { Generation = generation }).Encode(record);
         // The record sector was erased by BeginWrite and nothing else writes it, so this is a pure program:
         // the writer programs the record's page and leaves the rest of the sector erased.
         _writer.Write(SlotOffset(target), record);
         _committedGeneration = generation;
-        _boot = null; // the target boots now (unless something else changed): look again when asked
+        _status[target - 'A'] = null; // read again when asked: it boots now
         return generation;
     }
 
