@@ -43,5 +43,4 @@ public sealed record DeviceConfig
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
 [JsonSerializable(typeof(DeviceConfig))]
-[JsonSerializable(typeof(Dictionary<string, string>))]
 partial class DeviceConfigJson : JsonSerializerContext;

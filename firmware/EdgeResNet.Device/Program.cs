@@ -120,7 +120,7 @@ static int Run(DeviceConfig c, string? logitsPath)
     if (c.Image == null) throw new UsageException($"no flash image: give --image ({Specs.ImageForms}) or \"image\" in the config");
     if (c.Camera == null) throw new UsageException($"no frame source: give --camera ({Specs.CameraForms}) or \"camera\" in the config");
     if (c.Frames < 0) throw new UsageException("--frames must not be negative");
-    string[]? names = c.Labels != null ? LoadLabels(c.Labels) : null;
+    string[]? names = c.Labels != null ? ClassLabels.Load(c.Labels) : null;
 
     using var opened = Specs.OpenImage(c.Image, c.VerifySections);
     // Header, layer table and BN tables are checked now; the weight sections either now (--verify-sections,
@@ -173,25 +173,6 @@ static GpioController OpenGpio(int chip)
     }
 }
 
-static string[] LoadLabels(string path)
-{
-    if (!File.Exists(path)) throw new FileNotFoundException($"labels file not found: {path}", path);
-    Dictionary<string, string>? map;
-    try { map = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(path), DeviceConfigJson.Default.DictionaryStringString); }
-    catch (System.Text.Json.JsonException e)
-    {
-        throw new InvalidDataException($"{path}: not a labels file of the weights package ({{\"0\": \"tench\", ...}}): {e.Message}");
-    }
-    if (map == null) throw new InvalidDataException($"{path}: no labels");
-    var names = new string[map.Count];
-    foreach (var (k, v) in map)
-    {
-        if (!int.TryParse(k, out int i) || i < 0 || i >= names.Length) throw new InvalidDataException($"{path}: key '{k}' is not a class index 0..{names.Length - 1}");
-        names[i] = v;
-    }
-    return names;
-}
-
 static int Guard(Func<int> body)
 {
     try { return body(); }
@@ -199,7 +180,7 @@ static int Guard(Func<int> body)
     {
         int code = e switch
         {
-            UsageException or ArgumentException => 1,
+            UsageException or DeviceStringException or ArgumentException => 1,
             FileNotFoundException or DirectoryNotFoundException or InvalidDataException or FlashImageException or EdgeResNet.Drivers.Frames.ImageDecodeException
                 or UnauthorizedAccessException or IOException => 2,
             DeviceException => 5,

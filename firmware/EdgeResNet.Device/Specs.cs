@@ -1,4 +1,5 @@
 using EdgeResNet.Drivers;
+using static EdgeResNet.Drivers.DeviceStrings;
 using EdgeResNet.Drivers.ArduCam;
 using EdgeResNet.Drivers.Frames;
 using EdgeResNet.Drivers.SpiNor;
@@ -77,9 +78,8 @@ public static class Specs
         {
             case "spi":
             {
-                var parts = rest.Split(',');
-                if (parts.Length != 2) throw new UsageException($"'{spec}': SPI flash is spi:BUS,CS (e.g. spi:0,0 for /dev/spidev0.0)");
-                var nor = SpiNorDevices.OpenSpi((int)ParseNumber(parts[0], "SPI bus"), (int)ParseNumber(parts[1], "chip select"));
+                var (bus, cs) = ParseSpi(rest);
+                var nor = SpiNorDevices.OpenSpi(bus, cs);
                 return new OpenedStorage(nor.Flash, nor.Description, () => nor.Flash.BytesRead, nor);
             }
             case "emulated-nor":
@@ -150,25 +150,6 @@ public static class Specs
         // A plain path (no known prefix) is a file.
         if (colon <= 0 || spec[..colon].Contains('/') || spec[..colon].Contains('.')) return ("", spec);
         return (spec[..colon].ToLowerInvariant(), spec[(colon + 1)..]);
-    }
-
-    public static PixelFormat ParseFormat(string s) =>
-        Enum.TryParse<PixelFormat>(s, ignoreCase: true, out var f) && Enum.IsDefined(f) ? f
-            : throw new UsageException($"unsupported pixel format '{s}'; use one of {string.Join(", ", Enum.GetNames<PixelFormat>())}");
-
-    static (int W, int H) ParseSize(string s)
-    {
-        var p = s.ToLowerInvariant().Split('x');
-        if (p.Length == 2 && int.TryParse(p[0], out int w) && int.TryParse(p[1], out int h) && w > 0 && h > 0) return (w, h);
-        throw new UsageException($"'{s}' is not a frame size WIDTHxHEIGHT (e.g. 640x480)");
-    }
-
-    static long ParseNumber(string s, string what)
-    {
-        s = s.Trim();
-        bool hex = s.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
-        if (long.TryParse(hex ? s[2..] : s, hex ? System.Globalization.NumberStyles.HexNumber : System.Globalization.NumberStyles.None, null, out long v)) return v;
-        throw new UsageException($"{what} '{s}' is not a number");
     }
 }
 

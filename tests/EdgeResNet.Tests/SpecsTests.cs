@@ -25,7 +25,7 @@ public sealed class SpecsTests
                 for (int i = 0; i < 3; i++) Assert.AreEqual(PixelFormat.Yuyv, yuyv.Capture()!.Format, "loops past the end");
                 StringAssert.Contains(yuyv.Description, "looping");
             }
-            StringAssert.Contains(Assert.ThrowsExactly<UsageException>(() => Specs.OpenCamera($"folder:{dir},Rgb666")).Message, "unsupported pixel format 'Rgb666'");
+            StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Drivers.DeviceStringException>(() => Specs.OpenCamera($"folder:{dir},Rgb666")).Message, "unsupported pixel format 'Rgb666'");
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -227,7 +227,7 @@ public static partial class Commands
 
     static bool PrintClassification(IClassifier model, string[] files)
     {
-        var names = Dataset.ClassNames(WeightsCache.Default().LabelsJsonPath);
+        var names = EdgeResNet.Drivers.ClassLabels.Load(WeightsCache.Default().LabelsJsonPath);
         bool allOk = true;
         foreach (var file in files)
         {

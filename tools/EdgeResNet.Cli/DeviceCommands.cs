@@ -113,9 +113,7 @@ public static class DeviceCommands
 
     static OpenedNor OpenSpi(string spec)
     {
-        var parts = spec.Split(',');
-        if (parts.Length != 2 || !int.TryParse(parts[0], out int bus) || !int.TryParse(parts[1], out int cs))
-            throw new UsageException($"--spi '{spec}' is not BUS,CS (e.g. 0,0 for /dev/spidev0.0)");
+        var (bus, cs) = EdgeResNet.Drivers.DeviceStrings.ParseSpi(spec);
         return SpiNorDevices.OpenSpi(bus, cs);
     }
 

@@ -24,6 +24,7 @@ public static class ExitCodes
     static int? Classify(Exception e) => e switch
     {
         WeightsException => Unavailable,
+        EdgeResNet.Drivers.DeviceStringException => Usage,
         FileNotFoundException or DirectoryNotFoundException or ModelFormatException or ImageDecodeException or FormatException or InvalidDataException
             or EdgeResNet.Runtime.Flash.FlashImageException => BadInput,
         NotSupportedException => BadInput,

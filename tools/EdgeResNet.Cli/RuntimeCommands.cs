@@ -121,16 +121,12 @@ public static class RuntimeCommands
         return cmd;
     }
 
+    /// <summary>WIDTHxHEIGHT[,FORMAT], format Yuyv by default.</summary>
     static CameraFrame ParseFrame(string s)
     {
         var parts = s.Split(',');
-        var size = parts[0].ToLowerInvariant().Split('x');
-        if (size.Length != 2 || !int.TryParse(size[0], out int w) || !int.TryParse(size[1], out int h) || w <= 0 || h <= 0)
-            throw new UsageException($"--frame '{s}' is not WIDTHxHEIGHT[,FORMAT] (e.g. 640x480,Yuyv)");
-        var format = PixelFormat.Yuyv;
-        if (parts.Length > 1 && !(Enum.TryParse(parts[1], true, out format) && Enum.IsDefined(format)))
-            throw new UsageException($"--frame format '{parts[1]}' is not one of {string.Join(", ", Enum.GetNames<PixelFormat>())}");
-        return new CameraFrame(w, h, format);
+        var (w, h) = EdgeResNet.Drivers.DeviceStrings.ParseSize(parts[0]);
+        return new CameraFrame(w, h, parts.Length > 1 ? EdgeResNet.Drivers.DeviceStrings.ParseFormat(parts[1]) : PixelFormat.Yuyv);
     }
 
     static BoardProfile Find(string name)

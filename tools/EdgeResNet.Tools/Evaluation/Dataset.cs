@@ -1,4 +1,3 @@
-using System.Text.Json;
 
 namespace EdgeResNet.Tools.Evaluation;
 
@@ -37,15 +36,5 @@ public static class Dataset
         };
         if (limit is int n) selected = selected.Take(n);
         return selected.ToList();
-    }
-
-    /// <summary>Class names by index from the model package's assets/labels.json ({"0": "tench", ...}).</summary>
-    public static string[] ClassNames(string labelsJsonPath)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(labelsJsonPath));
-        var names = doc.RootElement.EnumerateObject().Select(p => (Index: int.Parse(p.Name), Name: p.Value.GetString()!)).ToList();
-        var result = new string[names.Count];
-        foreach (var (i, name) in names) result[i] = name;
-        return result;
     }
 }
