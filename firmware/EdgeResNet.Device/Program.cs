@@ -122,13 +122,13 @@ static int Run(DeviceConfig c, string? logitsPath)
     if (c.Frames < 0) throw new UsageException("--frames must not be negative");
     string[]? names = c.Labels != null ? ClassLabels.Load(c.Labels) : null;
 
-    using var opened = Specs.OpenImage(c.Image, c.VerifySections);
+    using var opened = Specs.OpenImage(c.Image);
     // Header, layer table and BN tables are checked now; the weight sections either now (--verify-sections,
     // one extra pass over the flash) or as the first frame streams them (no extra reads).
     StreamingVerifier? verifier = null;
-    var flashImage = opened.Verified ? FlashImage.Open(opened.Flash, verifySections: false)
-        : c.VerifySections ? FlashImage.Open(opened.Flash, verifySections: true)
-        : FlashImage.OpenVerifyingWhileStreaming(opened.Flash, out verifier);
+    var flashImage = opened.Image
+        ?? (c.VerifySections ? FlashImage.Open(opened.Flash, verifySections: true)
+        : FlashImage.OpenVerifyingWhileStreaming(opened.Flash, out verifier));
     Console.WriteLine($"image: {opened.Description}: {flashImage.Model.Layers.Length} layers, {flashImage.Model.WeightBits}-bit weights, {flashImage.Model.Scheme} batch norm");
     using var source = Specs.OpenCamera(c.Camera);
     Console.WriteLine($"camera: {source.Description}");

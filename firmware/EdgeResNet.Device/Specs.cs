@@ -11,11 +11,11 @@ using EdgeResNet.Runtime.Input;
 namespace EdgeResNet.Device;
 
 /// <summary>An opened flash image: where it is read from, and what to dispose with it.</summary>
-public sealed class OpenedImage(IFlash flash, string description, Func<long>? busBytesRead, IDisposable? owner, bool verified = false) : IDisposable
+public sealed class OpenedImage(IFlash flash, string description, Func<long>? busBytesRead, IDisposable? owner, FlashImage? image = null) : IDisposable
 {
     public IFlash Flash { get; } = flash;
-    /// <summary>Every section CRC was already checked while opening (A/B slot boot).</summary>
-    public bool Verified { get; } = verified;
+    /// <summary>The image, when opening already opened it with every section checked (A/B slot boot).</summary>
+    public FlashImage? Image { get; } = image;
     public string Description { get; } = description;
     /// <summary>Bytes clocked over the SPI bus so far (null when the image is a file).</summary>
     public Func<long>? BusBytesRead { get; } = busBytesRead;
@@ -32,7 +32,7 @@ public static class Specs
     public const string StorageForms = "spi:BUS,CS | emulated-nor:CHIPFILE | file:PATH";
     public const string CameraForms = "folder:DIR[,FORMAT][,loop] | v4l2:DEVICE[,WIDTHxHEIGHT[,FORMAT]] | arducam:SPIBUS,CS,I2CBUS[,WIDTHxHEIGHT[,FORMAT]]";
 
-    public static OpenedImage OpenImage(string spec, bool verifySections = false)
+    public static OpenedImage OpenImage(string spec)
     {
         var (kind, rest) = Split(spec);
         switch (kind)
@@ -44,7 +44,7 @@ public static class Specs
                 try
                 {
                     var boot = new Drivers.Loader.SlotStore(storage.Flash, verifySections: true).Boot();
-                    return new OpenedImage(boot.Region, $"{storage.Description}, slot {boot.Slot} (generation {boot.Generation})", storage.BusBytesRead, storage, verified: true);
+                    return new OpenedImage(boot.Region, $"{storage.Description}, slot {boot.Slot} (generation {boot.Generation})", storage.BusBytesRead, storage, boot.Image);
                 }
                 catch { storage.Dispose(); throw; }
             }
@@ -90,8 +90,7 @@ public static class Specs
             }
             case "file":
             {
-                if (!File.Exists(rest)) throw new DeviceException($"storage file not found: {rest} (create it with the loader, or give a chip with spi:BUS,CS)");
-                var file = new FileStorage(rest, new FileInfo(rest).Length);
+                var file = new FileStorage(rest);
                 return new OpenedStorage(file, $"storage file {rest}", null, file);
             }
             default:

@@ -76,7 +76,7 @@ public sealed class LoaderClient
         _retries = _dataFrames = 0;
         _bytesSent = 0;
         var hello = Hello();
-        long max = Math.Min(hello.SlotSize - SlotStore.RecordSectorSize, uint.MaxValue);
+        long max = SlotStore.MaxImageLengthFor(hello.SlotSize);
         // Said here as well as by the board, before BEGIN erases anything.
         if (image.Length > max)
             throw new LoaderException(LoaderError.TooLarge, $"the image is {image.Length:N0} bytes but a slot on this board holds at most {max:N0} (flash of {hello.Capacity:N0} bytes split into slots A and B)");

@@ -81,7 +81,8 @@ public sealed class SlotStore
     public long Capacity => Flash.Length;
     public long SlotSize { get; }
     /// <summary>The largest image a slot holds (the slot minus its record sector; the record stores a u32 length).</summary>
-    public long MaxImageLength => Math.Min(SlotSize - RecordSectorSize, uint.MaxValue);
+    public long MaxImageLength => MaxImageLengthFor(SlotSize);
+    public static long MaxImageLengthFor(long slotSize) => Math.Min(slotSize - RecordSectorSize, uint.MaxValue);
     /// <summary>Sectors written into the target slot so far (for status reports).</summary>
     public SectorCounts Written => _writer.Counts;
     /// <summary>The slot being written since <see cref="BeginWrite"/>, or null.</summary>
@@ -128,15 +129,27 @@ public sealed class SlotStore
     /// </summary>
     public BootImage Boot()
     {
-        var (a, b) = (Inspect('A'), Inspect('B'));
-        var boot = Newest(a, b);
+        var boot = FindBoot();
         if (boot is null)
-            throw new FlashImageException($"no bootable image in slot A or B: A: {a.Reason}; B: {b.Reason} — flash one with `edgeresnet flash`");
+            throw new FlashImageException($"no bootable image in slot A or B: A: {Inspect('A').Reason}; B: {Inspect('B').Reason} — flash one with `edgeresnet flash`");
         return new BootImage(boot.Slot, boot.Record!.Value.Generation, boot.Region!, boot.Image!);
     }
 
-    /// <summary>The bootable slot with the highest generation, or null.</summary>
-    public SlotStatus? FindBoot() => Newest(Inspect('A'), Inspect('B'));
+    /// <summary>
+    /// The bootable slot with the highest generation, or null. Only the newer slot is opened (read
+    /// whole when sections are verified), and the older one only if the newer does not boot.
+    /// </summary>
+    public SlotStatus? FindBoot()
+    {
+        uint a = Generation('A'), b = Generation('B');
+        var newer = Inspect(b > a ? 'B' : 'A');
+        if (newer.Bootable) return newer;
+        var older = Inspect(b > a ? 'A' : 'B');
+        return older.Bootable ? older : null;
+    }
+
+    /// <summary>The generation in a slot's record (0 without an intact record): 24 bytes, or what <see cref="Inspect"/> already read.</summary>
+    uint Generation(char slot) => (_status[slot - 'A']?.Record ?? ReadRecord(slot, out _))?.Generation ?? 0;
 
     static SlotStatus? Newest(SlotStatus a, SlotStatus b)
     {
@@ -171,7 +184,11 @@ public sealed class SlotStore
         long record = SlotOffset(target);
         var sector = new byte[RecordSectorSize];
         Flash.Read(record, sector);
-        if (sector.AsSpan().ContainsAnyExcept((byte)0xFF)) Flash.Erase(record, RecordSectorSize);
+        if (sector.AsSpan().ContainsAnyExcept((byte)0xFF))
+        {
+            Flash.Erase(record, RecordSectorSize);
+            Flash.Sync(); // the old record is gone for good before its image is overwritten
+        }
         _status[target - 'A'] = null;
         _target = target;
         _pending = new SlotRecord(0, (uint)length, crc);
@@ -187,11 +204,9 @@ public sealed class SlotStore
         if (_committedGeneration is not null) throw new LoaderException(LoaderError.State, $"slot {target} is committed; BEGIN a new image first");
         if (offset < 0 || offset % RecordSectorSize != 0 || data.Length == 0 || data.Length > RecordSectorSize || offset + data.Length > _pending.ImageLength)
             throw new LoaderException(LoaderError.Range, $"{data.Length} bytes at {offset} are not a 4 KiB-aligned chunk of the {_pending.ImageLength:N0}-byte image");
-        var before = _writer.Counts;
         // The SectorWriter works in flash sectors, which divide 4 KiB (checked in the constructor).
-        _writer.Write(ImageOffset(target) + offset, data);
-        var d = _writer.Counts;
-        return d.Erased > before.Erased ? SectorAction.Erased : d.Programmed > before.Programmed ? SectorAction.Programmed : SectorAction.Skipped;
+        var d = _writer.Write(ImageOffset(target) + offset, data);
+        return d.Erased > 0 ? SectorAction.Erased : d.Programmed > 0 ? SectorAction.Programmed : SectorAction.Skipped;
     }
 
     /// <summary>CRC-32 of the target slot's image bytes [offset, offset + length): the host compares it to skip blocks already right.</summary>
@@ -200,7 +215,7 @@ public sealed class SlotStore
         var target = RequireWriting();
         if (offset < 0 || length < 0 || offset + length > _pending.ImageLength)
             throw new LoaderException(LoaderError.Range, $"[{offset}, +{length}) is outside the {_pending.ImageLength:N0}-byte image");
-        return CrcOf(ImageOffset(target) + offset, length);
+        return Crc32.Of(Flash, ImageOffset(target) + offset, length, new byte[64 * 1024]);
     }
 
     /// <summary>
@@ -212,10 +227,12 @@ public sealed class SlotStore
     {
         if (_committedGeneration is { } done) return done;
         var target = RequireWriting();
-        uint crc = CrcOf(ImageOffset(target), _pending.ImageLength);
+        var region = new FlashRegion(Flash, ImageOffset(target), _pending.ImageLength);
+        uint crc = Crc32.Of(region, 0, region.Length, new byte[64 * 1024]);
         if (crc != _pending.ImageCrc)
             throw new LoaderException(LoaderError.Verify, $"slot {target} holds an image with CRC {crc:x8}, not the announced {_pending.ImageCrc:x8}: some blocks are missing or wrong; flash again (it resumes)");
-        try { FlashImage.Open(new FlashRegion(Flash, ImageOffset(target), _pending.ImageLength), verifySections: true); }
+        FlashImage image;
+        try { image = FlashImage.Open(region, verifySections: true); }
         catch (FlashImageException e) { throw new LoaderException(LoaderError.Verify, $"the image written to slot {target} is not a valid flash image: {e.Message}"); }
 
         char other = target == 'A' ? 'B' : 'A';
@@ -224,25 +241,13 @@ public sealed class SlotStore
         (_pending with { Generation = generation }).Encode(record);
         // The record sector was erased by BeginWrite and nothing else writes it, so this is a pure program:
         // the writer programs the record's page and leaves the rest of the sector erased.
+        Flash.Sync(); // the image is durable before the record that makes it boot
         _writer.Write(SlotOffset(target), record);
+        Flash.Sync();
         _committedGeneration = generation;
-        _status[target - 'A'] = null; // read again when asked: it boots now
+        _status[target - 'A'] = new SlotStatus(target, _pending with { Generation = generation }, true, "bootable", image, region);
         return generation;
     }
 
     char RequireWriting() => _target ?? throw new LoaderException(LoaderError.State, "no image write in progress: BEGIN first");
-
-    uint CrcOf(long offset, long length)
-    {
-        var buffer = new byte[64 * 1024];
-        uint crc = 0;
-        for (long done = 0; done < length;)
-        {
-            int n = (int)Math.Min(buffer.Length, length - done);
-            Flash.Read(offset + done, buffer.AsSpan(0, n));
-            crc = Crc32.Append(crc, buffer.AsSpan(0, n));
-            done += n;
-        }
-        return crc;
-    }
 }

@@ -13,30 +13,28 @@ public interface IWritableFlash : IFlash
     /// <summary>Erases [offset, offset + length), both multiples of <see cref="SectorSize"/>.</summary>
     void Erase(long offset, long length);
     void Program(long offset, ReadOnlySpan<byte> data);
+    /// <summary>Makes what was written durable (NOR is, once its busy bit clears; a file needs an fsync).</summary>
+    void Sync() { }
 }
 
 /// <summary>
-/// A file of fixed size standing in for flash (a board whose image lives on an SD card or eMMC,
-/// or a host test): erase writes 0xFF, program writes the bytes. Created full of 0xFF if missing.
+/// An existing file standing in for flash (a board whose images live on an SD card or eMMC):
+/// erase writes 0xFF, program writes the bytes; <see cref="Sync"/> is an fsync.
 /// </summary>
 public sealed class FileStorage : IWritableFlash, IDisposable
 {
     readonly FileStream _file;
 
-    public FileStorage(string path, long capacity)
+    public FileStorage(string path)
     {
-        if (capacity <= 0 || capacity % 4096 != 0) throw new ArgumentException($"storage capacity {capacity} is not a positive multiple of 4096");
-        bool create = !File.Exists(path);
-        _file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
-        if (create)
+        const string Create = "create one erased, the size of two images, e.g. `head -c 64M /dev/zero | tr '\\0' '\\377' > PATH`";
+        if (!File.Exists(path)) throw new DeviceException($"storage file not found: {path}; {Create}");
+        _file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        if (_file.Length == 0 || _file.Length % 4096 != 0)
         {
-            var erased = new byte[1 << 16];
-            erased.AsSpan().Fill(0xFF);
-            for (long done = 0; done < capacity; done += erased.Length) _file.Write(erased, 0, (int)Math.Min(erased.Length, capacity - done));
-            _file.Flush(true);
+            _file.Dispose();
+            throw new DeviceException($"storage file {path} holds {new FileInfo(path).Length:N0} bytes, not a positive multiple of 4096; {Create}");
         }
-        else if (_file.Length != capacity)
-            throw new DeviceException($"storage file {path} holds {_file.Length:N0} bytes, not the {capacity:N0} configured; use its real size or a new file");
     }
 
     public long Length => _file.Length;
@@ -57,7 +55,6 @@ public sealed class FileStorage : IWritableFlash, IDisposable
         erased.Fill(0xFF);
         _file.Position = offset;
         for (long done = 0; done < length; done += erased.Length) _file.Write(erased);
-        _file.Flush(true);
     }
 
     public void Program(long offset, ReadOnlySpan<byte> data)
@@ -65,8 +62,9 @@ public sealed class FileStorage : IWritableFlash, IDisposable
         Check(offset, data.Length);
         _file.Position = offset;
         _file.Write(data);
-        _file.Flush(true);
     }
+
+    public void Sync() => _file.Flush(true);
 
     void Check(long offset, long length)
     {

@@ -28,6 +28,20 @@ namespace EdgeResNet.Runtime.Flash
             return t;
         }
 
+        /// <summary>CRC-32 of <paramref name="length"/> bytes of <paramref name="flash"/> from <paramref name="offset"/>, read through <paramref name="buffer"/>.</summary>
+        public static uint Of(IFlash flash, long offset, long length, byte[] buffer)
+        {
+            uint crc = 0;
+            for (long done = 0; done < length;)
+            {
+                var span = new Span<byte>(buffer, 0, (int)Math.Min(buffer.Length, length - done));
+                flash.Read(offset + done, span);
+                crc = Append(crc, span);
+                done += span.Length;
+            }
+            return crc;
+        }
+
         /// <summary>Continue a CRC: start with <c>Append(0, data)</c>, feed more with the returned value.</summary>
         public static uint Append(uint crc, ReadOnlySpan<byte> readOnly)
         {

@@ -74,23 +74,26 @@ namespace EdgeResNet.Runtime.Flash
             return image;
         }
 
-        /// <summary>Streams the whole image once through a 4 KiB buffer: every section's CRC and the whole-image CRC.</summary>
+        /// <summary>
+        /// Reads the image once for the whole-image CRC, which covers every section; only when it
+        /// does not match are the sections read again, to name the corrupt one.
+        /// </summary>
         public void VerifySections()
         {
             var buffer = new byte[4096];
+            if (Crc32.Of(Flash, HeaderSize, ImageSize - HeaderSize, buffer) == ImageCrc) return;
             foreach (var l in Model.Layers)
-                if (l.WeightsSize > 0 && CrcOf(l.WeightsOffset, l.WeightsSize, buffer) != l.WeightsCrc)
+                if (l.WeightsSize > 0 && Crc32.Of(Flash, l.WeightsOffset, l.WeightsSize, buffer) != l.WeightsCrc)
                     throw WeightsCorrupt(l);
             VerifyBnSections(buffer);
-            if (CrcOf(HeaderSize, ImageSize - HeaderSize, buffer) != ImageCrc)
-                throw new FlashImageException("image: whole-image CRC mismatch (padding or table changed); the image is corrupt");
+            throw new FlashImageException("image: whole-image CRC mismatch (padding or table changed); the image is corrupt, pack or flash it again");
         }
 
         /// <summary>Every BN section's CRC (a few hundred KB in all), reading through <paramref name="buffer"/>.</summary>
         public void VerifyBnSections(byte[] buffer)
         {
             foreach (var l in Model.Layers)
-                if (l.BnSize > 0 && CrcOf(l.BnOffset, l.BnSize, buffer) != l.BnCrc)
+                if (l.BnSize > 0 && Crc32.Of(Flash, l.BnOffset, l.BnSize, buffer) != l.BnCrc)
                     throw new FlashImageException($"layer '{l.Name}': BN section CRC mismatch; the image is corrupt, pack or flash it again");
         }
 
@@ -108,20 +111,6 @@ namespace EdgeResNet.Runtime.Flash
             image.VerifyBnSections(new byte[4096]);
             verifier = new StreamingVerifier(flash, image.Model);
             return new FlashImage(verifier, image.Model, image.ImageSize, image.ImageCrc);
-        }
-
-        uint CrcOf(long offset, long size, byte[] buffer)
-        {
-            uint crc = 0;
-            for (long done = 0; done < size;)
-            {
-                int n = (int)Math.Min(buffer.Length, size - done);
-                var span = new Span<byte>(buffer, 0, n);
-                Flash.Read(offset + done, span);
-                crc = Crc32.Append(crc, span);
-                done += n;
-            }
-            return crc;
         }
 
         /// <summary>Reads output channels [coStart, coStart+coCount) of a conv layer into rows of WeightStride shorts (one flash read).</summary>
