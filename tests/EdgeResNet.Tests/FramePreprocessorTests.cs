@@ -78,8 +78,12 @@ public sealed class FramePreprocessorTests
         var r565 = SensorFormat.FromRgb24(rgb, PixelFormat.Rgb565);
         FramePreprocessor.ConvertRow(r565, 0, 0, 4, back);
         CollectionAssert.AreEqual(new byte[] { 255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 255, 0 }, back); // 248 -> 31 -> 255 by bit replication
+        FramePreprocessor.ConvertRow(r565, 1, 0, 4, back);
+        CollectionAssert.AreEqual(new byte[] { 0, 0, 255, 132, 130, 132, 16, 32, 66, 206, 101, 49 }, back); // low bits repeat the top bits
         var grey = SensorFormat.FromRgb24(new Frame(2, 1, PixelFormat.Rgb24, [0, 0, 0, 255, 255, 255]), PixelFormat.Grey8);
-        CollectionAssert.AreEqual(new byte[] { 0, 255 }, grey.Data);
+        var greyBack = new byte[6];
+        FramePreprocessor.ConvertRow(grey, 0, 0, 2, greyBack);
+        CollectionAssert.AreEqual(new byte[] { 0, 0, 0, 255, 255, 255 }, greyBack);
     }
 
     [TestMethod]

@@ -60,8 +60,7 @@ public sealed unsafe class V4L2FrameSource : IFrameSource
             int type = (int)V4L2Abi.V4L2_BUF_TYPE_VIDEO_CAPTURE;
             Xioctl(V4L2Abi.VIDIOC_STREAMON, &type, "VIDIOC_STREAMON (start streaming)");
             _streaming = true;
-            int frameBytes = Stride * (Height - 1) + Frame.MinStride(Width, Format);
-            _data = new byte[Math.Max(Math.Max(sizeImage, Stride * Height), frameBytes)];
+            _data = new byte[Math.Max(Math.Max(sizeImage, Stride * Height), Frame.MinLength(Width, Height, Format, Stride))];
             _frame = new Frame(Width, Height, Format, _data, Stride);
             Description = $"{device} {Width}x{Height} {Format} ({Card.Trim()}, {Driver})";
         }
@@ -249,7 +248,7 @@ public sealed unsafe class V4L2FrameSource : IFrameSource
     {
         ObjectDisposedException.ThrowIf(_fd < 0, this);
         long deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * _timeoutMs / 1000;
-        int minBytes = _frame!.Stride * (Height - 1) + Frame.MinStride(Width, Format);
+        long minBytes = _frame!.Length;
         int dropped = 0;
         while (true)
         {

@@ -40,7 +40,7 @@ namespace EdgeResNet.Runtime.Flash
             if (i < 0) return;
             var l = _sections[i];
             long end = l.WeightsOffset + l.WeightsSize;
-            if (_next[i] != offset || _next[i] == end) return;
+            if (_next[i] != offset) return; // not the continuation of this section's checked reads
             int n = (int)Math.Min(destination.Length, end - offset);
             _crc[i] = Crc32.Append(_crc[i], destination.Slice(0, n));
             _next[i] += n;

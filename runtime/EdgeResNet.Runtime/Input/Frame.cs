@@ -34,8 +34,9 @@ namespace EdgeResNet.Runtime.Input
             int min = MinStride(width, format);
             if (stride == 0) stride = min;
             if (stride < min) throw new ArgumentException($"stride {stride} is shorter than a {width}-pixel {format} row ({min} bytes)");
-            if (data == null || data.Length < (long)stride * (height - 1) + min)
-                throw new ArgumentException($"a {width}x{height} {format} frame needs {(long)stride * (height - 1) + min} bytes, got {data?.Length ?? 0}");
+            long needed = MinLength(width, height, format, stride);
+            if (data == null || data.Length < needed)
+                throw new ArgumentException($"a {width}x{height} {format} frame needs {needed} bytes, got {data?.Length ?? 0}");
             Width = width; Height = height; Format = format; Data = data; Stride = stride;
         }
 
@@ -51,5 +52,11 @@ namespace EdgeResNet.Runtime.Input
         }
 
         public static int MinStride(int width, PixelFormat format) => width * BytesPerPixel(format);
+
+        /// <summary>Bytes a frame's data must hold: every row but the last at the stride, the last only its pixels.</summary>
+        public static long MinLength(int width, int height, PixelFormat format, int stride) => (long)stride * (height - 1) + MinStride(width, format);
+
+        /// <summary>The bytes a frame from the sensor must deliver.</summary>
+        public long Length => MinLength(Width, Height, Format, Stride);
     }
 }

@@ -122,49 +122,47 @@ namespace EdgeResNet.Runtime.Input
 
         static byte Clip8(int v) => v >= 1 << PrecisionBits << 8 ? (byte)255 : v <= 0 ? (byte)0 : (byte)(v >> PrecisionBits);
 
-        /// <summary>Columns [lo, hi) of one frame row to R, G, B bytes.</summary>
+        /// <summary>Columns [lo, hi) of one frame row to R, G, B bytes (one loop per format: this runs for every source row of every frame).</summary>
         public static void ConvertRow(Frame frame, int row, int lo, int hi, Span<byte> rgb)
         {
             byte[] d = frame.Data;
             int rowStart = row * frame.Stride;
-            for (int x = lo, o = 0; x < hi; x++, o += 3)
+            switch (frame.Format)
             {
-                switch (frame.Format)
-                {
-                    case PixelFormat.Rgb24:
-                    {
-                        int p = rowStart + x * 3;
-                        rgb[o] = d[p]; rgb[o + 1] = d[p + 1]; rgb[o + 2] = d[p + 2];
-                        break;
-                    }
-                    case PixelFormat.Bgr24:
+                case PixelFormat.Rgb24:
+                    new Span<byte>(d, rowStart + lo * 3, (hi - lo) * 3).CopyTo(rgb); // Span: Mono 6.8 lacks parts of ReadOnlySpan
+                    break;
+                case PixelFormat.Bgr24:
+                    for (int x = lo, o = 0; x < hi; x++, o += 3)
                     {
                         int p = rowStart + x * 3;
                         rgb[o] = d[p + 2]; rgb[o + 1] = d[p + 1]; rgb[o + 2] = d[p];
-                        break;
                     }
-                    case PixelFormat.Rgb565:
+                    break;
+                case PixelFormat.Rgb565:
+                    for (int x = lo, o = 0; x < hi; x++, o += 3)
                     {
                         int p = rowStart + x * 2, v = d[p] | d[p + 1] << 8;
                         int r = v >> 11, g = (v >> 5) & 63, b = v & 31;
                         // Widen by repeating the top bits, so 31 maps to 255 and 0 to 0.
                         rgb[o] = (byte)(r << 3 | r >> 2); rgb[o + 1] = (byte)(g << 2 | g >> 4); rgb[o + 2] = (byte)(b << 3 | b >> 2);
-                        break;
                     }
-                    case PixelFormat.Yuyv:
+                    break;
+                case PixelFormat.Yuyv:
+                    for (int x = lo, o = 0; x < hi; x++, o += 3)
                     {
                         int pair = rowStart + (x >> 1) * 4;
                         YuvToRgb(d[pair + (x & 1) * 2], d[pair + 1], d[pair + 3], rgb.Slice(o, 3));
-                        break;
                     }
-                    case PixelFormat.Grey8:
+                    break;
+                case PixelFormat.Grey8:
+                    for (int x = lo, o = 0; x < hi; x++, o += 3)
                     {
                         byte v = d[rowStart + x];
                         rgb[o] = v; rgb[o + 1] = v; rgb[o + 2] = v;
-                        break;
                     }
-                    default: throw new ArgumentException("unsupported pixel format " + frame.Format);
-                }
+                    break;
+                default: throw new ArgumentException("unsupported pixel format " + frame.Format);
             }
         }
 
