@@ -28,30 +28,7 @@ namespace EdgeResNet.Tests;
 [TestClass]
 public sealed class DeviceTests
 {
-    static QModel? _model;
-    static byte[]? _image;
-    static string? _unavailable;
-
-    [ClassInitialize]
-    public static void Pack(TestContext _)
-    {
-        string? dir = EdgeResNet.Tools.RepoPaths.SampleImages();
-        try
-        {
-            if (dir == null) throw new WeightsException("sample images not found");
-            var net = TfjsImporter.Load(WeightsCache.Default().Ensure(verifyHashes: false));
-            var cal = Calibration.Run(new FloatReference(net), Dataset.Load(dir, Split.Calibration, 20), Environment.ProcessorCount);
-            _model = Quantizer.Quantize(net, cal, new QuantOptions(10, 16, BnScheme.Separate));
-            _image = FlashImageWriter.ToBytes(_model);
-        }
-        catch (WeightsException e) { _unavailable = e.Message; }
-    }
-
-    static (QModel Model, byte[] Image) Real()
-    {
-        if (_model == null) Assert.Inconclusive($"ResNet-50 weights or photos unavailable: {_unavailable}");
-        return (_model!, _image!);
-    }
+    static (QModel Model, byte[] Image) Real() => RealModelTests.Quantized(BnScheme.Separate);
 
     /// <summary>The image in an emulated W25Q512JV, programmed through the driver at 1 MiB.</summary>
     static (SpiNorFlash Nor, FlashImage Image) OnEmulatedChip(byte[] image)
@@ -72,7 +49,7 @@ public sealed class DeviceTests
     public void ArduCamFramesBecomeLabelsWithWeightsFromTheSpiNorChip(PixelFormat format)
     {
         var (model, bytes) = Real();
-        var photo = Dataset.Load(SampleImages.DirOrInconclusive(), Split.Evaluation).First(p => p.FileName.Length > 0);
+        var photo = Dataset.Load(SampleImages.DirOrInconclusive(), Split.Evaluation).First();
         var qvga = PillowResize.Bilinear(RgbImage.Load(photo.Path), 320, 240);
         var camera = new ArduCamEmulator(qvga.Pixels, 320, 240);
         using var source = new ArduCamFrameSource(camera.Spi, camera.Sensor, new ArduCamOptions { Width = 320, Height = 240, Format = format, ResetDelay = TimeSpan.Zero });
@@ -102,7 +79,7 @@ public sealed class DeviceTests
     {
         var (model, bytes) = Real();
         string dir = SampleImages.DirOrInconclusive();
-        var (_, image) = (default(object), FlashImage.Open(new MemoryFlash(bytes)));
+        var image = FlashImage.Open(new MemoryFlash(bytes));
         using var source = new ImageFolderSource(dir, format);
         var gpio = new SimulatedGpioDriver();
         using var controller = new GpioController(gpio);
@@ -155,9 +132,8 @@ public sealed class DeviceTests
 
     static string MiniImage(string dir)
     {
-        var model = MiniResNet.Quantized(new QuantOptions(), 3, out _);
         string path = Path.Combine(dir, "mini.img");
-        FlashImageWriter.Write(model, path);
+        File.WriteAllBytes(path, RuntimeTests.MiniPacked(new QuantOptions()).Image);
         return path;
     }
 

@@ -19,7 +19,7 @@ namespace EdgeResNet.Tests;
 public sealed class LoaderFuzzTests
 {
     static readonly long Iterations = long.TryParse(Environment.GetEnvironmentVariable("FUZZ_ITERATIONS"), out var n) && n > 0 ? n : 2000;
-    static readonly Lazy<byte[]> Image = new(() => FlashImageWriter.ToBytes(MiniResNet.Quantized(new QuantOptions(), 3, out _)));
+    static readonly Lazy<byte[]> Image = new(() => RuntimeTests.MiniPacked(new QuantOptions(), 3).Image);
 
     static byte[] Concat(IEnumerable<byte[]> parts)
     {

@@ -12,8 +12,8 @@ namespace EdgeResNet.Tests;
 public sealed class LoaderTests
 {
     // Two different small images of ResNet-50's shape (different seeds), packed once for all tests.
-    static readonly Lazy<byte[]> Image1 = new(() => FlashImageWriter.ToBytes(MiniResNet.Quantized(new QuantOptions(), 3, out _)));
-    static readonly Lazy<byte[]> Image2 = new(() => FlashImageWriter.ToBytes(MiniResNet.Quantized(new QuantOptions(), 4, out _)));
+    static readonly Lazy<byte[]> Image1 = new(() => RuntimeTests.MiniPacked(new QuantOptions(), 3).Image);
+    static readonly Lazy<byte[]> Image2 = new(() => RuntimeTests.MiniPacked(new QuantOptions(), 4).Image);
 
     /// <summary>A flash with two slots that each hold the mini images, and a little room to spare.</summary>
     static MemoryStorage FlashFor(byte[] image) => new(2 * ((image.Length + SlotStore.RecordSectorSize + 65535) / 65536 * 65536 + 65536));

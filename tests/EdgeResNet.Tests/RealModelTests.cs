@@ -19,20 +19,18 @@ namespace EdgeResNet.Tests;
 [TestClass]
 public sealed class RealModelTests
 {
-    static Network? _net;
-    static string? _unavailable;
-
-    [ClassInitialize]
-    public static void LoadModel(TestContext _)
+    /// <summary>The imported ResNet-50, loaded once for every test class that needs it.</summary>
+    static readonly Lazy<(Network? Net, string? Unavailable)> Loaded = new(() =>
     {
-        try { _net = TfjsImporter.Load(WeightsCache.Default().Ensure(verifyHashes: false)); }
-        catch (WeightsException e) { _unavailable = e.Message; }
-    }
+        try { return (TfjsImporter.Load(WeightsCache.Default().Ensure(verifyHashes: false)), null); }
+        catch (WeightsException e) { return (null, e.Message); }
+    });
 
-    static Network Net()
+    internal static Network Net()
     {
-        if (_net == null) Assert.Inconclusive($"ResNet-50 weights unavailable: {_unavailable}");
-        return _net!;
+        var (net, unavailable) = Loaded.Value;
+        if (net == null) Assert.Inconclusive($"ResNet-50 weights unavailable: {unavailable}");
+        return net!;
     }
 
     [TestMethod]
@@ -64,17 +62,30 @@ public sealed class RealModelTests
     /// integer simulator on 20 sample photos: logits equal bit for bit, for the 10-bit separate
     /// image and a 10-bit folded one. Calibrated on 20 calibration photos to keep the test quick.
     /// </summary>
+    static readonly Dictionary<BnScheme, (QModel Model, byte[] Image)> _quantized = [];
+    static Calibration? _calibration;
+
+    /// <summary>The real ResNet-50 at 10 bits, calibrated on 20 calibration photos, packed: made once per scheme for all test classes.</summary>
+    internal static (QModel Model, byte[] Image) Quantized(BnScheme scheme)
+    {
+        lock (_quantized)
+        {
+            if (_quantized.TryGetValue(scheme, out var done)) return done;
+            var net = Net();
+            _calibration ??= Calibration.Run(new FloatReference(net), Dataset.Load(SampleImages.DirOrInconclusive(), Split.Calibration, 20), Environment.ProcessorCount);
+            var model = Quantizer.Quantize(net, _calibration, new QuantOptions(10, 16, scheme));
+            return _quantized[scheme] = (model, FlashImageWriter.ToBytes(model));
+        }
+    }
+
     [TestMethod]
     [DataRow(BnScheme.Separate)]
     [DataRow(BnScheme.Folded)]
     public void RuntimeIsBitExactWithTheSimulatorOn20Photos(BnScheme scheme)
     {
-        var net = Net();
         string dir = SampleImages.DirOrInconclusive();
-        var reference = new FloatReference(net);
-        var cal = Calibration.Run(reference, Dataset.Load(dir, Split.Calibration, 20), Environment.ProcessorCount);
-        var model = Quantizer.Quantize(net, cal, new QuantOptions(10, 16, scheme));
-        var bytes = FlashImageWriter.ToBytes(model);
+        var (model, bytes) = Quantized(scheme);
+        var reference = new FloatReference(Net());
         Assert.IsLessThanOrEqualTo(33_000_000, bytes.Length, "the 10-bit image must stay within 33,000,000 bytes");
         var sim = new IntegerSimulator(model);
         var counting = new CountingFlash(new MemoryFlash(bytes));

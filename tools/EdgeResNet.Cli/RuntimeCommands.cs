@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Runtime.Input;
+using EdgeResNet.Tools;
 using EdgeResNet.Tools.Evaluation;
 using EdgeResNet.Tools.Imaging;
 using EdgeResNet.Tools.Onnx;
@@ -34,27 +35,28 @@ public static class RuntimeCommands
             var q = Quantizer.QuantizeInput(inputs[0], model);
             var bytes = new byte[q.Length * 2];
             Buffer.BlockCopy(q, 0, bytes, 0, bytes.Length);
-            File.WriteAllBytes(Path.Combine(dir, "input.bin"), bytes);
+            AtomicFile.WriteAllBytes(Path.Combine(dir, "input.bin"), bytes);
             var expected = new IntegerSimulator(model).Run(q);
             using var flash = new FileFlash(img);
-            var actual = new EdgeResNet.Runtime.Engine.InferenceEngine(FlashImage.Open(flash)).Run(q);
-            if (!expected.SequenceEqual(actual)) throw new InvalidDataException("the .NET runtime's logits differ from the simulator's");
-            File.WriteAllLines(Path.Combine(dir, "expected.txt"), expected.Select(v => v.ToString()));
+            var engine = new EdgeResNet.Runtime.Engine.InferenceEngine(FlashImage.Open(flash));
+            if (!expected.SequenceEqual(engine.Run(q))) throw new InvalidDataException("the .NET runtime's logits differ from the simulator's");
+            AtomicFile.WriteAllText(Path.Combine(dir, "expected.txt"), Lines(expected));
             // A camera frame too: seeded colours as a YUYV sensor would send them, through the device's preprocessing.
             var rng = new Random(pr.GetValue(seed));
             var rgb = new byte[320 * 240 * 3];
             for (int i = 0; i < rgb.Length; i++) rgb[i] = (byte)((i / 3 % 320 + i / 960) / 3 + rng.Next(64));
             var frame = EdgeResNet.Drivers.Frames.SensorFormat.FromRgb24(new Frame(320, 240, PixelFormat.Rgb24, rgb), PixelFormat.Yuyv);
-            File.WriteAllBytes(Path.Combine(dir, "frame.yuyv"), frame.Data);
-            var engine = new EdgeResNet.Runtime.Engine.InferenceEngine(FlashImage.Open(flash));
+            AtomicFile.WriteAllBytes(Path.Combine(dir, "frame.yuyv"), frame.Data);
             FramePreprocessor.For(model, frame.Width, frame.Height).Run(frame, engine.Input);
             engine.Run();
-            File.WriteAllLines(Path.Combine(dir, "expected-frame.txt"), engine.Logits.Select(v => v.ToString()));
+            AtomicFile.WriteAllText(Path.Combine(dir, "expected-frame.txt"), Lines(engine.Logits));
             Console.WriteLine($"wrote {img} ({new FileInfo(img).Length:N0} bytes), input.bin, expected.txt ({expected.Length} logits; the .NET runtime agrees)");
             return ExitCodes.Ok;
         }));
         return cmd;
     }
+
+    static string Lines(int[] values) => string.Concat(values.Select(v => v + "\n"));
 
     static Option<long> RamBudgetOption() => new("--ram-budget")
     {
@@ -150,11 +152,11 @@ public static class RuntimeCommands
             string path = pr.GetValue(model)!;
             int t = pr.GetValue(threads), n = pr.GetValue(frames);
             if (t < 1 || n < 1) throw new UsageException("--threads and --frames must be at least 1");
+            using var runtime = new RuntimeClassifier(path);
             string? dir = EdgeResNet.Tools.RepoPaths.SampleImages();
             var inputs = dir != null
                 ? Dataset.Load(dir, Split.Evaluation, n).Select(i => CaffePreprocessing.Run(RgbImage.Load(i.Path))).ToArray()
-                : Enumerable.Range(0, n).Select(i => new float[224 * 224 * 3]).ToArray();
-            using var runtime = new RuntimeClassifier(path);
+                : Enumerable.Range(0, n).Select(i => new float[runtime.Current.Image.Model.InputSize]).ToArray();
             var (rtMs, rtFps) = Time(inputs, t, x => runtime.IntegerLogits(x));
             double? ortMs = null, ortFps = null;
             if (pr.GetValue(vsOrt))

@@ -8,7 +8,7 @@ namespace EdgeResNet.Tools.Evaluation;
 
 public sealed record PreprocessingReport(
     string Model, string Format, int Images, int MaxAbsDifference, int ImagesWithDifference, long ValuesDiffering, long Values,
-    int Top1Same, double Top1Agreement, int ImagesRunTwice, int Threads, double Seconds, IReadOnlyList<string> Errors)
+    int Top1Same, double Top1Agreement, int Threads, double Seconds, IReadOnlyList<string> Errors)
 {
     /// <summary>For a lossy sensor format: photos whose top-1 on the frame equals the top-1 on the original photo (what the format itself costs).</summary>
     public double? SensorFormatTop1Agreement { get; init; }
@@ -21,8 +21,8 @@ public sealed record PreprocessingReport(
 /// The photo is first turned into the sensor format (RGB24 is lossless; RGB565 and YUYV lose
 /// colour precision as a camera would); the float side decodes that frame to RGB with the
 /// textbook float formulas (<see cref="FloatColour"/>), so the comparison covers the integer
-/// colour conversion too. Identical inputs give identical logits, so the runtime runs twice
-/// only on photos whose inputs differ. For lossy formats the top-1 on the original photo is
+/// colour conversion too. Identical inputs give identical logits, so the runtime runs on the
+/// reference input only where the inputs differ. For lossy formats the top-1 on the original photo is
 /// also compared: the cost of the format itself, not of the preprocessing.
 /// </summary>
 public static class PreprocessingComparison
@@ -32,7 +32,7 @@ public static class PreprocessingComparison
         using var runtime = new RuntimeClassifier(imagePath);
         var model = runtime.Current.Image.Model;
         bool lossy = format is not (PixelFormat.Rgb24 or PixelFormat.Bgr24);
-        int maxDiff = 0, withDiff = 0, same = 0, twice = 0, done = 0, sensorSame = 0;
+        int maxDiff = 0, withDiff = 0, same = 0, done = 0, sensorSame = 0;
         long differing = 0, values = 0;
         var errors = new System.Collections.Concurrent.ConcurrentBag<string>();
         var gate = new object();
@@ -57,9 +57,8 @@ public static class PreprocessingComparison
                 bool top1Same = true, sensorTop1Same = true;
                 if (imageDiffering > 0 || lossy)
                 {
-                    int a = Evaluator.TopK(runtime.IntegerLogits(reference), 1)[0];
                     int b = Evaluator.TopK(runtime.IntegerLogits(device), 1)[0];
-                    top1Same = a == b;
+                    top1Same = imageDiffering == 0 || Evaluator.TopK(runtime.IntegerLogits(reference), 1)[0] == b;
                     if (lossy)
                     {
                         var original = Quantizer.QuantizeInput(CaffePreprocessing.Run(new RgbImage(photo.Width, photo.Height, photo.Data)), model);
@@ -71,7 +70,7 @@ public static class PreprocessingComparison
                     maxDiff = Math.Max(maxDiff, imageMax);
                     values += device.Length;
                     differing += imageDiffering;
-                    if (imageDiffering > 0) { withDiff++; twice++; }
+                    if (imageDiffering > 0) withDiff++;
                     if (top1Same) same++;
                     if (sensorTop1Same) sensorSame++;
                 }
@@ -81,7 +80,7 @@ public static class PreprocessingComparison
         });
         int n = images.Count - errors.Count;
         return new PreprocessingReport(Path.GetFileName(imagePath), format.ToString(), n, maxDiff, withDiff, differing, values,
-            same, n == 0 ? 0 : (double)same / n, twice, threads, sw.Elapsed.TotalSeconds, errors.OrderBy(e => e).ToList())
+            same, n == 0 ? 0 : (double)same / n, threads, sw.Elapsed.TotalSeconds, errors.OrderBy(e => e).ToList())
         {
             SensorFormatTop1Agreement = lossy && n > 0 ? (double)sensorSame / n : null,
         };

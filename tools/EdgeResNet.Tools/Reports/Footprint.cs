@@ -32,8 +32,8 @@ public sealed record FootprintReport(
     /// <summary>With a camera frame size: the integer preprocessing's buffers and the raw frame buffer.</summary>
     public long? PreprocessingBytes { get; init; }
     public long? FrameBufferBytes { get; init; }
-    /// <summary>What the board app needs in all: runtime + preprocessing + frame buffer (runtime alone without a frame size).</summary>
-    public long DeviceRamBytes => RuntimeRamBytes + (PreprocessingBytes ?? 0) + (FrameBufferBytes ?? 0);
+    /// <summary>What the board app needs in all: runtime + preprocessing + frame buffer (runtime alone without a frame size); the board fit uses it.</summary>
+    public long DeviceRamBytes { get; init; }
 }
 
 /// <summary>A camera frame the board app preprocesses: its size and sensor format.</summary>
@@ -91,6 +91,7 @@ public static class Footprint
         {
             PreprocessingBytes = preprocessing,
             FrameBufferBytes = camera?.BufferBytes,
+            DeviceRamBytes = ram,
         };
     }
 }
