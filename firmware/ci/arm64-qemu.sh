@@ -5,27 +5,16 @@
 # Needs qemu-user, libc6-arm64-cross and libstdc++6-arm64-cross; the AOT cross build also clang,
 # lld, gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (.ci/run installs them). Prints the arm64
 # latency (for information: qemu is an emulator, many times slower than a real Cortex-A core).
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-samples=${EDGERESNET_SAMPLES:-../shared/imagenet-samples}
-cache=${EDGERESNET_WEIGHTS_CACHE:-weights/.cache}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-image="$cache/resnet50-sep-w10.img"
-[ -f "$image" ] || ./edgeresnet pack --bits 10 --scheme Separate --out "$image"
-./edgeresnet mini-image --out "$work/mini" >/dev/null
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 dotnet publish firmware/EdgeResNet.Device -c Release -r linux-arm64 -o .build/device-arm64 -nologo -v q
 # SysRoot=/: clang finds the Debian cross libraries itself (--target=aarch64-linux-gnu).
 dotnet publish firmware/EdgeResNet.Device -c Release -r linux-arm64 -p:BoardAot=true -p:LinkerFlavor=lld -p:SysRoot=/ -p:StripSymbols=false \
   -o .build/device-arm64-aot -nologo -v q
-dotnet publish firmware/EdgeResNet.Device -c Release -o .build/device-x64 -nologo -v q
 echo "linux-arm64 builds: trimmed $(du -sh .build/device-arm64 | cut -f1) in all; native AOT binary $(du -h .build/device-arm64-aot/edgeresnet-device | cut -f1) (+ libSkiaSharp.so)"
 export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
 arm64() { qemu-aarch64 -L /usr/aarch64-linux-gnu .build/device-arm64/edgeresnet-device "$@"; }
 arm64-aot() { qemu-aarch64 -L /usr/aarch64-linux-gnu .build/device-arm64-aot/edgeresnet-device "$@"; }
-x64() { dotnet .build/device-x64/edgeresnet-device.dll "$@"; }
 
 status=0
 # name | build | image | camera | frames

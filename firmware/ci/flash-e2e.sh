@@ -8,21 +8,8 @@
 #     in the middle (kill -9): the small one must still boot; then the rerun resumes, commits
 #     generation 2, and the app classifies from the A/B slots with the same logits.
 # Corrupted chunks are tested in-process (LoaderTests), where the corruption can be placed.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-samples=${EDGERESNET_SAMPLES:-../shared/imagenet-samples}
-cache=${EDGERESNET_WEIGHTS_CACHE:-weights/.cache}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-image="$cache/resnet50-sep-w10.img"
-[ -f "$image" ] || ./edgeresnet pack --bits 10 --scheme Separate --out "$image"
-./edgeresnet mini-image --out "$work/mini" >/dev/null
-dotnet publish firmware/EdgeResNet.Device -c Release -o .build/device-x64 -nologo -v q
-device() { dotnet .build/device-x64/edgeresnet-device.dll "$@"; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+device() { x64 "$@"; }
 camera="folder:$samples,Yuyv"
 device run --image "$image" --camera "$camera" --frames 2 --logits-out "$work/file.logits" >/dev/null
 
