@@ -33,7 +33,7 @@ public sealed class FrameClassifier(FlashImage image, IFrameSource source, Statu
             if (pins is { HasButton: true } && !pins.WaitForPress(cancel)) break;
             var frame = source.Capture();
             if (frame == null) break;
-            report(Classify(frame, done, (source as ImageFolderSource)?.CurrentFile ?? source.Description));
+            report(Classify(frame, done, source.FrameName ?? source.Description));
             done++;
         }
         return done;

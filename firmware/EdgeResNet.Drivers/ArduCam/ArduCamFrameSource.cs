@@ -154,26 +154,26 @@ public sealed class ArduCamFrameSource : IFrameSource
     {
         _reg2[0] = (byte)(address | ArduChip.WriteFlag);
         _reg2[1] = value;
-        Spi(() => _spi.Write(_reg2), $"writing ArduChip register 0x{address:X2}");
+        try { _spi.Write(_reg2); }
+        catch (Exception e) when (IsBusError(e)) { throw SpiFailed(e, $"writing ArduChip register 0x{address:X2}"); }
     }
 
     byte ReadReg(byte address)
     {
         _reg2[0] = (byte)(address & 0x7F);
         _reg2[1] = 0x00;
-        Spi(() => _spi.TransferFullDuplex(_reg2, _reg2In), $"reading ArduChip register 0x{address:X2}");
+        try { _spi.TransferFullDuplex(_reg2, _reg2In); }
+        catch (Exception e) when (IsBusError(e)) { throw SpiFailed(e, $"reading ArduChip register 0x{address:X2}"); }
         return _reg2In[1];
     }
 
-    void Spi(Action transfer, string what)
-    {
-        try { transfer(); }
-        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or PlatformNotSupportedException)
-        {
-            throw new DeviceException($"SPI transfer failed on {Where()} while {what}: {e.Message} (is SPI enabled and " +
-                "the user allowed to open /dev/spidev*, e.g. in the 'spi' group?)", e);
-        }
-    }
+    // Register accesses catch bus errors in place (no closure or message built per access: status polls
+    // run on the capture path); these build the message only when a transfer fails.
+    static bool IsBusError(Exception e) => e is IOException or InvalidOperationException or UnauthorizedAccessException or PlatformNotSupportedException;
+
+    DeviceException SpiFailed(Exception e, string what) =>
+        new($"SPI transfer failed on {Where()} while {what}: {e.Message} (is SPI enabled and " +
+            "the user allowed to open /dev/spidev*, e.g. in the 'spi' group?)", e);
 
     void CheckArduChip()
     {
@@ -194,26 +194,24 @@ public sealed class ArduCamFrameSource : IFrameSource
     {
         _reg2[0] = register;
         _reg2[1] = value;
-        Sccb(() => _i2c.Write(_reg2), $"writing sensor register 0x{register:X2}");
+        try { _i2c.Write(_reg2); }
+        catch (Exception e) when (IsBusError(e)) { throw SensorFailed(e, $"writing sensor register 0x{register:X2}"); }
     }
 
     byte SensorRead(byte register)
     {
-        byte v = 0;
         // SCCB has no repeated start: a write of the register address, then a separate one-byte read.
-        Sccb(() => { _i2c.WriteByte(register); v = _i2c.ReadByte(); }, $"reading sensor register 0x{register:X2}");
-        return v;
+        try
+        {
+            _i2c.WriteByte(register);
+            return _i2c.ReadByte();
+        }
+        catch (Exception e) when (IsBusError(e)) { throw SensorFailed(e, $"reading sensor register 0x{register:X2}"); }
     }
 
-    void Sccb(Action transfer, string what)
-    {
-        try { transfer(); }
-        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or PlatformNotSupportedException)
-        {
-            throw new DeviceException($"no OV2640 answers on {Where()} while {what}: {e.Message}; check the camera's I2C wires " +
-                "(SDA, SCL), its power, and that I2C is enabled (`i2cdetect -y 1` should show 30)", e);
-        }
-    }
+    DeviceException SensorFailed(Exception e, string what) =>
+        new($"no OV2640 answers on {Where()} while {what}: {e.Message}; check the camera's I2C wires " +
+            "(SDA, SCL), its power, and that I2C is enabled (`i2cdetect -y 1` should show 30)", e);
 
     byte CheckSensor()
     {
@@ -298,14 +296,9 @@ public sealed class ArduCamFrameSource : IFrameSource
         {
             int n = Math.Min(perTransfer, _frameBytes - done);
             var tx = _tx.AsSpan(0, header + n);
-            var rx = _rx.AsSpan(0, header + n);
-            tx[1..].Clear();
-            tx[0] = ArduChip.BurstFifoRead;
+            var rx = _rx.AsSpan(0, header + n); // tx: the burst command then zeros, set once in the constructor
             try { _spi.TransferFullDuplex(tx, rx); }
-            catch (Exception e) when (e is IOException or InvalidOperationException)
-            {
-                throw new DeviceException($"SPI burst read of the ArduCam FIFO failed at byte {done} of {_frameBytes}: {e.Message}", e);
-            }
+            catch (Exception e) when (IsBusError(e)) { throw SpiFailed(e, $"doing the burst read of the FIFO at byte {done} of {_frameBytes}"); }
             var src = rx[header..];
             var dst = _data.AsSpan(done, n);
             if (_o.Format == PixelFormat.Rgb565)

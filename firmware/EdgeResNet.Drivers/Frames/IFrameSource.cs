@@ -10,4 +10,7 @@ public interface IFrameSource : IDisposable
 
     /// <summary>The next frame, or null when the source has no more (a folder at its end). The frame's buffer may be reused by the next call.</summary>
     Frame? Capture();
+
+    /// <summary>What the last frame was, where a source can say (a photo's path); else null.</summary>
+    string? FrameName => null;
 }

@@ -26,7 +26,7 @@ public sealed class ImageFolderSource : IFrameSource
     public string Description { get; }
 
     /// <summary>The file the last frame came from.</summary>
-    public string? CurrentFile { get; private set; }
+    public string? FrameName { get; private set; }
 
     public Frame? Capture()
     {
@@ -35,9 +35,9 @@ public sealed class ImageFolderSource : IFrameSource
             if (!_loop) return null;
             _next = 0;
         }
-        CurrentFile = _files[_next++];
-        var photo = ImageFile.Decode(CurrentFile);
-        if (_format == PixelFormat.Yuyv && photo.Width < 2) throw new ImageDecodeException(CurrentFile, "1 pixel wide: too narrow for a YUYV frame (pixels come in pairs)");
+        FrameName = _files[_next++];
+        var photo = ImageFile.Decode(FrameName);
+        if (_format == PixelFormat.Yuyv && photo.Width < 2) throw new ImageDecodeException(FrameName, "1 pixel wide: too narrow for a YUYV frame (pixels come in pairs)");
         return SensorFormat.FromRgb24(photo, _format);
     }
 
