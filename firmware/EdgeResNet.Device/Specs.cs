@@ -144,7 +144,7 @@ public static class Specs
 
     static (string Kind, string Remainder) Split(string spec)
     {
-        if (string.IsNullOrWhiteSpace(spec)) throw new UsageException("an empty device string");
+        if (string.IsNullOrWhiteSpace(spec)) throw new UsageException($"an empty device string; give one of: image {ImageForms}; camera {CameraForms}");
         int colon = spec.IndexOf(':');
         // A plain path (no known prefix) is a file.
         if (colon <= 0 || spec[..colon].Contains('/') || spec[..colon].Contains('.')) return ("", spec);

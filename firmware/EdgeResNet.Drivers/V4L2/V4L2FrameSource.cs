@@ -178,13 +178,13 @@ public sealed unsafe class V4L2FrameSource : IFrameSource
                 $"the camera offers: {string.Join(", ", OfferedFormats())}");
         int w = (int)f.Pix.Width, h = (int)f.Pix.Height;
         if (w <= 0 || h <= 0 || w > 1 << 15 || h > 1 << 15)
-            throw new DeviceException($"{DevicePath}: the driver reported a frame size of {f.Pix.Width}x{f.Pix.Height}");
+            throw new DeviceException($"{DevicePath}: the driver reported a frame size of {f.Pix.Width}x{f.Pix.Height}; ask for another size, or check the modes with `v4l2-ctl -d {DevicePath} --list-formats-ext`");
         if (chosen == PixelFormat.Yuyv && w % 2 != 0)
-            throw new DeviceException($"{DevicePath}: the driver chose an odd YUYV width {w}");
+            throw new DeviceException($"{DevicePath}: the driver chose an odd YUYV width {w}; ask for an even width or another format");
         int min = Frame.MinStride(w, chosen.Value);
         int stride = f.Pix.BytesPerLine == 0 ? min : (int)f.Pix.BytesPerLine;
         if (stride < min)
-            throw new DeviceException($"{DevicePath}: the driver reported {stride} bytes per line for a {w}-pixel {chosen} row ({min} bytes)");
+            throw new DeviceException($"{DevicePath}: the driver reported {stride} bytes per line for a {w}-pixel {chosen} row ({min} bytes), a driver bug; try another size or format");
         return (w, h, chosen.Value, stride, (int)Math.Min(f.Pix.SizeImage, int.MaxValue));
     }
 
@@ -214,7 +214,7 @@ public sealed unsafe class V4L2FrameSource : IFrameSource
         if (errno == V4L2Abi.EINVAL)
             throw new DeviceException($"{DevicePath} does not support memory-mapped streaming buffers (VIDIOC_REQBUFS MMAP: {Libc.ErrorText(errno)})");
         if (errno != 0) throw Failure($"VIDIOC_REQBUFS ({count} MMAP buffers)", errno);
-        if (req.Count < 1) throw new DeviceException($"{DevicePath}: the driver granted no capture buffers (out of memory?)");
+        if (req.Count < 1) throw new DeviceException($"{DevicePath}: the driver granted no capture buffers (out of memory?); close other camera programs or ask for a smaller frame");
 
         for (uint i = 0; i < req.Count; i++)
         {
