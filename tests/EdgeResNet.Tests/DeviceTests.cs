@@ -10,12 +10,8 @@ using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Runtime.Input;
 using EdgeResNet.Tools.Evaluation;
-using EdgeResNet.Tools.Float;
 using EdgeResNet.Tools.Imaging;
-using EdgeResNet.Tools.Model;
-using EdgeResNet.Tools.Packing;
 using EdgeResNet.Tools.Quantization;
-using EdgeResNet.Tools.Weights;
 
 namespace EdgeResNet.Tests;
 

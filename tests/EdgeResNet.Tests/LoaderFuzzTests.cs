@@ -3,8 +3,6 @@ using System.Diagnostics;
 using CsCheck;
 using EdgeResNet.Drivers.Loader;
 using EdgeResNet.Runtime.Flash;
-using EdgeResNet.Tools.Model;
-using EdgeResNet.Tools.Packing;
 using EdgeResNet.Tools.Quantization;
 
 namespace EdgeResNet.Tests;

@@ -2,8 +2,6 @@ using EdgeResNet.Drivers;
 using EdgeResNet.Drivers.Loader;
 using EdgeResNet.Drivers.Storage;
 using EdgeResNet.Runtime.Flash;
-using EdgeResNet.Tools.Model;
-using EdgeResNet.Tools.Packing;
 using EdgeResNet.Tools.Quantization;
 
 namespace EdgeResNet.Tests;
