@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 

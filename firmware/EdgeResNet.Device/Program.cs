@@ -3,9 +3,9 @@ using System.Device.Gpio;
 using System.Device.Gpio.Drivers;
 using System.Runtime.InteropServices;
 using EdgeResNet.Device;
-using EdgeResNet.Drivers;
+using EdgeResNet.Common;
 using EdgeResNet.Drivers.Gpio;
-using EdgeResNet.Drivers.Loader;
+using EdgeResNet.Flashing.Loader;
 using EdgeResNet.Runtime.Flash;
 
 var root = new RootCommand(
@@ -32,7 +32,7 @@ static Command RunCommand()
     {
         config, image, camera, led, button, gpioChip, labels, frames, verify, logitsOut,
     };
-    cmd.SetAction(pr => Guard(() =>
+    cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
         var c = pr.GetValue(config) is string path ? DeviceConfig.Load(path) : new DeviceConfig();
         c = c with
@@ -63,7 +63,7 @@ static Command LoaderCommand()
     {
         serial, storage, baud, once,
     };
-    cmd.SetAction(pr => Guard(() =>
+    cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
         using var opened = Specs.OpenStorage(pr.GetValue(storage)!);
         var store = new SlotStore(opened.Flash, verifySections: true);
@@ -102,7 +102,7 @@ static Command SlotsCommand()
 {
     var storage = new Option<string>("--storage") { Description = $"The flash holding the A/B image slots: {Specs.StorageForms}", Required = true };
     var cmd = new Command("slots", "Show the A/B image slots: generation, size, CRC, and which one boots (exit 2 if none can)") { storage };
-    cmd.SetAction(pr => Guard(() =>
+    cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
         using var opened = Specs.OpenStorage(pr.GetValue(storage)!);
         var store = new SlotStore(opened.Flash, verifySections: true);
@@ -170,24 +170,5 @@ static GpioController OpenGpio(int chip)
     catch (Exception e) when (e is PlatformNotSupportedException or IOException or UnauthorizedAccessException or InvalidOperationException or DllNotFoundException)
     {
         throw new DeviceException($"no usable GPIO controller{(chip >= 0 ? $" at /dev/gpiochip{chip}" : "")}: {e.Message}. Check the board has GPIO (and libgpiod), or leave out --led/--button", e);
-    }
-}
-
-static int Guard(Func<int> body)
-{
-    try { return body(); }
-    catch (Exception e)
-    {
-        int code = e switch
-        {
-            UsageException or DeviceStringException or ArgumentException => 1,
-            FileNotFoundException or DirectoryNotFoundException or InvalidDataException or FlashImageException or EdgeResNet.Drivers.Frames.ImageDecodeException
-                or UnauthorizedAccessException or IOException => 2,
-            DeviceException => 5,
-            _ => -1,
-        };
-        if (code < 0) throw;
-        Console.Error.WriteLine($"error: {e.Message}");
-        return code;
     }
 }

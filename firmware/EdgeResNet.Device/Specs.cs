@@ -1,9 +1,9 @@
-using EdgeResNet.Drivers;
-using static EdgeResNet.Drivers.DeviceStrings;
+using EdgeResNet.Common;
+using static EdgeResNet.Common.DeviceStrings;
 using EdgeResNet.Drivers.ArduCam;
 using EdgeResNet.Drivers.Frames;
-using EdgeResNet.Drivers.SpiNor;
-using EdgeResNet.Drivers.Storage;
+using EdgeResNet.Flashing.SpiNor;
+using EdgeResNet.Flashing.Storage;
 using EdgeResNet.Drivers.V4L2;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Runtime.Input;
@@ -43,7 +43,7 @@ public static class Specs
                 var storage = OpenStorage(rest);
                 try
                 {
-                    var boot = new Drivers.Loader.SlotStore(storage.Flash, verifySections: true).Boot();
+                    var boot = new EdgeResNet.Flashing.Loader.SlotStore(storage.Flash, verifySections: true).Boot();
                     return new OpenedImage(boot.Region, $"{storage.Description}, slot {boot.Slot} (generation {boot.Generation})", storage.BusBytesRead, storage, boot.Image);
                 }
                 catch { storage.Dispose(); throw; }
@@ -160,6 +160,3 @@ public sealed class OpenedStorage(IWritableFlash flash, string description, Func
     public Func<long>? BusBytesRead { get; } = busBytesRead;
     public void Dispose() => owner?.Dispose();
 }
-
-/// <summary>A command line or config mistake: exit code 1.</summary>
-public sealed class UsageException(string message) : Exception(message);

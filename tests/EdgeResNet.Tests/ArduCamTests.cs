@@ -1,6 +1,7 @@
-using EdgeResNet.Drivers;
+using EdgeResNet.Common;
 using EdgeResNet.Drivers.ArduCam;
 using EdgeResNet.Drivers.Emulation;
+using EdgeResNet.Flashing.Emulation;
 using EdgeResNet.Runtime.Input;
 
 namespace EdgeResNet.Tests;

@@ -3,9 +3,11 @@ using System.Diagnostics;
 using EdgeResNet.Device;
 using EdgeResNet.Drivers.ArduCam;
 using EdgeResNet.Drivers.Emulation;
+using EdgeResNet.Flashing.Emulation;
 using EdgeResNet.Drivers.Frames;
+using EdgeResNet.Common.Imaging;
 using EdgeResNet.Drivers.Gpio;
-using EdgeResNet.Drivers.SpiNor;
+using EdgeResNet.Flashing.SpiNor;
 using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Runtime.Input;
@@ -107,8 +109,8 @@ public sealed class DeviceTests
     public void GpioMistakesAreClearErrors()
     {
         using var controller = new GpioController(new SimulatedGpioDriver(pinCount: 28));
-        StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Drivers.DeviceException>(() => new StatusPins(controller, 40, -1)).Message, "pins 0..27");
-        StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Drivers.DeviceException>(() => new StatusPins(controller, 4, 4)).Message, "different pins");
+        StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Common.DeviceException>(() => new StatusPins(controller, 40, -1)).Message, "pins 0..27");
+        StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Common.DeviceException>(() => new StatusPins(controller, 4, 4)).Message, "different pins");
     }
 
     // --- the app's command line, as a user meets it ---

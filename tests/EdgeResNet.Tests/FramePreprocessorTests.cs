@@ -1,4 +1,5 @@
 using EdgeResNet.Drivers.Frames;
+using EdgeResNet.Common.Imaging;
 using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Input;
 using EdgeResNet.Tools.Evaluation;

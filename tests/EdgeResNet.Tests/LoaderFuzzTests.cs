@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using CsCheck;
-using EdgeResNet.Drivers.Loader;
+using EdgeResNet.Flashing.Loader;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Tools.Quantization;
 

@@ -1,6 +1,7 @@
-using EdgeResNet.Drivers;
-using EdgeResNet.Drivers.Loader;
-using EdgeResNet.Drivers.Storage;
+using EdgeResNet.Flashing.Emulation;
+using EdgeResNet.Common;
+using EdgeResNet.Flashing.Loader;
+using EdgeResNet.Flashing.Storage;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Tools.Quantization;
 
@@ -346,7 +347,7 @@ public sealed class LoaderTests
     public void TwoImagesOverTheLinkOntoTheEmulatedSpiNorChip()
     {
         byte[] a = Image1.Value, b = Image2.Value;
-        var nor = new EdgeResNet.Drivers.SpiNor.SpiNorFlash(new EdgeResNet.Drivers.Emulation.SpiNorChip(1 << 20, 0xEF4014));
+        var nor = new EdgeResNet.Flashing.SpiNor.SpiNorFlash(new EdgeResNet.Flashing.Emulation.SpiNorChip(1 << 20, 0xEF4014));
         foreach (var (img, slot, generation) in new[] { (a, 'A', 1u), (b, 'B', 2u) })
         {
             var (host, board) = PipeEnd.Pair();

@@ -1,4 +1,5 @@
 using EdgeResNet.Drivers.Frames;
+using EdgeResNet.Common.Imaging;
 using System.Security.Cryptography;
 using EdgeResNet.Tools;
 using EdgeResNet.Tools.Imaging;

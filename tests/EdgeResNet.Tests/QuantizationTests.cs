@@ -124,9 +124,10 @@ public sealed class QuantizationTests
             var expected = new short[l.OutSize]; var expectedWide = new int[l.OutSize];
             ReferenceKernels.Conv(l, ConvTile.Whole(l), x, l.Weights, l.Multipliers, l.Offsets, expected, expectedWide);
             var actual = new short[l.OutSize]; var actualWide = new int[l.OutSize];
-            short[] hi = l.Weights, lo = [];
-            if (bits > 10) { hi = l.Weights.Select(w => (short)(w >> 8)).ToArray(); lo = l.Weights.Select(w => (short)(w & 255)).ToArray(); }
-            FastConv.Conv(l, ConvTile.Whole(l), x, hi, lo, l.Multipliers, l.Offsets, actual, actualWide, new short[FastConv.Im2ColShorts(l, l.OutH * l.OutW)], new long[l.OutH * l.OutW * cout]);
+            var kernel = ConvDispatch.Select(l, simdAllowed: true);
+            Assert.AreEqual(bits > ConvDispatch.MaxUnsplitWeightBits ? ConvKernel.SimdSplit : ConvKernel.Simd, kernel);
+            ConvDispatch.Run(kernel, l, ConvTile.Whole(l), x, l.Weights, l.Multipliers, l.Offsets, actual, actualWide, new short[l.Weights.Length], new short[l.Weights.Length],
+                new short[ConvDispatch.ScratchShortsPerRow(l, kernel) * l.OutH], new long[l.OutH * l.OutW * cout]);
             CollectionAssert.AreEqual(expected, actual, $"k{k} s{stride} cin{cin} bits{bits}");
             CollectionAssert.AreEqual(expectedWide, actualWide, $"k{k} s{stride} cin{cin} bits{bits} (wide)");
             Assert.IsTrue(expected.Any(v => v != 0) || expectedWide.Any(v => v != 0), "the test layer must produce something");

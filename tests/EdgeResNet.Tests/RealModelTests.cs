@@ -58,9 +58,10 @@ public sealed class RealModelTests
     }
 
     /// <summary>
-    /// The device runtime (streaming weights, banded tiles, planned arena) against the tools'
-    /// integer simulator on 20 sample photos: logits equal bit for bit, for the 10-bit separate
-    /// image and a 10-bit folded one. Calibrated on 20 calibration photos to keep the test quick.
+    /// The device runtime (streaming weights, banded tiles, planned arena, SIMD kernels where the
+    /// CPU has them) against its independent twin, the integer simulator (whole tensors, reference
+    /// kernels only), on 5 sample photos: logits equal bit for bit, for the 10-bit separate image and
+    /// a 10-bit folded one. Calibrated on 20 calibration photos to keep the test quick.
     /// </summary>
     static readonly Dictionary<BnScheme, (QModel Model, byte[] Image)> _quantized = [];
     static Calibration? _calibration;
@@ -81,7 +82,7 @@ public sealed class RealModelTests
     [TestMethod]
     [DataRow(BnScheme.Separate)]
     [DataRow(BnScheme.Folded)]
-    public void RuntimeIsBitExactWithTheSimulatorOn20Photos(BnScheme scheme)
+    public void RuntimeIsBitExactWithTheSimulatorOn5Photos(BnScheme scheme)
     {
         string dir = SampleImages.DirOrInconclusive();
         var (model, bytes) = Quantized(scheme);
@@ -91,8 +92,8 @@ public sealed class RealModelTests
         var counting = new CountingFlash(new MemoryFlash(bytes));
         var engine = new InferenceEngine(FlashImage.Open(counting));
         Assert.IsLessThanOrEqualTo(2L << 20, engine.Plan.RamBytes, "the default plan must stay within its 2 MiB budget");
-        var photos = Dataset.Load(dir, Split.Evaluation).Where((_, i) => i % 45 == 0).ToList();
-        Assert.HasCount(20, photos);
+        var photos = Dataset.Load(dir, Split.Evaluation).Where((_, i) => i % 180 == 0).ToList();
+        Assert.HasCount(5, photos);
         int agreeWithFloat = 0;
         foreach (var photo in photos)
         {
@@ -104,6 +105,6 @@ public sealed class RealModelTests
             Assert.IsLessThanOrEqualTo(1.5 * bytes.Length, counting.BytesRead - before, "flash bytes read per frame");
             if (Evaluator.TopK(expected, 1)[0] == Evaluator.TopK(reference.Forward(x), 1)[0]) agreeWithFloat++;
         }
-        Assert.IsGreaterThanOrEqualTo(18, agreeWithFloat, "top-1 agreement with the float model");
+        Assert.IsGreaterThanOrEqualTo(4, agreeWithFloat, "top-1 agreement with the float model");
     }
 }

@@ -1,5 +1,7 @@
+using EdgeResNet.Common;
 using EdgeResNet.Device;
 using EdgeResNet.Drivers.Frames;
+using EdgeResNet.Common.Imaging;
 using EdgeResNet.Runtime.Input;
 
 namespace EdgeResNet.Tests;
@@ -25,7 +27,7 @@ public sealed class SpecsTests
                 for (int i = 0; i < 3; i++) Assert.AreEqual(PixelFormat.Yuyv, yuyv.Capture()!.Format, "loops past the end");
                 StringAssert.Contains(yuyv.Description, "looping");
             }
-            StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Drivers.DeviceStringException>(() => Specs.OpenCamera($"folder:{dir},Rgb666")).Message, "unsupported pixel format 'Rgb666'");
+            StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Common.DeviceStringException>(() => Specs.OpenCamera($"folder:{dir},Rgb666")).Message, "unsupported pixel format 'Rgb666'");
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -1,7 +1,8 @@
 using System.Device.Spi;
-using EdgeResNet.Drivers;
+using EdgeResNet.Common;
 using EdgeResNet.Drivers.Emulation;
-using EdgeResNet.Drivers.SpiNor;
+using EdgeResNet.Flashing.Emulation;
+using EdgeResNet.Flashing.SpiNor;
 using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Runtime.Flash;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using EdgeResNet.Drivers;
+using EdgeResNet.Common;
 using EdgeResNet.Drivers.V4L2;
 
 namespace EdgeResNet.Tests;

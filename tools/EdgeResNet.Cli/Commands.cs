@@ -1,4 +1,5 @@
-using EdgeResNet.Drivers.Frames;
+using EdgeResNet.Common;
+using EdgeResNet.Common.Imaging;
 using System.CommandLine;
 using System.Text.Json;
 using EdgeResNet.Tools;
@@ -22,7 +23,7 @@ public static partial class Commands
 
     internal static Option<string> ModelOption() => new("--model")
     {
-        Description = "'float' (the imported float32 ResNet-50, fetched on first use) or a flash image PATH.img (run by the integer simulator)",
+        Description = "'float' (the imported float32 ResNet-50, fetched on first use) or a flash image PATH.img (run by the engine --engine names)",
         DefaultValueFactory = _ => "float",
     };
 
@@ -95,7 +96,7 @@ public static partial class Commands
         var split = SplitOption(Split.All);
         var threads = ThreadsOption();
         var json = new Option<string?>("--json") { Description = "Also write the report as JSON here (top1/top5 as fractions, per-image top-5; for a flash image also agreement_top1 with the float model)" };
-        var engine = EngineOption(Engine.Simulator);
+        var engine = EngineOption(Engine.Runtime);
         var cmd = new Command("eval", "Top-1 / top-5 accuracy against labels.tsv, of the float model or of a packed flash image") { model, images, limit, split, threads, json, engine };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
@@ -192,7 +193,7 @@ public static partial class Commands
 
     static Option<Engine> EngineOption(Engine defaultEngine) => new("--engine")
     {
-        Description = "For a flash image: Simulator (the tools' whole-tensor integer simulator) or Runtime (the device runtime, streaming weights from the file)",
+        Description = "For a flash image: Runtime (the device runtime, streaming weights from the file; fast) or Simulator (the tools' whole-tensor reference twin, bit-exact with the runtime; slow)",
         DefaultValueFactory = _ => defaultEngine,
     };
 
@@ -227,7 +228,7 @@ public static partial class Commands
 
     static bool PrintClassification(IClassifier model, string[] files)
     {
-        var names = EdgeResNet.Drivers.ClassLabels.Load(WeightsCache.Default().LabelsJsonPath);
+        var names = EdgeResNet.Common.ClassLabels.Load(WeightsCache.Default().LabelsJsonPath);
         bool allOk = true;
         foreach (var file in files)
         {
@@ -236,7 +237,7 @@ public static partial class Commands
                 var sw = System.Diagnostics.Stopwatch.StartNew();
                 var logits = model.Logits(CaffePreprocessing.Run(RgbImage.Load(file)));
                 var probs = FloatReference.Softmax(logits.Select(v => (float)v).ToArray());
-                var table = new Table().Title(Markup.Escape($"{Path.GetFileName(file)}  ({model.Name}, {sw.Elapsed.TotalMilliseconds:F0} ms)"))
+                var table = new Table().Title(Markup.Escape($"{Path.GetFileName(file)}  ({model.Name}, {model.Engine}, {sw.Elapsed.TotalMilliseconds:F0} ms)"))
                     .AddColumns("rank", "class", "name", "probability");
                 int rank = 1;
                 foreach (var c in Evaluator.TopK(logits, 5))
@@ -261,12 +262,13 @@ public static partial class Commands
             var task = ctx.AddTask($"{model.Name}: {set.Count} images", maxValue: set.Count);
             report = Evaluator.Run(model.Name, set, input => Evaluator.TopK(model.Logits(input), 5), threads, done => task.Value = done);
         });
-        return report;
+        return report with { Engine = model.Engine };
     }
 
     internal static void PrintReport(EvalReport r)
     {
         foreach (var e in r.Errors) Console.Error.WriteLine($"error: {e}");
+        if (r.Engine != null) Console.WriteLine($"engine: {r.Engine}");
         Console.WriteLine($"model {r.Model}: {r.Images} images, top-1 {r.Top1:P2}, top-5 {r.Top5:P2}" +
             (r.AgreementTop1 is double a ? $", top-1 agreement with float {a:P2}" : "") +
             $"; {r.Seconds:F1} s on {r.Threads} thread(s), {r.ImagesPerSecond:F2} images/s" +

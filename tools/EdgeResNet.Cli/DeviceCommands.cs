@@ -1,7 +1,8 @@
+using EdgeResNet.Common;
 using System.CommandLine;
 using System.Diagnostics;
-using EdgeResNet.Drivers.Loader;
-using EdgeResNet.Drivers.SpiNor;
+using EdgeResNet.Flashing.Loader;
+using EdgeResNet.Flashing.SpiNor;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Runtime.Input;
 using EdgeResNet.Tools.Evaluation;
@@ -47,6 +48,7 @@ public static class DeviceCommands
                 r = PreprocessingComparison.Run(pr.GetValue(model)!, set, pr.GetValue(format), t, done => task.Value = done);
             });
             foreach (var e in r.Errors) Console.Error.WriteLine($"error: {e}");
+            Console.WriteLine($"engine: {r.Engine}");
             Console.WriteLine($"{r.Format} frames, {r.Images} photos, image {r.Model}: largest |difference| {r.MaxAbsDifference} quantised input unit(s); " +
                 $"{r.ImagesWithDifference} photo(s) with any difference ({r.ValuesDiffering:N0} of {r.Values:N0} values); " +
                 $"top-1 unchanged on {r.Top1Same}/{r.Images} = {r.Top1Agreement:P2}; {r.Seconds:F1} s on {r.Threads} thread(s)");
@@ -113,7 +115,7 @@ public static class DeviceCommands
 
     static OpenedNor OpenSpi(string spec)
     {
-        var (bus, cs) = EdgeResNet.Drivers.DeviceStrings.ParseSpi(spec);
+        var (bus, cs) = EdgeResNet.Common.DeviceStrings.ParseSpi(spec);
         return SpiNorDevices.OpenSpi(bus, cs);
     }
 

@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using System.CommandLine;
 using System.Diagnostics;
 using EdgeResNet.Runtime;

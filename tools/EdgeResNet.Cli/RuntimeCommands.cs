@@ -1,3 +1,5 @@
+using EdgeResNet.Common;
+using EdgeResNet.Common.Imaging;
 using System.CommandLine;
 using System.Diagnostics;
 using EdgeResNet.Runtime.Flash;
@@ -45,7 +47,7 @@ public static class RuntimeCommands
             var rng = new Random(pr.GetValue(seed));
             var rgb = new byte[320 * 240 * 3];
             for (int i = 0; i < rgb.Length; i++) rgb[i] = (byte)((i / 3 % 320 + i / 960) / 3 + rng.Next(64));
-            var frame = EdgeResNet.Drivers.Frames.SensorFormat.FromRgb24(new Frame(320, 240, PixelFormat.Rgb24, rgb), PixelFormat.Yuyv);
+            var frame = SensorFormat.FromRgb24(new Frame(320, 240, PixelFormat.Rgb24, rgb), PixelFormat.Yuyv);
             AtomicFile.WriteAllBytes(Path.Combine(dir, "frame.yuyv"), frame.Data);
             FramePreprocessor.For(model, frame.Width, frame.Height).Run(frame, engine.Input);
             engine.Run();
@@ -127,8 +129,8 @@ public static class RuntimeCommands
     static CameraFrame ParseFrame(string s)
     {
         var parts = s.Split(',');
-        var (w, h) = EdgeResNet.Drivers.DeviceStrings.ParseSize(parts[0]);
-        return new CameraFrame(w, h, parts.Length > 1 ? EdgeResNet.Drivers.DeviceStrings.ParseFormat(parts[1]) : PixelFormat.Yuyv);
+        var (w, h) = EdgeResNet.Common.DeviceStrings.ParseSize(parts[0]);
+        return new CameraFrame(w, h, parts.Length > 1 ? EdgeResNet.Common.DeviceStrings.ParseFormat(parts[1]) : PixelFormat.Yuyv);
     }
 
     static BoardProfile Find(string name)

@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using System.Device.I2c;
 using System.Device.Spi;
 using System.Diagnostics;

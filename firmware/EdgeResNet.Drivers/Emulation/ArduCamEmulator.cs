@@ -1,3 +1,4 @@
+using EdgeResNet.Common.Imaging;
 using EdgeResNet.Drivers.Frames;
 using System.Device.I2c;
 using System.Device.Spi;

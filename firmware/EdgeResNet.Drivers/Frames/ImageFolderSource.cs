@@ -1,3 +1,5 @@
+using EdgeResNet.Common;
+using EdgeResNet.Common.Imaging;
 using EdgeResNet.Runtime.Input;
 
 namespace EdgeResNet.Drivers.Frames;

@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using System.Device.Gpio;
 
 namespace EdgeResNet.Drivers.Gpio;

@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using EdgeResNet.Drivers.Frames;

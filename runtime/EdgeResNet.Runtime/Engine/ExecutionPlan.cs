@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Text;
+using EdgeResNet.Runtime.Kernels;
 
 namespace EdgeResNet.Runtime.Engine
 {
@@ -39,9 +40,12 @@ namespace EdgeResNet.Runtime.Engine
         public int TensorAreaShorts, ScratchShorts, Im2ColShorts, WeightGroupShorts, MaxAccLongs, MaxRowBytesGroup, MaxChannels;
         /// <summary>Tensor area, then the scratch of steps that do not fit inside it, then the im2col rows.</summary>
         public int ArenaShorts => TensorAreaShorts + ScratchShorts + Im2ColShorts;
+        /// <summary>Some layer runs <see cref="ConvKernel.SimdSplit"/>: the engine holds the two split weight planes.</summary>
         public readonly bool SplitWeights;
-        /// <summary>The SIMD conv runs (else the reference kernel); the im2col buffer is sized for the kernel that runs.</summary>
+        /// <summary>The SIMD kernels may run (else the reference kernels everywhere); the im2col buffer is sized for the kernels that run.</summary>
         public readonly bool SimdKernels;
+        /// <summary>Per layer: the conv kernel that computes it (<see cref="ConvDispatch.Select"/>; Reference for other operators).</summary>
+        public readonly ConvKernel[] Kernels;
         public readonly QModel Model;
 
         /// <summary>Bytes of everything the engine allocates for this plan: the arena, the weight group (and its two split planes), packed bytes, BN tables, logits, accumulators.</summary>
@@ -60,17 +64,20 @@ namespace EdgeResNet.Runtime.Engine
         public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = 2L << 20, bool referenceKernels = false)
         {
             Model = model;
-            SplitWeights = model.WeightBits > 10;
-            SimdKernels = Kernels.FastConv.IsSupported && !referenceKernels;
+            SimdKernels = FastConv.IsSupported && !referenceKernels;
             WeightGroupShorts = weightGroupShorts;
             MaxAccLongs = accLongs;
             var layers = model.Layers;
-            foreach (var l in layers)
+            Kernels = new ConvKernel[layers.Length];
+            for (int i = 0; i < layers.Length; i++)
             {
+                var l = layers[i];
                 if (l.Op != QOp.Conv) continue;
+                Kernels[i] = ConvDispatch.Select(l, SimdKernels);
+                SplitWeights |= Kernels[i] == ConvKernel.SimdSplit;
                 WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride);
                 MaxAccLongs = Math.Max(MaxAccLongs, l.OutW);
-                Im2ColShorts = Math.Max(Im2ColShorts, Kernels.FastConv.Im2ColShortsPerRow(l, SplitWeights, SimdKernels));
+                Im2ColShorts = Math.Max(Im2ColShorts, ConvDispatch.ScratchShortsPerRow(l, Kernels[i]));
             }
             Recognise(layers);
 

@@ -41,17 +41,7 @@ namespace EdgeResNet.Runtime.Engine
         public InferenceEngine(FlashImage image) : this(image, new ExecutionPlan(image.Model)) { }
 
         /// <summary>Which conv kernel runs: the SIMD one where the CPU has it, else the reference.</summary>
-        public string ConvKernel
-        {
-            get
-            {
-#if NET
-                if (Plan.SimdKernels) return System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? "AVX-512 int16 multiply-add, implicit im2col"
-                    : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "AVX2 int16 multiply-add" : "arm64 NEON int16 multiply-add (smlal)";
-#endif
-                return "reference (scalar, 64-bit accumulation)";
-            }
-        }
+        public string ConvKernel => ConvDispatch.Describe(Plan.SimdKernels);
 
         /// <summary>Bytes of RAM the engine holds: arena, weight group buffers, BN tables, accumulators, logits.</summary>
         public long RamBytes => Plan.RamBytes;
@@ -97,7 +87,7 @@ namespace EdgeResNet.Runtime.Engine
                 int m1 = Math.Min(pool.OutH, m0 + s.BandRows);
                 ExecutionPlan.InputRows(pool, m0, m1, out int lo, out int hi);
                 Slide(ring, rowSize, ref ringBase, ref ringEnd, lo);
-                ConvRows(conv, input, 0, ringEnd, hi, ring, ringBase, 0, conv.OutC, 0, conv.OutC, default);
+                ConvRows(s.A, input, 0, ringEnd, hi, ring, ringBase, 0, conv.OutC, 0, conv.OutC, default);
                 ringEnd = hi;
                 ReferenceKernels.MaxPool(pool, ring, ringBase, output, m0, m1 - m0, 0);
             }
@@ -121,14 +111,14 @@ namespace EdgeResNet.Runtime.Engine
                 int r1 = Math.Min(c.OutH, r0 + s.BandRows);
                 ExecutionPlan.InputRows(b, r0, r1, out int lo, out int hi);
                 Slide(ring, aRow, ref aBase, ref aEnd, lo);
-                ConvRows(a, x, 0, Math.Max(aEnd, lo), hi, ring, aBase, 0, a.OutC, 0, a.OutC, default);
+                ConvRows(s.A, x, 0, Math.Max(aEnd, lo), hi, ring, aBase, 0, a.OutC, 0, a.OutC, default);
                 aEnd = hi;
-                ConvRows(b, ring, aBase, r0, r1, band, r0, 0, b.OutC, 0, b.OutC, default);
-                if (p != null) ConvRows(p, x, 0, r0, r1, shortcut, r0, 0, channels, 0, channels, default);
+                ConvRows(s.B, ring, aBase, r0, r1, band, r0, 0, b.OutC, 0, b.OutC, default);
+                if (p != null) ConvRows(s.P, x, 0, r0, r1, shortcut, r0, 0, channels, 0, channels, default);
                 for (int co = 0; co < channels; co += gSize)
                 {
                     int n = Math.Min(gSize, channels - co);
-                    ConvRows(c, band, r0, r0, r1, group, r0, co, n, co, co + n, default);
+                    ConvRows(s.C, band, r0, r0, r1, group, r0, co, n, co, co + n, default);
                     for (int r = r0; r < r1; r++)
                         for (int ox = 0; ox < w; ox++)
                         {
@@ -146,7 +136,7 @@ namespace EdgeResNet.Runtime.Engine
             var gap = _layers[s.Gap]; var fc = _layers[s.Fc];
             var pooled = Scratch(s, 0, gap.OutC);
             ReferenceKernels.GlobalAvgPool(gap, Tensor(s.InputOffset, gap.InSize), pooled);
-            ConvRows(fc, pooled, 0, 0, 1, default, 0, 0, fc.OutC, 0, fc.OutC, _logits);
+            ConvRows(s.Fc, pooled, 0, 0, 1, default, 0, 0, fc.OutC, 0, fc.OutC, _logits);
         }
 
         /// <summary>Keeps rows [lo, end) of a row window at its front (memmove) so new rows follow them.</summary>
@@ -160,17 +150,19 @@ namespace EdgeResNet.Runtime.Engine
         }
 
         /// <summary>
-        /// Output rows [oy0, oy1) and channels [coStart, coEnd) of conv <paramref name="l"/>, streaming
+        /// Output rows [oy0, oy1) and channels [coStart, coEnd) of conv layer <paramref name="layer"/>, streaming
         /// its weights and BN tables one channel group at a time. The output buffer starts at output
         /// row <paramref name="outRowBase"/> and channel <paramref name="outFirstChannel"/>, with
         /// <paramref name="outChannelStride"/> values per pixel.
         /// </summary>
-        void ConvRows(QLayer l, Span<short> input, int inRowBase, int oy0, int oy1, Span<short> output, int outRowBase,
+        void ConvRows(int layer, Span<short> input, int inRowBase, int oy0, int oy1, Span<short> output, int outRowBase,
             int outFirstChannel, int outChannelStride, int coStart, int coEnd, Span<int> wide)
         {
             if (oy1 <= oy0) return;
+            var l = _layers[layer];
             int g = Plan.GroupSize(l);
-            int im2colRow = FastConv.Im2ColShortsPerRow(l, Plan.SplitWeights, Plan.SimdKernels);
+            var kernel = Plan.Kernels[layer];
+            int im2colRow = ConvDispatch.ScratchShortsPerRow(l, kernel);
             for (int co = coStart; co < coEnd; co += g)
             {
                 int n = Math.Min(g, coEnd - co);
@@ -185,7 +177,8 @@ namespace EdgeResNet.Runtime.Engine
                         CoStart = co, CoCount = n, OyStart = oy, OyCount = Math.Min(rowsPerCall, oy1 - oy),
                         InRowBase = inRowBase, OutRowBase = outRowBase, OutChannelBase = co - outFirstChannel, OutChannelStride = outChannelStride,
                     };
-                    Conv(l, tile, input, weights, output, wide);
+                    ConvDispatch.Run(kernel, l, tile, input, weights, _multipliers, _offsets, output, wide, _hi, _lo,
+                        new Span<short>(_arena, Plan.TensorAreaShorts + Plan.ScratchShorts, Plan.Im2ColShorts), _acc);
                 }
             }
         }
@@ -196,26 +189,6 @@ namespace EdgeResNet.Runtime.Engine
             if (Plan.SimdKernels) { FastAdd.AddRow(add, a, b, y); return; }
 #endif
             for (int i = 0; i < y.Length; i++) y[i] = ReferenceKernels.AddOne(add, a[i], b[i]);
-        }
-
-        void Conv(QLayer l, ConvTile tile, Span<short> input, Span<short> weights, Span<short> output, Span<int> wide)
-        {
-#if NET
-            if (Plan.SimdKernels)
-            {
-                var im2col = new Span<short>(_arena, Plan.TensorAreaShorts + Plan.ScratchShorts, Plan.Im2ColShorts);
-                if (Plan.SplitWeights)
-                {
-                    var hi = new Span<short>(_hi, 0, weights.Length);
-                    var lo = new Span<short>(_lo, 0, weights.Length);
-                    for (int i = 0; i < weights.Length; i++) { hi[i] = (short)(weights[i] >> 8); lo[i] = (short)(weights[i] & 255); }
-                    FastConv.Conv(l, tile, input, hi, lo, _multipliers, _offsets, output, wide, im2col, _acc);
-                }
-                else FastConv.Conv(l, tile, input, weights, Span<short>.Empty, _multipliers, _offsets, output, wide, im2col, _acc);
-                return;
-            }
-#endif
-            ReferenceKernels.Conv(l, tile, input, weights, _multipliers, _offsets, output, wide);
         }
     }
 }

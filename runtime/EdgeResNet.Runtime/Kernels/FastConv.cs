@@ -13,18 +13,15 @@ namespace EdgeResNet.Runtime.Kernels
     /// bit-exact with <see cref="ReferenceKernels.Conv"/>: lanes accumulate in int32 over chunks of K
     /// short enough that no lane can overflow (|w| &lt;= 2^9, |x| &lt;= 2^15, 64 products per lane per
     /// chunk), then flush into 64-bit sums; a layer whose proven bound fits 32 bits takes all of K
-    /// in one chunk. Weights wider than 10 bits are split by the caller into w = hi * 2^8 + lo.
+    /// in one chunk. Weights wider than 10 bits are split by the caller (<see cref="ConvDispatch.Split"/>).
     /// </summary>
     public static unsafe partial class FastConv
     {
         const int SafeChunk = 512;
 
-        /// <summary>Scratch the caller provides: im2col rows (shorts) and accumulators (longs) for <paramref name="pixels"/> output pixels.</summary>
-        public static int Im2ColShorts(QLayer l, int pixels) => pixels * Im2ColShortsPerPixel(l);
-
         /// <param name="weightsHi">[tile.CoCount][WeightStride]: the weights, or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
         /// <param name="weightsLo">Empty, or the low part w &amp; 255 of weights wider than 10 bits.</param>
-        /// <param name="im2col">At least <see cref="Im2ColShorts"/> for the tile's output pixels.</param>
+        /// <param name="im2col">At least <see cref="ConvDispatch.ScratchShortsPerRow"/> x the tile's output rows.</param>
         /// <param name="acc">At least output pixels x tile.CoCount.</param>
         public static void Conv(QLayer l, ConvTile t, Span<short> input, Span<short> weightsHi, Span<short> weightsLo, Span<int> multipliers, Span<int> offsets,
             Span<short> output, Span<int> wideOutput, Span<short> im2col, Span<long> acc)

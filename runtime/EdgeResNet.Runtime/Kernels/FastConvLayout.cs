@@ -32,9 +32,5 @@ namespace EdgeResNet.Runtime.Kernels
 #endif
             return Im2ColShortsPerPixel(l);
         }
-
-        /// <summary>im2col values per output row for the kernel that runs: none for the reference kernel.</summary>
-        public static int Im2ColShortsPerRow(QLayer l, bool splitWeights, bool simdKernels) =>
-            simdKernels ? l.OutW * Im2ColShortsPerPixel(l, splitWeights) : 0;
     }
 }

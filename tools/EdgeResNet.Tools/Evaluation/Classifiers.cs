@@ -9,12 +9,15 @@ namespace EdgeResNet.Tools.Evaluation;
 public interface IClassifier
 {
     string Name { get; }
+    /// <summary>What computes the logits, for reports: every command says which engine ran.</summary>
+    string Engine { get; }
     double[] Logits(float[] input);
 }
 
 public sealed class FloatClassifier(FloatReference reference) : IClassifier
 {
     public string Name => "float";
+    public string Engine => "float32 reference (tools)";
     public FloatReference Reference => reference;
     public double[] Logits(float[] input) => reference.Forward(input).Select(v => (double)v).ToArray();
 }
@@ -23,6 +26,7 @@ public sealed class FloatClassifier(FloatReference reference) : IClassifier
 public sealed class SimulatedClassifier(string name, IntegerSimulator simulator) : IClassifier
 {
     public string Name => name;
+    public string Engine => "integer simulator (reference kernels, whole tensors)";
     public IntegerSimulator Simulator => simulator;
 
     public static SimulatedClassifier FromImage(string path)

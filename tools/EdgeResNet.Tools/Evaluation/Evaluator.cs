@@ -1,4 +1,4 @@
-using EdgeResNet.Drivers.Frames;
+using EdgeResNet.Common.Imaging;
 using System.Diagnostics;
 using EdgeResNet.Tools.Imaging;
 
@@ -13,6 +13,8 @@ public sealed record EvalReport(
     public double ImagesPerSecond => Seconds > 0 ? Images / Seconds : 0;
     /// <summary>Fraction of images whose top-1 equals the reference's (null until compared).</summary>
     public double? AgreementTop1 { get; init; }
+    /// <summary>Which engine computed the predictions (<see cref="IClassifier.Engine"/>).</summary>
+    public string? Engine { get; init; }
 
     public EvalReport WithAgreement(IReadOnlyDictionary<string, int> referenceTop1) => this with
     {

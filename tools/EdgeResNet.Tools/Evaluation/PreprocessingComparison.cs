@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using EdgeResNet.Drivers.Frames;
+using EdgeResNet.Common.Imaging;
 using EdgeResNet.Runtime.Input;
 using EdgeResNet.Tools.Imaging;
 using EdgeResNet.Tools.Quantization;
@@ -10,6 +10,8 @@ public sealed record PreprocessingReport(
     string Model, string Format, int Images, int MaxAbsDifference, int ImagesWithDifference, long ValuesDiffering, long Values,
     int Top1Same, double Top1Agreement, int Threads, double Seconds, IReadOnlyList<string> Errors)
 {
+    /// <summary>Which engine computed the top-1s.</summary>
+    public string? Engine { get; init; }
     /// <summary>For a lossy sensor format: photos whose top-1 on the frame equals the top-1 on the original photo (what the format itself costs).</summary>
     public double? SensorFormatTop1Agreement { get; init; }
 }
@@ -82,6 +84,7 @@ public static class PreprocessingComparison
         return new PreprocessingReport(Path.GetFileName(imagePath), format.ToString(), n, maxDiff, withDiff, differing, values,
             same, n == 0 ? 0 : (double)same / n, threads, sw.Elapsed.TotalSeconds, errors.OrderBy(e => e).ToList())
         {
+            Engine = runtime.Engine,
             SensorFormatTop1Agreement = lossy && n > 0 ? (double)sensorSame / n : null,
         };
     }

@@ -6,32 +6,44 @@ namespace EdgeResNet.Tools.Evaluation;
 
 /// <summary>
 /// A flash image run by the device runtime (<see cref="InferenceEngine"/>), streaming weights from
-/// the file as it would from flash. One engine per thread (an engine runs one frame at a time).
+/// the file (or bytes) as it would from flash. One engine per thread (an engine runs one frame at a time).
 /// </summary>
 public sealed class RuntimeClassifier : IClassifier, IDisposable
 {
-    readonly string _path;
+    readonly Func<IFlash> _open;
     readonly ThreadLocal<Instance> _instances;
 
-    public sealed record Instance(FileFlash File, CountingFlash Flash, FlashImage Image, InferenceEngine Engine);
+    public sealed record Instance(IFlash Source, CountingFlash Flash, FlashImage Image, InferenceEngine Engine);
 
-    public RuntimeClassifier(string path)
+    /// <param name="open">Opens the flash holding the image, once per thread; disposed with the classifier when disposable.</param>
+    public RuntimeClassifier(string name, Func<IFlash> open)
     {
-        _path = path;
-        using (var file = new FileFlash(path)) FlashImage.Open(file, verifySections: true); // every CRC, once, up front
+        Name = name;
+        _open = open;
+        var first = open();
+        try { FlashImage.Open(first, verifySections: true); } // every CRC, once, up front
+        finally { (first as IDisposable)?.Dispose(); }
         _instances = new ThreadLocal<Instance>(Open, trackAllValues: true);
     }
 
+    public RuntimeClassifier(string path) : this(Path.GetFileName(path) + " (runtime)", () => new FileFlash(path)) { }
+
+    /// <summary>An image held in memory (the sweep: quantised, laid out, run, never written).</summary>
+    public static RuntimeClassifier FromBytes(string name, byte[] image) => new(name, () => new MemoryFlash(image));
+
     Instance Open()
     {
-        var file = new FileFlash(_path);
-        var counting = new CountingFlash(file);
+        var source = _open();
+        var counting = new CountingFlash(source);
         var image = FlashImage.Open(counting, verifySections: false);
-        return new Instance(file, counting, image, new InferenceEngine(image));
+        return new Instance(source, counting, image, new InferenceEngine(image));
     }
 
-    public string Name => Path.GetFileName(_path) + " (runtime)";
+    public string Name { get; }
     public Instance Current => _instances.Value!;
+
+    /// <summary>The runtime engine and the conv kernel it runs on this machine.</summary>
+    public string Engine => $"runtime engine ({Current.Engine.ConvKernel})";
 
     public int[] IntegerLogits(float[] input) => IntegerLogits(Quantizer.QuantizeInput(input, Current.Image.Model));
 
@@ -52,7 +64,7 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
 
     public void Dispose()
     {
-        foreach (var i in _instances.Values) i.File.Dispose();
+        foreach (var i in _instances.Values) (i.Source as IDisposable)?.Dispose();
         _instances.Dispose();
     }
 }

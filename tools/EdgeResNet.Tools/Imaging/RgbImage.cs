@@ -1,4 +1,4 @@
-using EdgeResNet.Drivers.Frames;
+using EdgeResNet.Common.Imaging;
 using SkiaSharp;
 
 namespace EdgeResNet.Tools.Imaging;

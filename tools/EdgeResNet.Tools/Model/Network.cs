@@ -78,4 +78,4 @@ public sealed class Network
 }
 
 /// <summary>A model file that is malformed or uses something the importer does not support.</summary>
-public sealed class ModelFormatException(string message) : Exception(message);
+public sealed class ModelFormatException(string message) : FormatException(message);

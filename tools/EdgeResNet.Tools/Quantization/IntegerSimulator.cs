@@ -4,42 +4,27 @@ using EdgeResNet.Runtime.Kernels;
 namespace EdgeResNet.Tools.Quantization;
 
 /// <summary>
-/// Executes a quantised network whole-tensor, layer by layer, with the runtime's kernels and its
-/// <see cref="FixedPoint"/> arithmetic: the bit-exact reference the streaming runtime must match.
-/// Uses the SIMD conv where the CPU has it (checked bit-exact against the reference kernel in the
-/// tests), or the reference kernel everywhere with <c>referenceOnly</c>. Thread-safe.
+/// The independent twin of the runtime: executes a quantised network whole-tensor, layer by
+/// layer, with <see cref="ReferenceKernels"/> and <see cref="FixedPoint"/> only: no SIMD kernel,
+/// no bands, no arena, no flash. The streaming runtime must match it bit for bit. Conv layers
+/// are split over output-channel groups on the thread pool (the result does not depend on the
+/// split). Thread-safe.
 /// </summary>
 public sealed class IntegerSimulator
 {
     readonly QModel _model;
-    readonly bool _fast;
-    readonly short[]?[] _hi, _lo; // per layer: weight planes for the SIMD kernel when weights exceed 10 bits
     readonly int[] _lastUse;
-    readonly ThreadLocal<(short[] Im2Col, long[] Acc)> _scratch;
 
-    public IntegerSimulator(QModel model, bool referenceOnly = false)
+    public IntegerSimulator(QModel model)
     {
         _model = model;
-        _fast = !referenceOnly && FastConv.IsSupported;
-        _hi = new short[]?[model.Layers.Length];
-        _lo = new short[]?[model.Layers.Length];
         _lastUse = new int[model.Layers.Length + 1];
-        int im2col = 0, acc = 0;
         for (int i = 0; i < model.Layers.Length; i++)
         {
             var l = model.Layers[i];
             _lastUse[l.Input0] = i;
             if (l.Input1 >= 0) _lastUse[l.Input1] = i;
-            if (l.Op != QOp.Conv) continue;
-            im2col = Math.Max(im2col, FastConv.Im2ColShorts(l, l.OutH * l.OutW));
-            acc = Math.Max(acc, l.OutH * l.OutW * l.OutC);
-            if (l.WeightBits > 10)
-            {
-                _hi[i] = l.Weights.Select(w => (short)(w >> 8)).ToArray();
-                _lo[i] = l.Weights.Select(w => (short)(w & 255)).ToArray();
-            }
         }
-        _scratch = new ThreadLocal<(short[], long[])>(() => (new short[im2col], new long[acc]));
     }
 
     public QModel Model => _model;
@@ -60,13 +45,7 @@ public sealed class IntegerSimulator
             {
                 case QOp.Conv:
                     var wide = l.WideOutput ? new int[l.OutSize] : [];
-                    var tile = ConvTile.Whole(l);
-                    if (_fast)
-                    {
-                        var (im2col, acc) = _scratch.Value!;
-                        FastConv.Conv(l, tile, x, _hi[i] ?? l.Weights, _lo[i] ?? [], l.Multipliers, l.Offsets, output, wide, im2col, acc);
-                    }
-                    else ReferenceKernels.Conv(l, tile, x, l.Weights, l.Multipliers, l.Offsets, output, wide);
+                    Conv(l, x, output, wide);
                     if (l.WideOutput) logits = wide;
                     break;
                 case QOp.MaxPool: ReferenceKernels.MaxPool(l, x, 0, output, 0, l.OutH, 0); break;
@@ -79,5 +58,18 @@ public sealed class IntegerSimulator
             if (l.Input1 >= 0 && _lastUse[l.Input1] == i) tensors[l.Input1] = null;
         }
         return logits;
+    }
+
+    /// <summary>The reference conv over the whole tensor, one output-channel group per thread-pool work item.</summary>
+    static void Conv(QLayer l, short[] input, short[] output, int[] wide)
+    {
+        int groupSize = Math.Max(1, (l.OutC + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount));
+        int groups = (l.OutC + groupSize - 1) / groupSize;
+        Parallel.For(0, groups, g =>
+        {
+            int co = g * groupSize, n = Math.Min(groupSize, l.OutC - co);
+            var tile = new ConvTile { CoStart = co, CoCount = n, OyCount = l.OutH, OutChannelBase = co, OutChannelStride = l.OutC };
+            ReferenceKernels.Conv(l, tile, input, l.Weights.AsSpan(co * l.WeightStride, n * l.WeightStride), l.Multipliers, l.Offsets, output, wide);
+        });
     }
 }

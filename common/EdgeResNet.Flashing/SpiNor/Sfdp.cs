@@ -1,6 +1,7 @@
+using EdgeResNet.Common;
 using System.Buffers.Binary;
 
-namespace EdgeResNet.Drivers.SpiNor;
+namespace EdgeResNet.Flashing.SpiNor;
 
 /// <summary>
 /// The parts of JEDEC JESD216 (Serial Flash Discoverable Parameters) the driver needs: the 8-byte

@@ -1,9 +1,10 @@
-using EdgeResNet.Drivers.Storage;
+using EdgeResNet.Common;
+using EdgeResNet.Flashing.Storage;
 using System.Device.Spi;
 using System.Diagnostics;
 using EdgeResNet.Runtime.Flash;
 
-namespace EdgeResNet.Drivers.SpiNor;
+namespace EdgeResNet.Flashing.SpiNor;
 
 /// <summary>
 /// JEDEC SPI NOR flash (W25Q256JV / W25Q512JV / MX25L25645G class) on a <see cref="SpiDevice"/>,

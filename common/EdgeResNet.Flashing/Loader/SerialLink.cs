@@ -1,6 +1,7 @@
+using EdgeResNet.Common;
 using System.IO.Ports;
 
-namespace EdgeResNet.Drivers.Loader;
+namespace EdgeResNet.Flashing.Loader;
 
 /// <summary>Opens the serial port the loader talks over (a USB-serial adapter, a board UART, or a pseudo-terminal in tests).</summary>
 public static class SerialLink

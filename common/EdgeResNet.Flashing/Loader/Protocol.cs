@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using EdgeResNet.Runtime.Flash;
 
-namespace EdgeResNet.Drivers.Loader;
+namespace EdgeResNet.Flashing.Loader;
 
 /// <summary>
 /// The serial loader protocol (version 1; docs/serial-protocol.md has the full description).

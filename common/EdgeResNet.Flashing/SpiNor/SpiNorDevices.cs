@@ -1,7 +1,8 @@
+using EdgeResNet.Common;
 using System.Device.Spi;
-using EdgeResNet.Drivers.Emulation;
+using EdgeResNet.Flashing.Emulation;
 
-namespace EdgeResNet.Drivers.SpiNor;
+namespace EdgeResNet.Flashing.SpiNor;
 
 /// <summary>A SPI NOR chip opened with the SPI device it talks through (disposed together).</summary>
 public sealed class OpenedNor(SpiNorFlash flash, SpiDevice device, string description) : IDisposable

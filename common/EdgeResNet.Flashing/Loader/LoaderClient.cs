@@ -1,8 +1,9 @@
+using EdgeResNet.Common;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using EdgeResNet.Runtime.Flash;
 
-namespace EdgeResNet.Drivers.Loader;
+namespace EdgeResNet.Flashing.Loader;
 
 /// <summary>The board's answer to HELLO.</summary>
 public sealed record HelloReply(ushort Version, long Capacity, long SlotSize, char? BootSlot, uint BootGeneration);

@@ -1,7 +1,8 @@
-using EdgeResNet.Drivers.Storage;
+using EdgeResNet.Common;
+using EdgeResNet.Flashing.Storage;
 using EdgeResNet.Runtime.Flash;
 
-namespace EdgeResNet.Drivers.Loader;
+namespace EdgeResNet.Flashing.Loader;
 
 /// <summary>What <see cref="SectorWriter.WriteSector"/> had to do to one sector.</summary>
 public enum SectorAction

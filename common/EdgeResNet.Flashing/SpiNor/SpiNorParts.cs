@@ -1,4 +1,4 @@
-namespace EdgeResNet.Drivers.SpiNor;
+namespace EdgeResNet.Flashing.SpiNor;
 
 /// <summary>
 /// Names for the JEDEC IDs (manufacturer, memory type, capacity code) of chips this driver targets.

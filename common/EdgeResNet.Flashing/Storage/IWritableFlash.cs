@@ -1,6 +1,7 @@
+using EdgeResNet.Common;
 using EdgeResNet.Runtime.Flash;
 
-namespace EdgeResNet.Drivers.Storage;
+namespace EdgeResNet.Flashing.Storage;
 
 /// <summary>
 /// Flash the tools and the loader can write, with NOR semantics: <see cref="Erase"/> sets whole

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace EdgeResNet.Drivers;
+namespace EdgeResNet.Common;
 
 /// <summary>Class names by index, from the weights package's assets/labels.json ({"0": "tench", ...}): the tools and the board app read it here.</summary>
 public static class ClassLabels

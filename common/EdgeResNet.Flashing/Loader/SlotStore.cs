@@ -1,8 +1,9 @@
+using EdgeResNet.Common;
 using System.Buffers.Binary;
-using EdgeResNet.Drivers.Storage;
+using EdgeResNet.Flashing.Storage;
 using EdgeResNet.Runtime.Flash;
 
-namespace EdgeResNet.Drivers.Loader;
+namespace EdgeResNet.Flashing.Loader;
 
 /// <summary>The commit record at the start of a slot (24 bytes, little-endian, docs/serial-protocol.md).</summary>
 public readonly record struct SlotRecord(uint Generation, uint ImageLength, uint ImageCrc)

@@ -1,6 +1,6 @@
 using EdgeResNet.Runtime.Input;
 
-namespace EdgeResNet.Drivers;
+namespace EdgeResNet.Common;
 
 /// <summary>The pieces of device strings the board app and the tools share: pixel formats, frame sizes, SPI BUS,CS, numbers.</summary>
 public static class DeviceStrings

@@ -1,6 +1,6 @@
 using EdgeResNet.Runtime.Input;
 
-namespace EdgeResNet.Drivers.Frames;
+namespace EdgeResNet.Common.Imaging;
 
 /// <summary>
 /// RGB24 to the formats sensors deliver, as a sensor computes them: what the folder source and

@@ -1,4 +1,5 @@
-namespace EdgeResNet.Drivers.Loader;
+using EdgeResNet.Common;
+namespace EdgeResNet.Flashing.Loader;
 
 /// <summary>NAK codes. Only <see cref="Crc"/> makes the host resend; the others are final.</summary>
 public enum LoaderError : byte

@@ -1,7 +1,7 @@
 using EdgeResNet.Runtime.Input;
 using SkiaSharp;
 
-namespace EdgeResNet.Drivers.Frames;
+namespace EdgeResNet.Common.Imaging;
 
 /// <summary>Photo files as RGB24 frames: the one decoder of the device app and the tools.</summary>
 public static class ImageFile

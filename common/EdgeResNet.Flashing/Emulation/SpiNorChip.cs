@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Device.Spi;
 using Microsoft.Win32.SafeHandles;
 
-namespace EdgeResNet.Drivers.Emulation;
+namespace EdgeResNet.Flashing.Emulation;
 
 /// <summary>
 /// An <b>emulation</b>, not a driver: a Winbond W25Q512JV SPI NOR flash (64 MiB, JEDEC ID EF4020) by

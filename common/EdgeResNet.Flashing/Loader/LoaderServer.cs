@@ -1,7 +1,8 @@
+using EdgeResNet.Common;
 using System.Buffers.Binary;
 using EdgeResNet.Runtime.Flash;
 
-namespace EdgeResNet.Drivers.Loader;
+namespace EdgeResNet.Flashing.Loader;
 
 /// <summary>
 /// The board side of the serial loader (<see cref="Protocol"/>): reads requests from the link and

@@ -1,0 +1,41 @@
+using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Common.Imaging;
+
+namespace EdgeResNet.Common;
+
+/// <summary>
+/// The exit codes of both programs (edgeresnet and edgeresnet-device) and the one map from a
+/// failure to its code. A failure the map does not know is a bug and keeps its stack trace.
+/// </summary>
+public static class ExitCodes
+{
+    public const int Ok = 0, Usage = 1, BadInput = 2, Unavailable = 3, BelowTarget = 4, Device = 5;
+
+    /// <summary>Runs a command body; known failures become one clear line on stderr and their exit code.</summary>
+    public static int Guard(Func<int> body)
+    {
+        try { return body(); }
+        catch (Exception e) when (Classify(e) is int code)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return code;
+        }
+    }
+
+    /// <summary>The exit code of a failure, or null for one that is a bug (most specific types first).</summary>
+    public static int? Classify(Exception e) => e switch
+    {
+        UsageException or DeviceStringException or ArgumentException => Usage,
+        UnavailableException => Unavailable,
+        DeviceException => Device,
+        FlashImageException or ImageDecodeException or InvalidDataException or FormatException or NotSupportedException
+            or UnauthorizedAccessException or IOException => BadInput, // IOException covers file and directory not found
+        _ => null,
+    };
+}
+
+/// <summary>A command-line or config mistake: exit code 1. The message says what to give instead.</summary>
+public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>Something the program needs from outside is not there (weights, npm): exit code 3.</summary>
+public class UnavailableException(string message) : Exception(message);
