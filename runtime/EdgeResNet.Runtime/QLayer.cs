@@ -35,10 +35,16 @@ namespace EdgeResNet.Runtime
         public int[] Multipliers = new int[0];
         public int[] Offsets = new int[0];
 
-        // Where this layer's sections sit in the flash image (set by the image reader and writer).
-        public long WeightsOffset, WeightsSize, BnOffset;
-        public int RowBytes, BnSize;
+        /// <summary>Where this layer's sections sit in the image it was read from, and their CRCs: set by the image
+        /// reader only (the writer computes them into a <see cref="Flash.SectionPlacement"/> and leaves the layer alone).</summary>
+        public long WeightsOffset, BnOffset;
         public uint WeightsCrc, BnCrc;
+
+        /// <summary>Bytes of one bit-packed weight row (one output channel) in flash; 0 for operators without weights.</summary>
+        public int RowBytes => Op == QOp.Conv ? Flash.BitPacking.PackedBytes(ReduceSize, WeightBits) : 0;
+        public long WeightsSize => (long)RowBytes * (Op == QOp.Conv ? OutC : 0);
+        /// <summary>The BN section: int32 multipliers, then int32 offsets, per output channel.</summary>
+        public int BnSize => Op == QOp.Conv ? 8 * OutC : 0;
 
         public int ReduceSize => KernelH * KernelW * InC;
         /// <summary>Row length of <see cref="Weights"/>: ReduceSize rounded up to 16 (SIMD kernels read 16 at a time).</summary>

@@ -9,6 +9,8 @@ namespace EdgeResNet.Runtime
         public int InputH, InputW, InputC, InputFrac, ActivationBits = 16;
         public int WeightBits;
         public BnScheme Scheme;
+        /// <summary>How a photo or camera frame becomes the input tensor (stored in the image header).</summary>
+        public Input.InputPreprocessing Preprocessing = Input.InputPreprocessing.Caffe();
         public QLayer[] Layers = new QLayer[0];
 
         public QLayer Output => Layers[Layers.Length - 1];

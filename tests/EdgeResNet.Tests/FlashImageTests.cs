@@ -1,3 +1,4 @@
+using EdgeResNet.Runtime.Input;
 using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Tools.Packing;
@@ -81,8 +82,8 @@ public sealed class FlashImageTests
     [TestMethod]
     public void CorruptSectionsNameTheLayer()
     {
-        var (model, bytes) = TinyImage();
-        var conv = model.Layers.First(l => l.Op == QOp.Conv);
+        var (_, bytes) = TinyImage();
+        var conv = FlashImage.Open(new MemoryFlash(bytes)).Model.Layers.First(l => l.Op == QOp.Conv);
         var bad = (byte[])bytes.Clone();
         bad[conv.WeightsOffset + 3] ^= 0x10;
         var e = Assert.ThrowsExactly<FlashImageException>(() => FlashImage.Open(new MemoryFlash(bad)));
@@ -110,10 +111,49 @@ public sealed class FlashImageTests
     [TestMethod]
     public void OtherVersionIsRejectedByName()
     {
-        var (model, bytes) = TinyImage();
+        var (_, bytes) = TinyImage();
         var header = bytes.AsSpan(0, FlashImage.HeaderSize);
-        header[8] = 2; // version 2, with a header CRC that matches
-        BitConverter.TryWriteBytes(header.Slice(60), Crc32.Append(0, header.Slice(0, 60)));
-        StringAssert.Contains(Assert.ThrowsExactly<FlashImageException>(() => FlashImage.Open(new MemoryFlash(bytes))).Message, "version 2");
+        header[8] = 3; // version 3, with a header CRC that matches
+        BitConverter.TryWriteBytes(header.Slice(FlashImage.HeaderSize - 4), Crc32.Append(0, header.Slice(0, FlashImage.HeaderSize - 4)));
+        StringAssert.Contains(Assert.ThrowsExactly<FlashImageException>(() => FlashImage.Open(new MemoryFlash(bytes))).Message, "version 3");
+    }
+
+    /// <summary>A version 1 image (64-byte header, no preprocessing parameters) gets told to be packed again.</summary>
+    [TestMethod]
+    public void Version1ImageIsToldToPackAgain()
+    {
+        var (_, bytes) = TinyImage();
+        var v1 = bytes.AsSpan(0, 64).ToArray();
+        v1[8] = 1; v1[10] = 64;
+        BitConverter.TryWriteBytes(v1.AsSpan(60), Crc32.Append(0, v1.AsSpan(0, 60)));
+        var e = Assert.ThrowsExactly<FlashImageException>(() => FlashImage.Open(new MemoryFlash(v1)));
+        StringAssert.Contains(e.Message, "version 1");
+        StringAssert.Contains(e.Message, "edgeresnet pack");
+    }
+
+    [TestMethod]
+    public void ThePreprocessingTravelsInTheHeader()
+    {
+        var (model, _) = TinyImage();
+        model.Preprocessing = new InputPreprocessing { ResizeShorterSide = 300, CropSize = model.InputH, Order = ChannelOrder.Rgb, MeanMilli = [1, 2, 3] };
+        var read = FlashImage.Open(new MemoryFlash(FlashImageWriter.ToBytes(model))).Model.Preprocessing;
+        Assert.AreEqual((300, model.InputH, ChannelOrder.Rgb), (read.ResizeShorterSide, read.CropSize, read.Order));
+        CollectionAssert.AreEqual(new[] { 1, 2, 3 }, read.MeanMilli);
+        model.Preprocessing = new InputPreprocessing { ResizeShorterSide = 300, CropSize = model.InputH + 1, MeanMilli = [0, 0, 0] };
+        StringAssert.Contains(Assert.ThrowsExactly<FlashImageException>(() => FlashImage.Open(new MemoryFlash(FlashImageWriter.ToBytes(model)))).Message, "preprocessing");
+    }
+
+    /// <summary>The writer computes offsets and CRCs without writing them into the model: packing twice gives the same bytes, and the placements it returns are what the reader finds.</summary>
+    [TestMethod]
+    public void TheWriterLeavesTheModelUntouched()
+    {
+        var (model, bytes) = TinyImage();
+        var packed = FlashImageWriter.Pack(model);
+        CollectionAssert.AreEqual(bytes, packed.Bytes);
+        Assert.IsTrue(model.Layers.All(l => l.WeightsOffset == 0 && l.BnOffset == 0 && l.WeightsCrc == 0 && l.BnCrc == 0), "the tools' model carries no placement");
+        var read = FlashImage.Open(new MemoryFlash(packed.Bytes)).Model.Layers;
+        for (int i = 0; i < read.Length; i++)
+            Assert.AreEqual(packed.Sections[i], new SectionPlacement { WeightsOffset = read[i].WeightsOffset, BnOffset = read[i].BnOffset, WeightsCrc = read[i].WeightsCrc, BnCrc = read[i].BnCrc }, read[i].Name);
+        Assert.IsTrue(packed.Sections.Count(s => s.WeightsCrc != 0) >= 2);
     }
 }

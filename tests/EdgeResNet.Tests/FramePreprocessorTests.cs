@@ -1,3 +1,4 @@
+using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Drivers.Frames;
 using EdgeResNet.Common.Imaging;
 using EdgeResNet.Runtime;
@@ -146,16 +147,16 @@ public sealed class DeviceFootprintTests
         {
             var q = Quantizer.QuantizeInput(inputs[0], model);
             var board = new EdgeResNet.Tools.Reports.BoardProfile("tiny", "a board with exactly the runtime's RAM", 1L << 30, 0);
-            var plain = EdgeResNet.Tools.Reports.Footprint.Measure(path, q, 2L << 20, [board with { RamBytes = 1L << 30 }]);
+            var plain = EdgeResNet.Tools.Reports.Footprint.Measure(path, q, ExecutionPlan.DefaultRamBudgetBytes, [board with { RamBytes = 1L << 30 }]);
             board = board with { RamBytes = plain.RuntimeRamBytes };
             var camera = new EdgeResNet.Tools.Reports.CameraFrame(640, 480, PixelFormat.Yuyv);
-            var r = EdgeResNet.Tools.Reports.Footprint.Measure(path, q, 2L << 20, [board], camera: camera);
+            var r = EdgeResNet.Tools.Reports.Footprint.Measure(path, q, ExecutionPlan.DefaultRamBudgetBytes, [board], camera: camera);
             long preprocessing = FramePreprocessor.For(model, 640, 480).RamBytes;
             Assert.AreEqual(preprocessing, r.PreprocessingBytes);
             Assert.AreEqual(640 * 480 * 2L, r.FrameBufferBytes);
             Assert.AreEqual(plain.RuntimeRamBytes + preprocessing + 640 * 480 * 2L, r.DeviceRamBytes);
             Assert.AreEqual(plain.RuntimeRamBytes, plain.DeviceRamBytes, "without a frame size the board app needs the runtime's RAM");
-            Assert.IsTrue(EdgeResNet.Tools.Reports.Footprint.Measure(path, q, 2L << 20, [board]).Boards[0].Fits, "the runtime alone fits");
+            Assert.IsTrue(EdgeResNet.Tools.Reports.Footprint.Measure(path, q, ExecutionPlan.DefaultRamBudgetBytes, [board]).Boards[0].Fits, "the runtime alone fits");
             Assert.IsFalse(r.Boards[0].Fits, "runtime + preprocessing + frame does not");
             StringAssert.Contains(r.Boards[0].Limit, "640x480 Yuyv frame RAM");
         }

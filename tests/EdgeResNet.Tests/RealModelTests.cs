@@ -91,7 +91,7 @@ public sealed class RealModelTests
         var sim = new IntegerSimulator(model);
         var counting = new CountingFlash(new MemoryFlash(bytes));
         var engine = new InferenceEngine(FlashImage.Open(counting));
-        Assert.IsLessThanOrEqualTo(2L << 20, engine.Plan.RamBytes, "the default plan must stay within its 2 MiB budget");
+        Assert.IsLessThanOrEqualTo(ExecutionPlan.DefaultRamBudgetBytes, engine.Plan.RamBytes, "the default plan must stay within its 2 MiB budget");
         var photos = Dataset.Load(dir, Split.Evaluation).Where((_, i) => i % 180 == 0).ToList();
         Assert.HasCount(5, photos);
         int agreeWithFloat = 0;

@@ -18,9 +18,9 @@ public sealed class RuntimeTests
     }
 
     [TestMethod]
-    [DataRow(10, BnScheme.Separate, 2L << 20, false)]
-    [DataRow(10, BnScheme.Folded, 2L << 20, false)]
-    [DataRow(12, BnScheme.Separate, 2L << 20, false)]  // weights over 10 bits: split planes, 64-bit accumulation
+    [DataRow(10, BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false)]
+    [DataRow(10, BnScheme.Folded, ExecutionPlan.DefaultRamBudgetBytes, false)]
+    [DataRow(12, BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false)]  // weights over 10 bits: split planes, 64-bit accumulation
     [DataRow(10, BnScheme.Separate, 1L, false)]        // no RAM to spare: one-row bands everywhere
     [DataRow(8, BnScheme.Folded, 1L, true)]            // the reference kernel (the netstandard path)
     public void RuntimeLogitsEqualTheSimulatorBitForBit(int bits, BnScheme scheme, long ramBudget, bool referenceKernels)

@@ -37,7 +37,7 @@ public sealed class StreamingVerifierTests
         var (model, bytes, inputs) = RuntimeTests.MiniPacked(new QuantOptions());
         var q = Quantizer.QuantizeInput(inputs[0], model);
         var rng = new Random(5);
-        foreach (var l in model.Layers.Where(l => l.WeightsSize > 0))
+        foreach (var l in FlashImage.Open(new MemoryFlash(bytes)).Model.Layers.Where(l => l.WeightsSize > 0))
         {
             var bad = (byte[])bytes.Clone();
             bad[l.WeightsOffset + rng.NextInt64(l.WeightsSize)] ^= (byte)(1 << rng.Next(8));
@@ -50,8 +50,8 @@ public sealed class StreamingVerifierTests
     [TestMethod]
     public void ABnSectionIsCheckedBeforeTheFirstFrame()
     {
-        var (model, bytes, _) = RuntimeTests.MiniPacked(new QuantOptions());
-        var l = model.Layers.First(x => x.BnSize > 0);
+        var (_, bytes, _) = RuntimeTests.MiniPacked(new QuantOptions());
+        var l = FlashImage.Open(new MemoryFlash(bytes)).Model.Layers.First(x => x.BnSize > 0);
         bytes[l.BnOffset + 3] ^= 0x40;
         var e = Assert.ThrowsExactly<FlashImageException>(() => FlashImage.OpenVerifyingWhileStreaming(new MemoryFlash(bytes), out _));
         StringAssert.Contains(e.Message, $"layer '{l.Name}': BN section CRC mismatch");

@@ -93,7 +93,7 @@ public static class DeviceCommands
     static int FlashSpi(byte[] image, string? spi, string? emulation, long offset)
     {
         using var nor = spi != null ? OpenSpi(spi) : SpiNorDevices.OpenEmulated(emulation!);
-        if (offset < 0 || offset % 4096 != 0) throw new UsageException($"--offset {offset} must be a non-negative multiple of 4096 (the erase sector)");
+        if (offset < 0 || offset % NorGeometry.SectorSize != 0) throw new UsageException($"--offset {offset} must be a non-negative multiple of {NorGeometry.SectorSize} (the erase sector)");
         if (offset + image.Length > nor.Flash.Capacity)
             throw new UsageException($"the {image.Length:N0}-byte image does not fit at offset {offset:N0} of the {nor.Flash.Capacity:N0}-byte chip");
         Console.WriteLine($"target: {nor.Description}, offset {offset:N0}");

@@ -1,3 +1,4 @@
+using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Common;
 using EdgeResNet.Common.Imaging;
 using System.CommandLine;
@@ -63,7 +64,7 @@ public static class RuntimeCommands
     static Option<long> RamBudgetOption() => new("--ram-budget")
     {
         Description = "RAM budget in bytes for the runtime's plan (band heights are chosen to fit it; less RAM means more weight re-reads)",
-        DefaultValueFactory = _ => 2L << 20,
+        DefaultValueFactory = _ => ExecutionPlan.DefaultRamBudgetBytes,
     };
 
     /// <summary>One quantised sample frame: the first image of the sample folder, or a mid-grey frame when it is absent.</summary>

@@ -1,3 +1,5 @@
+using EdgeResNet.Common;
+using EdgeResNet.Runtime.Flash;
 using System.Buffers.Binary;
 using System.Device.Spi;
 using Microsoft.Win32.SafeHandles;
@@ -39,7 +41,7 @@ public sealed class SpiNorChip : SpiDevice
     public const long W25Q256JVCapacity = 32L << 20;
     public const uint W25Q256JVJedecId = 0xEF4019;
 
-    const int PageSize = 256, SectorSize = 4096, BlockSize = 64 * 1024;
+    const int PageSize = NorGeometry.PageSize, SectorSize = NorGeometry.SectorSize, BlockSize = NorGeometry.BlockSize;
     const int SfdpTableAddress = 0x80, SfdpTableDwords = 16;
     const byte StatusBusy = 0x01, StatusWel = 0x02;
 
@@ -102,7 +104,7 @@ public sealed class SpiNorChip : SpiDevice
         get => _maxTransferBytes;
         set => _maxTransferBytes = value is > 0 and <= MaxTransferLimit ? value : throw new ArgumentOutOfRangeException(nameof(value), value, $"1 to {MaxTransferLimit} bytes");
     }
-    int _maxTransferBytes = 4096;
+    int _maxTransferBytes = Spidev.DefaultMaxTransferBytes;
 
     /// <summary>Status bytes a page program stays busy for.</summary>
     public int ProgramBusyPolls { get; set; } = 2;

@@ -28,12 +28,12 @@ public static class Protocol
     public const int HeaderSize = 7;
     public const int CrcSize = 4;
     /// <summary>Image bytes per DATA frame: one 4 KiB flash sector.</summary>
-    public const int ChunkSize = 4096;
+    public const int ChunkSize = NorGeometry.SectorSize;
     /// <summary>A DATA chunk plus its offset, with room to spare for future fields.</summary>
     public const int MaxPayload = ChunkSize + 64;
     public const int MaxFrameSize = HeaderSize + MaxPayload + CrcSize;
     /// <summary>The host's QUERY unit: one 64 KiB NOR block.</summary>
-    public const int BlockSize = 64 * 1024;
+    public const int BlockSize = NorGeometry.BlockSize;
     /// <summary>The longest QUERY range, so that one request has a bounded duration on the board.</summary>
     public const int MaxQueryLength = 1024 * 1024;
 

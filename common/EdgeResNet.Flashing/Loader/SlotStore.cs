@@ -53,8 +53,8 @@ public sealed record BootImage(char Slot, uint Generation, IFlash Region, FlashI
 /// </summary>
 public sealed class SlotStore
 {
-    public const int SlotAlignment = 64 * 1024;
-    public const int RecordSectorSize = 4096;
+    public const int SlotAlignment = NorGeometry.BlockSize;
+    public const int RecordSectorSize = NorGeometry.SectorSize;
 
     readonly SectorWriter _writer;
     readonly bool _verifySections;

@@ -15,12 +15,11 @@ namespace EdgeResNet.Flashing.SpiNor;
 /// </summary>
 public sealed class SpiNorFlash : IWritableFlash
 {
-    public const int PageSize = 256;
-    public const int SectorSize = 4096;
+    public const int PageSize = NorGeometry.PageSize;
+    public const int SectorSize = NorGeometry.SectorSize;
     int IWritableFlash.SectorSize => SectorSize;
-    public const int BlockSize = 64 * 1024;
-    /// <summary>The Linux spidev default buffer (module parameter bufsiz): longer transfers fail with EMSGSIZE.</summary>
-    public const int DefaultMaxTransferBytes = 4096;
+    public const int BlockSize = NorGeometry.BlockSize;
+    public const int DefaultMaxTransferBytes = Spidev.DefaultMaxTransferBytes;
     /// <summary>3-byte addresses reach 16 MiB; larger chips need 4-byte addresses.</summary>
     public const long ThreeByteAddressLimit = 16L << 20;
 

@@ -31,15 +31,15 @@ public sealed class FileStorage : IWritableFlash, IDisposable
         const string Create = "create one erased, the size of two images, e.g. `head -c 64M /dev/zero | tr '\\0' '\\377' > PATH`";
         if (!File.Exists(path)) throw new DeviceException($"storage file not found: {path}; {Create}");
         _file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
-        if (_file.Length == 0 || _file.Length % 4096 != 0)
+        if (_file.Length == 0 || _file.Length % SectorSize != 0)
         {
             _file.Dispose();
-            throw new DeviceException($"storage file {path} holds {new FileInfo(path).Length:N0} bytes, not a positive multiple of 4096; {Create}");
+            throw new DeviceException($"storage file {path} holds {new FileInfo(path).Length:N0} bytes, not a positive multiple of {SectorSize}; {Create}");
         }
     }
 
     public long Length => _file.Length;
-    public int SectorSize => 4096;
+    public int SectorSize => NorGeometry.SectorSize;
 
     public void Read(long offset, Span<byte> destination)
     {
@@ -52,7 +52,7 @@ public sealed class FileStorage : IWritableFlash, IDisposable
     {
         Check(offset, length);
         if (offset % SectorSize != 0 || length % SectorSize != 0) throw new ArgumentException($"erase of {length} bytes at {offset} is not sector aligned");
-        Span<byte> erased = stackalloc byte[4096];
+        Span<byte> erased = stackalloc byte[NorGeometry.SectorSize];
         erased.Fill(0xFF);
         _file.Position = offset;
         for (long done = 0; done < length; done += erased.Length) _file.Write(erased);

@@ -25,7 +25,7 @@ public sealed record ArduCamOptions
     /// <summary>How long <see cref="ArduCamFrameSource.Capture"/> waits for the capture-done flag.</summary>
     public TimeSpan CaptureTimeout { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>Bytes per SPI transfer at most, command byte included (Linux spidev's default bufsiz is 4096).</summary>
-    public int MaxTransferBytes { get; init; } = 4096;
+    public int MaxTransferBytes { get; init; } = Spidev.DefaultMaxTransferBytes;
     /// <summary>FIFO size of the module: 384 KiB on the Mini 2MP (8 MiB on the 5MP Plus). A frame must fit.</summary>
     public int FifoCapacity { get; init; } = 384 * 1024;
     /// <summary>

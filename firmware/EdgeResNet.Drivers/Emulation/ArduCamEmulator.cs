@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using EdgeResNet.Common.Imaging;
 using EdgeResNet.Drivers.Frames;
 using System.Device.I2c;
@@ -61,7 +62,7 @@ public sealed class ArduCamEmulator
     /// <summary>Whether each burst-read transaction clocks out one dummy byte before the FIFO data (original Mini 2MP).</summary>
     public bool LeadingDummyByte { get; set; } = true;
     /// <summary>Largest SPI transfer the bus driver accepts (Linux spidev bufsiz, 4096 by default).</summary>
-    public int MaxTransferBytes { get; set; } = 4096;
+    public int MaxTransferBytes { get; set; } = Spidev.DefaultMaxTransferBytes;
     /// <summary>FIFO size (the Mini 2MP has 384 KiB).</summary>
     public int FifoCapacity { get; set; } = 384 * 1024;
     /// <summary>Length of every SPI transaction so far, in order.</summary>

@@ -61,7 +61,10 @@ namespace EdgeResNet.Runtime.Engine
         /// <param name="accLongs">The accumulator buffer (64-bit values).</param>
         /// <param name="ramBudgetBytes">Band heights are chosen so the whole plan stays within this.</param>
         /// <param name="referenceKernels">Run the reference conv kernel even where the SIMD one is available.</param>
-        public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = 2L << 20, bool referenceKernels = false)
+        /// <summary>The RAM budget the board app and the tools plan for unless told otherwise: 2 MiB.</summary>
+        public const long DefaultRamBudgetBytes = 2L << 20;
+
+        public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = DefaultRamBudgetBytes, bool referenceKernels = false)
         {
             Model = model;
             SimdKernels = FastConv.IsSupported && !referenceKernels;

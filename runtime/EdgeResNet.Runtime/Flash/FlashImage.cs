@@ -4,7 +4,7 @@ using System.Text;
 namespace EdgeResNet.Runtime.Flash
 {
     /// <summary>
-    /// The flash image (docs/flash-format.md): a 64-byte header, a table of 128-byte layer records,
+    /// The flash image (docs/flash-format.md): a 96-byte header (with the input preprocessing), a table of 128-byte layer records,
     /// then per layer a sector-aligned weights section (bit-packed rows, one per output channel)
     /// and a BN section (int32 multipliers, then int32 offsets). Every part has a CRC-32.
     /// Opening validates the header, the table and (optionally) every section, reading through a
@@ -12,12 +12,18 @@ namespace EdgeResNet.Runtime.Flash
     /// </summary>
     public sealed class FlashImage
     {
-        public const int Version = 1;
-        public const int HeaderSize = 64;
+        /// <summary>2: the header holds the input preprocessing (version 1 had a 64-byte header without it).</summary>
+        public const int Version = 2;
+        public const int HeaderSize = 96;
+        const int HeaderCrcOffset = HeaderSize - 4;
         public const int LayerRecordSize = 128;
         public const int NameBytes = 32;
-        /// <summary>Weights sections start on a 4 KiB boundary: a flash sector, so one layer or channel group is one read.</summary>
-        public const int SectionAlignment = 4096;
+        /// <summary>Weights sections start on a flash sector (4 KiB), so one layer or channel group is one read.</summary>
+        public const int SectionAlignment = NorGeometry.SectorSize;
+        /// <summary>BN sections start on a flash page.</summary>
+        public const int BnAlignment = NorGeometry.PageSize;
+        /// <summary>The read buffer of a verification pass (its size only sets how many reads it takes).</summary>
+        const int VerifyBufferBytes = 4096;
         static readonly byte[] Magic = { (byte)'E', (byte)'D', (byte)'G', (byte)'E', (byte)'R', (byte)'N', (byte)'E', (byte)'T' };
 
         public IFlash Flash { get; }
@@ -36,15 +42,19 @@ namespace EdgeResNet.Runtime.Flash
         /// <summary>Reads and validates header and layer table; with <paramref name="verifySections"/> also every section CRC and the whole-image CRC.</summary>
         public static FlashImage Open(IFlash flash, bool verifySections = true)
         {
-            if (flash.Length < HeaderSize) throw new FlashImageException($"header: the flash holds {flash.Length} bytes, less than the {HeaderSize}-byte header (truncated image?)");
+            const int MagicAndVersion = 10;
+            if (flash.Length < MagicAndVersion) throw new FlashImageException($"header: the flash holds {flash.Length} bytes, too few for a header (truncated image?)");
             var h = new byte[HeaderSize];
-            flash.Read(0, h);
+            flash.Read(0, new Span<byte>(h, 0, MagicAndVersion));
             for (int i = 0; i < Magic.Length; i++)
                 if (h[i] != Magic[i]) throw new FlashImageException("header: wrong magic; this is not an EdgeResNet flash image");
-            uint headerCrc = U32(h, 60), computed = Crc32.Append(0, new Span<byte>(h, 0, 60));
-            if (headerCrc != computed) throw new FlashImageException($"header: CRC mismatch (stored {headerCrc:x8}, computed {computed:x8}); the image is corrupt, pack or flash it again");
             int version = U16(h, 8);
+            if (version == 1) throw new FlashImageException("header: format version 1, from before the input preprocessing was stored in the image (version 2); pack the model again: edgeresnet pack --out NEW.img");
             if (version != Version) throw new FlashImageException($"header: format version {version}, this runtime reads version {Version}; pack the model again with matching tools");
+            if (flash.Length < HeaderSize) throw new FlashImageException($"header: the flash holds {flash.Length} bytes, less than the {HeaderSize}-byte header (truncated image?)");
+            flash.Read(0, h);
+            uint headerCrc = U32(h, HeaderCrcOffset), computed = Crc32.Append(0, new Span<byte>(h, 0, HeaderCrcOffset));
+            if (headerCrc != computed) throw new FlashImageException($"header: CRC mismatch (stored {headerCrc:x8}, computed {computed:x8}); the image is corrupt, pack or flash it again");
             if (U16(h, 10) != HeaderSize || U16(h, 12) != LayerRecordSize) throw new FlashImageException("header: unexpected header or layer record size");
             int layerCount = U16(h, 14);
             long imageSize = (long)U64(h, 40);
@@ -55,9 +65,17 @@ namespace EdgeResNet.Runtime.Flash
             {
                 Scheme = (BnScheme)h[16], WeightBits = h[17], ActivationBits = h[18],
                 InputH = U16(h, 20), InputW = U16(h, 22), InputC = U16(h, 24), InputFrac = (short)U16(h, 26),
+                Preprocessing = new Input.InputPreprocessing
+                {
+                    ResizeShorterSide = U16(h, 52), CropSize = U16(h, 54), Order = (Input.ChannelOrder)h[56],
+                    MeanMilli = new[] { (int)U32(h, 60), (int)U32(h, 64), (int)U32(h, 68) },
+                },
             };
             if (h[16] > 1 || model.WeightBits < 2 || model.WeightBits > 16 || model.ActivationBits < 2 || model.ActivationBits > 16)
                 throw new FlashImageException("header: scheme or bit widths out of range");
+            var p = model.Preprocessing;
+            if (h[56] > 1 || p.CropSize != model.InputH || p.CropSize != model.InputW || p.ResizeShorterSide < p.CropSize)
+                throw new FlashImageException($"header: preprocessing (resize {p.ResizeShorterSide}, crop {p.CropSize}, order {h[56]}) does not fit the {model.InputH}x{model.InputW} input");
 
             var table = new byte[tableEnd - HeaderSize];
             flash.Read(HeaderSize, table);
@@ -65,7 +83,7 @@ namespace EdgeResNet.Runtime.Flash
             if (tableCrc != U32(h, 36)) throw new FlashImageException($"layer table: CRC mismatch (stored {U32(h, 36):x8}, computed {tableCrc:x8}); the image is corrupt");
             model.Layers = new QLayer[layerCount];
             for (int i = 0; i < layerCount; i++)
-                model.Layers[i] = DecodeLayer(new Span<byte>(table, i * LayerRecordSize, LayerRecordSize));
+                model.Layers[i] = DecodeLayer(new Span<byte>(table, i * LayerRecordSize, LayerRecordSize), i);
             Validate(model, tableEnd, imageSize);
             if (U32(h, 28) != model.Classes) throw new FlashImageException("header: class count does not match the last layer");
 
@@ -80,7 +98,7 @@ namespace EdgeResNet.Runtime.Flash
         /// </summary>
         public void VerifySections()
         {
-            var buffer = new byte[4096];
+            var buffer = new byte[VerifyBufferBytes];
             if (Crc32.Of(Flash, HeaderSize, ImageSize - HeaderSize, buffer) == ImageCrc) return;
             foreach (var l in Model.Layers)
                 if (l.WeightsSize > 0 && Crc32.Of(Flash, l.WeightsOffset, l.WeightsSize, buffer) != l.WeightsCrc)
@@ -108,7 +126,7 @@ namespace EdgeResNet.Runtime.Flash
         public static FlashImage OpenVerifyingWhileStreaming(IFlash flash, out StreamingVerifier verifier)
         {
             var image = Open(flash, verifySections: false);
-            image.VerifyBnSections(new byte[4096]);
+            image.VerifyBnSections(new byte[VerifyBufferBytes]);
             verifier = new StreamingVerifier(flash, image.Model);
             return new FlashImage(verifier, image.Model, image.ImageSize, image.ImageCrc);
         }
@@ -189,13 +207,9 @@ namespace EdgeResNet.Runtime.Flash
                 }
                 if (l.Op == QOp.Conv)
                 {
-                    if (l.WeightBits < 2 || l.WeightBits > 16) throw new FlashImageException($"{where}: weight width {l.WeightBits} bits out of range");
-                    if (l.RowBytes != BitPacking.PackedBytes(l.ReduceSize, l.WeightBits) || l.WeightsSize != (long)l.RowBytes * l.OutC || l.BnSize != 8 * l.OutC)
-                        throw new FlashImageException($"{where}: section sizes do not match the layer's shape");
                     CheckSection(where + " weights", l.WeightsOffset, l.WeightsSize, tableEnd, imageSize);
                     CheckSection(where + " BN", l.BnOffset, l.BnSize, tableEnd, imageSize);
                 }
-                else if (l.WeightsSize != 0 || l.BnSize != 0) throw new FlashImageException($"{where}: only conv layers have sections");
                 if ((l.Op != QOp.Conv || i != m.Layers.Length - 1) && l.WideOutput) throw new FlashImageException($"{where}: only the last conv layer may have int32 output");
                 h[i + 1] = l.OutH; w[i + 1] = l.OutW; c[i + 1] = l.OutC;
             }
@@ -207,7 +221,7 @@ namespace EdgeResNet.Runtime.Flash
             if (offset < tableEnd || size < 0 || offset + size > imageSize) throw new FlashImageException($"{what} section [{offset}, +{size}) lies outside the image body");
         }
 
-        /// <summary>Writes the 64-byte header (CRC included) for a model whose layer table CRC and image CRC are known.</summary>
+        /// <summary>Writes the header (CRC included) for a model whose layer table CRC and image CRC are known.</summary>
         public static void EncodeHeader(QModel m, long imageSize, uint tableCrc, uint imageCrc, Span<byte> h)
         {
             h.Slice(0, HeaderSize).Clear();
@@ -217,10 +231,14 @@ namespace EdgeResNet.Runtime.Flash
             W16(h, 20, m.InputH); W16(h, 22, m.InputW); W16(h, 24, m.InputC); W16(h, 26, m.InputFrac);
             W32(h, 28, (uint)m.Classes); W32(h, 32, SectionAlignment); W32(h, 36, tableCrc);
             W64(h, 40, (ulong)imageSize); W32(h, 48, imageCrc);
-            W32(h, 60, Crc32.Append(0, h.Slice(0, 60)));
+            var p = m.Preprocessing;
+            W16(h, 52, p.ResizeShorterSide); W16(h, 54, p.CropSize); h[56] = (byte)p.Order;
+            for (int c = 0; c < 3; c++) W32(h, 60 + 4 * c, (uint)p.MeanMilli[c]);
+            W32(h, HeaderCrcOffset, Crc32.Append(0, h.Slice(0, HeaderCrcOffset)));
         }
 
-        public static void EncodeLayer(QLayer l, Span<byte> r)
+        /// <summary>Writes layer <paramref name="l"/>'s record, with its sections where <paramref name="s"/> places them.</summary>
+        public static void EncodeLayer(QLayer l, SectionPlacement s, Span<byte> r)
         {
             r.Slice(0, LayerRecordSize).Clear();
             var name = Encoding.UTF8.GetBytes(l.Name);
@@ -233,17 +251,17 @@ namespace EdgeResNet.Runtime.Flash
             r[60] = (byte)l.InFrac; r[61] = (byte)l.In1Frac; r[62] = (byte)l.OutFrac; r[63] = (byte)l.WeightBits;
             r[64] = (byte)l.WeightFrac; r[65] = (byte)l.MultiplierBits; r[66] = (byte)l.MultiplierFrac; r[67] = (byte)l.AccumulatorBits;
             r[68] = (byte)l.OffsetShift; r[69] = (byte)l.OutShift;
-            W32(r, 72, (uint)l.RowBytes); W32(r, 76, l.WeightsCrc); W64(r, 80, (ulong)l.WeightsOffset); W64(r, 88, (ulong)l.WeightsSize);
-            W64(r, 96, (ulong)l.BnOffset); W32(r, 104, (uint)l.BnSize); W32(r, 108, l.BnCrc);
+            W32(r, 72, (uint)l.RowBytes); W32(r, 76, s.WeightsCrc); W64(r, 80, (ulong)s.WeightsOffset); W64(r, 88, (ulong)l.WeightsSize);
+            W64(r, 96, (ulong)s.BnOffset); W32(r, 104, (uint)l.BnSize); W32(r, 108, s.BnCrc);
         }
 
-        static QLayer DecodeLayer(Span<byte> r)
+        static QLayer DecodeLayer(Span<byte> r, int index)
         {
             int nameLength = 0;
             while (nameLength < NameBytes && r[nameLength] != 0) nameLength++;
             var name = new byte[nameLength];
             for (int i = 0; i < nameLength; i++) name[i] = r[i];
-            return new QLayer
+            var l = new QLayer
             {
                 Name = Encoding.UTF8.GetString(name),
                 Op = (QOp)r[32], Relu = r[33] != 0, WideOutput = r[34] != 0, OutBits = r[35],
@@ -253,9 +271,14 @@ namespace EdgeResNet.Runtime.Flash
                 InFrac = (sbyte)r[60], In1Frac = (sbyte)r[61], OutFrac = (sbyte)r[62], WeightBits = r[63],
                 WeightFrac = (sbyte)r[64], MultiplierBits = r[65], MultiplierFrac = (sbyte)r[66], AccumulatorBits = r[67],
                 OffsetShift = (sbyte)r[68], OutShift = (sbyte)r[69],
-                RowBytes = (int)U32(r, 72), WeightsCrc = U32(r, 76), WeightsOffset = (long)U64(r, 80), WeightsSize = (long)U64(r, 88),
-                BnOffset = (long)U64(r, 96), BnSize = (int)U32(r, 104), BnCrc = U32(r, 108),
+                WeightsCrc = U32(r, 76), WeightsOffset = (long)U64(r, 80), BnOffset = (long)U64(r, 96), BnCrc = U32(r, 108),
             };
+            // The sizes follow from the shape; the stored ones must agree (a check on the record, as its CRC is on the bytes).
+            if (l.Op == QOp.Conv && (l.WeightBits < 2 || l.WeightBits > 16))
+                throw new FlashImageException($"layer {index} ('{l.Name}'): weight width {l.WeightBits} bits out of range");
+            if (U32(r, 72) != l.RowBytes || U64(r, 88) != (ulong)l.WeightsSize || U32(r, 104) != l.BnSize)
+                throw new FlashImageException(l.Op == QOp.Conv ? $"layer {index} ('{l.Name}'): section sizes do not match the layer's shape" : $"layer {index} ('{l.Name}'): only conv layers have sections");
+            return l;
         }
 
         // Little-endian fields over Span<byte> (Mono's ReadOnlySpan indexer is unusable, see DESIGN.md).

@@ -3,19 +3,16 @@ using System;
 namespace EdgeResNet.Runtime.Input
 {
     /// <summary>
-    /// A raw camera frame to the network input, integers only: colour conversion to RGB, Pillow's
-    /// BILINEAR resize of the shorter side to 256 (the same separable 22-bit fixed-point passes,
-    /// horizontal then vertical, each rounded and clipped to 8 bits; the filter taps are derived
-    /// as exact fractions instead of doubles), centre crop, RGB to BGR, mean subtraction and
-    /// quantisation to the input format. Only the crop is computed: the horizontal pass runs on
+    /// A raw camera frame to the network input, integers only, as the image's
+    /// <see cref="InputPreprocessing"/> says: colour conversion to RGB, Pillow's BILINEAR resize of
+    /// the shorter side (the same separable 22-bit fixed-point passes, horizontal then vertical,
+    /// each rounded and clipped to 8 bits; the filter taps are derived as exact fractions instead
+    /// of doubles), centre crop, channel order, mean subtraction and quantisation to the input format. Only the crop is computed: the horizontal pass runs on
     /// the source rows the crop needs, held in a ring of a few rows, so RAM stays near one
     /// source row plus a few crop rows. Built once per frame size; Run allocates nothing.
     /// </summary>
     public sealed class FramePreprocessor
     {
-        public const int ResizeShorterSideTo = 256;
-        /// <summary>The ImageNet means of the Caffe weights in BGR order, in thousandths: 103.939, 116.779, 123.68.</summary>
-        static readonly int[] MeanBgrMilli = { 103939, 116779, 123680 };
         /// <summary>Pillow's precision for 8-bit resampling (32 - 8 - 2).</summary>
         const int PrecisionBits = 22;
 
@@ -26,15 +23,16 @@ namespace EdgeResNet.Runtime.Input
         readonly byte[] _ring;
         readonly int[] _ringSourceRow;
         readonly int[] _ringOffset; // byte offset in the ring of each vertical tap of the current row
-        readonly short[] _quantise; // [channel in BGR order * 256 + 8-bit value]
+        readonly short[] _quantise; // [R, G, B channel * 256 + 8-bit value]: the value of its network channel
+        readonly InputPreprocessing _preprocessing;
 
-        public FramePreprocessor(int frameWidth, int frameHeight, int cropSize, int inputFrac, int activationBits)
+        public FramePreprocessor(int frameWidth, int frameHeight, InputPreprocessing preprocessing, int inputFrac, int activationBits)
         {
             if (frameWidth <= 0 || frameHeight <= 0) throw new ArgumentException($"frame size {frameWidth}x{frameHeight} is not positive");
-            int shorter = Math.Min(frameWidth, frameHeight);
-            // The other side is round(side * 256 / shorter), half to even as Python's round().
-            int resizedWidth = RoundHalfEven((long)frameWidth * ResizeShorterSideTo, shorter);
-            int resizedHeight = RoundHalfEven((long)frameHeight * ResizeShorterSideTo, shorter);
+            int shorter = Math.Min(frameWidth, frameHeight), cropSize = preprocessing.CropSize, resizeTo = preprocessing.ResizeShorterSide;
+            // The other side is round(side * resizeTo / shorter), half to even as Python's round().
+            int resizedWidth = RoundHalfEven((long)frameWidth * resizeTo, shorter);
+            int resizedHeight = RoundHalfEven((long)frameHeight * resizeTo, shorter);
             if (cropSize <= 0 || cropSize > Math.Min(resizedWidth, resizedHeight))
                 throw new ArgumentException($"a {cropSize}x{cropSize} crop does not fit the frame resized to {resizedWidth}x{resizedHeight}");
             _frameWidth = frameWidth; _frameHeight = frameHeight; _cropSize = cropSize;
@@ -48,18 +46,21 @@ namespace EdgeResNet.Runtime.Input
             _ringSourceRow = new int[_rows.Taps];
             _ringOffset = new int[_rows.Taps];
             _quantise = new short[3 * 256];
+            _preprocessing = preprocessing;
             for (int c = 0; c < 3; c++)
+            {
+                int mean = preprocessing.MeanMilli[preprocessing.NetworkChannel(c)];
                 for (int v = 0; v < 256; v++)
-                    _quantise[c * 256 + v] = (short)FixedPoint.Saturate(
-                        FixedPoint.RoundDiv(((long)v * 1000 - MeanBgrMilli[c]) << inputFrac, 1000), activationBits);
+                    _quantise[c * 256 + v] = (short)FixedPoint.Saturate(FixedPoint.RoundDiv(((long)v * 1000 - mean) << inputFrac, 1000), activationBits);
+            }
         }
 
-        /// <summary>For a model's input (square crop, fraction bits, activation width) and a camera's frame size.</summary>
+        /// <summary>For a model's input (its preprocessing, fraction bits, activation width) and a camera's frame size.</summary>
         public static FramePreprocessor For(QModel model, int frameWidth, int frameHeight)
         {
-            if (model.InputH != model.InputW || model.InputC != 3)
-                throw new ArgumentException($"the image expects a {model.InputH}x{model.InputW}x{model.InputC} input; frames are preprocessed to square RGB crops only");
-            return new FramePreprocessor(frameWidth, frameHeight, model.InputH, model.InputFrac, model.ActivationBits);
+            if (model.InputH != model.InputW || model.InputC != 3 || model.Preprocessing.CropSize != model.InputH)
+                throw new ArgumentException($"the image expects a {model.InputH}x{model.InputW}x{model.InputC} input from a {model.Preprocessing.CropSize}x{model.Preprocessing.CropSize} crop; frames are preprocessed to square RGB crops of the input size only");
+            return new FramePreprocessor(frameWidth, frameHeight, model.Preprocessing, model.InputFrac, model.ActivationBits);
         }
 
         public int FrameWidth => _frameWidth;
@@ -99,7 +100,7 @@ namespace EdgeResNet.Runtime.Input
                     for (int t = 0; t < taps; t++)
                         sum += _ring[ringOffset[t] + i] * _rows.Coefficients[coeffs + t];
                     int rgbChannel = i % 3;
-                    output[i - rgbChannel + 2 - rgbChannel] = _quantise[(2 - rgbChannel) * 256 + Clip8(sum)];
+                    output[i - rgbChannel + _preprocessing.NetworkChannel(rgbChannel)] = _quantise[rgbChannel * 256 + Clip8(sum)];
                 }
             }
         }

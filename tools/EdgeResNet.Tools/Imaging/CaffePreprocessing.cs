@@ -1,3 +1,5 @@
+using EdgeResNet.Runtime.Input;
+
 namespace EdgeResNet.Tools.Imaging;
 
 /// <summary>
@@ -7,10 +9,12 @@ namespace EdgeResNet.Tools.Imaging;
 /// </summary>
 public static class CaffePreprocessing
 {
-    public const int ResizeTo = 256;
-    public const int CropSize = 224;
-    /// <summary>Per-channel means in BGR order, as float32 (numpy subtracts them in float32).</summary>
-    public static readonly float[] MeanBgr = [103.939f, 116.779f, 123.68f];
+    /// <summary>The one definition, shared with the runtime and stored in every flash image.</summary>
+    public static readonly InputPreprocessing Parameters = InputPreprocessing.Caffe();
+    public static readonly int ResizeTo = Parameters.ResizeShorterSide;
+    public static readonly int CropSize = Parameters.CropSize;
+    /// <summary>Per-channel means in BGR order, as float32 (numpy subtracts them in float32); m / 1000f is the float nearest m thousandths.</summary>
+    public static readonly float[] MeanBgr = Parameters.MeanMilli.Select(m => m / 1000f).ToArray();
 
     public static float[] Run(RgbImage image) => ToTensor(ResizeAndCrop(image));
 

@@ -3,53 +3,56 @@ using EdgeResNet.Runtime.Flash;
 
 namespace EdgeResNet.Tools.Packing;
 
+/// <summary>A laid-out flash image: its bytes, where each layer's sections went, and the CRCs of the table and the body.</summary>
+public sealed record PackedImage(byte[] Bytes, IReadOnlyList<SectionPlacement> Sections, uint TableCrc, uint ImageCrc);
+
 /// <summary>
 /// Lays out and writes a quantised model as a flash image (docs/flash-format.md). The runtime's
-/// <see cref="FlashImage"/> owns the record encodings; this class decides offsets, packs the
-/// weights, computes the CRCs and writes atomically (temporary file, then rename).
+/// <see cref="FlashImage"/> owns the record encodings and <see cref="Crc32"/> the checksum; this
+/// class decides offsets, packs the weights and computes the CRCs, leaving the model untouched,
+/// and writes atomically (temporary file, then rename).
 /// </summary>
 public static class FlashImageWriter
 {
-    const int BnAlignment = 256; // a flash page
-
-    public static byte[] ToBytes(QModel model)
+    public static PackedImage Pack(QModel model)
     {
+        var sections = new SectionPlacement[model.Layers.Length];
         long offset = FlashImage.HeaderSize + (long)model.Layers.Length * FlashImage.LayerRecordSize;
-        foreach (var l in model.Layers)
+        for (int i = 0; i < model.Layers.Length; i++)
         {
-            l.WeightsOffset = l.BnOffset = 0;
-            l.WeightsSize = l.BnSize = l.RowBytes = 0;
+            var l = model.Layers[i];
             if (l.Op != QOp.Conv) continue;
-            l.RowBytes = BitPacking.PackedBytes(l.ReduceSize, l.WeightBits);
-            l.WeightsOffset = Align(offset, FlashImage.SectionAlignment);
-            l.WeightsSize = (long)l.RowBytes * l.OutC;
-            l.BnOffset = Align(l.WeightsOffset + l.WeightsSize, BnAlignment);
-            l.BnSize = 8 * l.OutC;
-            offset = l.BnOffset + l.BnSize;
+            sections[i].WeightsOffset = Align(offset, FlashImage.SectionAlignment);
+            sections[i].BnOffset = Align(sections[i].WeightsOffset + l.WeightsSize, FlashImage.BnAlignment);
+            offset = sections[i].BnOffset + l.BnSize;
         }
         var image = new byte[checked((int)offset)];
-        foreach (var l in model.Layers.Where(l => l.Op == QOp.Conv))
+        for (int i = 0; i < model.Layers.Length; i++)
         {
+            var l = model.Layers[i];
+            if (l.Op != QOp.Conv) continue;
+            var weights = image.AsSpan((int)sections[i].WeightsOffset, (int)l.WeightsSize);
             for (int c = 0; c < l.OutC; c++)
-                BitPacking.Pack(l.Weights.AsSpan(c * l.WeightStride, l.ReduceSize), l.WeightBits,
-                    image.AsSpan((int)l.WeightsOffset + c * l.RowBytes, l.RowBytes));
-            var bn = image.AsSpan((int)l.BnOffset, l.BnSize);
+                BitPacking.Pack(l.Weights.AsSpan(c * l.WeightStride, l.ReduceSize), l.WeightBits, weights.Slice(c * l.RowBytes, l.RowBytes));
+            var bn = image.AsSpan((int)sections[i].BnOffset, l.BnSize);
             for (int c = 0; c < l.OutC; c++)
             {
                 BitConverter.TryWriteBytes(bn.Slice(4 * c), l.Multipliers[c]);
                 BitConverter.TryWriteBytes(bn.Slice(4 * (l.OutC + c)), l.Offsets[c]);
             }
-            l.WeightsCrc = System.IO.Hashing.Crc32.HashToUInt32(image.AsSpan((int)l.WeightsOffset, (int)l.WeightsSize));
-            l.BnCrc = System.IO.Hashing.Crc32.HashToUInt32(bn);
+            sections[i].WeightsCrc = Crc32.Append(0, weights);
+            sections[i].BnCrc = Crc32.Append(0, bn);
         }
         var table = image.AsSpan(FlashImage.HeaderSize, model.Layers.Length * FlashImage.LayerRecordSize);
         for (int i = 0; i < model.Layers.Length; i++)
-            FlashImage.EncodeLayer(model.Layers[i], table.Slice(i * FlashImage.LayerRecordSize, FlashImage.LayerRecordSize));
-        uint tableCrc = System.IO.Hashing.Crc32.HashToUInt32(table);
-        uint imageCrc = System.IO.Hashing.Crc32.HashToUInt32(image.AsSpan(FlashImage.HeaderSize));
+            FlashImage.EncodeLayer(model.Layers[i], sections[i], table.Slice(i * FlashImage.LayerRecordSize, FlashImage.LayerRecordSize));
+        uint tableCrc = Crc32.Append(0, table);
+        uint imageCrc = Crc32.Append(0, image.AsSpan(FlashImage.HeaderSize));
         FlashImage.EncodeHeader(model, image.Length, tableCrc, imageCrc, image);
-        return image;
+        return new PackedImage(image, sections, tableCrc, imageCrc);
     }
+
+    public static byte[] ToBytes(QModel model) => Pack(model).Bytes;
 
     public static void Write(QModel model, string path) => AtomicFile.WriteAllBytes(path, ToBytes(model));
 

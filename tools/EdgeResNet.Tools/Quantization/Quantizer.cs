@@ -1,4 +1,5 @@
 using EdgeResNet.Runtime;
+using EdgeResNet.Runtime.Input;
 using EdgeResNet.Tools.Float;
 using EdgeResNet.Tools.Model;
 
@@ -59,6 +60,7 @@ public static class Quantizer
             {
                 case LayerKind.Input:
                     model.InputH = l.OutShape.H; model.InputW = l.OutShape.W; model.InputC = l.OutShape.C;
+                    model.Preprocessing = InputPreprocessing.Caffe(cropSize: model.InputH);
                     model.InputFrac = ActFrac(l.Name);
                     tensors[l.Name] = new Tensor(0, l.OutShape, model.InputFrac, NonNegative: false);
                     break;

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using EdgeResNet.Runtime.Input;
 using System.Diagnostics;
 using EdgeResNet.Runtime;
@@ -6,15 +7,24 @@ using EdgeResNet.Runtime.Flash;
 
 namespace EdgeResNet.Tools.Reports;
 
-/// <summary>A target board: how much external flash holds the image and how much RAM the runtime may use.</summary>
+/// <summary>
+/// A target board: how much external flash holds the image and how much RAM the runtime may use.
+/// The boards are data, in Reports/boards.json (embedded): adding a board is adding an entry there.
+/// </summary>
 public sealed record BoardProfile(string Name, string Description, long FlashBytes, long RamBytes)
 {
-    public static readonly BoardProfile[] All =
-    [
-        new("meadow-f7v2", "Meadow F7v2 (STM32F7 216 MHz, .NET on Mono): 64 MB QSPI flash, 32 MB SDRAM", 64L << 20, 32L << 20),
-        new("rpi-zero-2w", "Raspberry Pi Zero 2 W class Linux board (4x Cortex-A53, .NET): image on the SD card, 512 MB RAM", 8L << 30, 512L << 20),
-        new("stm32h747", "STM32H747-class MCU (Cortex-M7 480 MHz): 64 MB external QSPI NOR, 1 MiB internal SRAM, no SDRAM", 64L << 20, 1L << 20),
-    ];
+    public static readonly BoardProfile[] All = Load();
+
+    static BoardProfile[] Load()
+    {
+        using var stream = typeof(BoardProfile).Assembly.GetManifestResourceStream("EdgeResNet.Tools.Reports.boards.json")
+            ?? throw new InvalidOperationException("boards.json is not embedded in EdgeResNet.Tools");
+        var boards = JsonSerializer.Deserialize<BoardProfile[]>(stream, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower })!;
+        foreach (var b in boards)
+            if (string.IsNullOrWhiteSpace(b.Name) || b.FlashBytes <= 0 || b.RamBytes <= 0)
+                throw new InvalidDataException($"boards.json: board '{b.Name}' needs a name and positive flash_bytes and ram_bytes");
+        return boards;
+    }
 
     public static BoardProfile Find(string name) => All.FirstOrDefault(b => b.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
         ?? throw new ArgumentException($"unknown board '{name}'; known boards: {string.Join(", ", All.Select(b => b.Name))}");
