@@ -13,41 +13,16 @@ using Spectre.Console;
 
 namespace EdgeResNet.Cli;
 
-/// <summary>Commands on the float model and shared helpers; quantisation commands are in <see cref="QuantCommands"/>.</summary>
-public static partial class Commands
+/// <summary>The command list, and the commands on the float model; quantisation commands are in <see cref="QuantCommands"/>, shared parts in <see cref="CommandSupport"/>.</summary>
+public static class Commands
 {
     public static IEnumerable<Command> All() =>
         [Demo(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt(), .. QuantCommands.All(), .. RuntimeCommands.All(), .. DeviceCommands.All()];
 
-    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
-    internal static Option<string> ModelOption() => new("--model")
-    {
-        Description = "'float' (the imported float32 ResNet-50, fetched on first use) or a flash image PATH.img (run by the engine --engine names)",
-        DefaultValueFactory = _ => "float",
-    };
-
-    internal static Option<int> ThreadsOption() => new("--threads")
-    {
-        Description = "Worker threads (images run in parallel)",
-        DefaultValueFactory = _ => Environment.ProcessorCount,
-    };
-
-    internal static Option<string?> ImagesOption() => new("--images")
-    {
-        Description = "Folder of photos with labels.tsv (default: ../shared/imagenet-samples beside the repository)",
-    };
-
-    internal static Option<Split> SplitOption(Split defaultSplit) => new("--split")
-    {
-        Description = "Which images: All, Calibration (class_index % 10 == 0) or Evaluation (the others)",
-        DefaultValueFactory = _ => defaultSplit,
-    };
-
     static Command Demo()
     {
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N images" };
-        var threads = ThreadsOption();
+        var threads = CommandSupport.ThreadsOption();
         var cmd = new Command("demo", "The main job on defaults: fetch the weights if needed, classify 3 sample photos and evaluate the float model on all of ../shared/imagenet-samples.")
         {
             limit, threads,
@@ -56,10 +31,10 @@ public static partial class Commands
         {
             var images = RepoPaths.SampleImages() ?? throw new DirectoryNotFoundException(
                 "../shared/imagenet-samples was not found beside the repository; pass a folder to 'edgeresnet eval --images DIR' instead");
-            var model = LoadFloat();
+            var model = CommandSupport.LoadFloat();
             var set = Dataset.Load(images, Split.All, pr.GetValue(limit));
             PrintClassification(model, set.Take(3).Select(i => i.Path).ToArray());
-            PrintReport(RunEval(model, set, pr.GetValue(threads)));
+            CommandSupport.PrintReport(CommandSupport.RunEval(model, set, pr.GetValue(threads)));
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -90,24 +65,24 @@ public static partial class Commands
 
     static Command Eval()
     {
-        var model = ModelOption();
-        var images = ImagesOption();
+        var model = CommandSupport.ModelOption();
+        var images = CommandSupport.ImagesOption();
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N images of the split" };
-        var split = SplitOption(Split.All);
-        var threads = ThreadsOption();
+        var split = CommandSupport.SplitOption(Split.All);
+        var threads = CommandSupport.ThreadsOption();
         var json = new Option<string?>("--json") { Description = "Also write the report as JSON here (top1/top5 as fractions, per-image top-5; for a flash image also agreement_top1 with the float model)" };
-        var engine = EngineOption(Engine.Runtime);
+        var engine = CommandSupport.EngineOption(CommandSupport.Engine.Runtime);
         var cmd = new Command("eval", "Top-1 / top-5 accuracy against labels.tsv, of the float model or of a packed flash image") { model, images, limit, split, threads, json, engine };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            var classifier = LoadModel(pr.GetValue(model)!, pr.GetValue(engine));
-            var set = Dataset.Load(ImagesDir(pr.GetValue(images)), pr.GetValue(split), pr.GetValue(limit));
+            var classifier = CommandSupport.LoadModel(pr.GetValue(model)!, pr.GetValue(engine));
+            var set = Dataset.Load(CommandSupport.ImagesDir(pr.GetValue(images)), pr.GetValue(split), pr.GetValue(limit));
             if (set.Count == 0) throw new UsageException("no images selected; check --images, --split and --limit");
-            var report = RunEval(classifier, set, pr.GetValue(threads));
+            var report = CommandSupport.RunEval(classifier, set, pr.GetValue(threads));
             if (classifier is not FloatClassifier)
-                report = report.WithAgreement(FloatTop1(set, pr.GetValue(threads)));
-            PrintReport(report);
-            if (pr.GetValue(json) is string path) WriteJsonAtomically(path, report);
+                report = report.WithAgreement(CommandSupport.FloatTop1(set, pr.GetValue(threads)));
+            CommandSupport.PrintReport(report);
+            if (pr.GetValue(json) is string path) CommandSupport.WriteJsonAtomically(path, report);
             return report.Errors.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         }));
         return cmd;
@@ -115,12 +90,12 @@ public static partial class Commands
 
     static Command Classify()
     {
-        var model = ModelOption();
+        var model = CommandSupport.ModelOption();
         var files = new Argument<string[]>("images") { Description = "Image files (JPEG, PNG, ...)", Arity = ArgumentArity.OneOrMore };
-        var engine = EngineOption(Engine.Runtime);
+        var engine = CommandSupport.EngineOption(CommandSupport.Engine.Runtime);
         var cmd = new Command("classify", "Top-5 classes with scores and latency for each image") { model, files, engine };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
-            PrintClassification(LoadModel(pr.GetValue(model)!, pr.GetValue(engine)), pr.GetValue(files)!) ? ExitCodes.Ok : ExitCodes.BadInput));
+            PrintClassification(CommandSupport.LoadModel(pr.GetValue(model)!, pr.GetValue(engine)), pr.GetValue(files)!) ? ExitCodes.Ok : ExitCodes.BadInput));
         return cmd;
     }
 
@@ -162,7 +137,7 @@ public static partial class Commands
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             string path = pr.GetValue(output)!;
-            OnnxExporter.Save(LoadFloat().Reference.Network, path);
+            OnnxExporter.Save(CommandSupport.LoadFloat().Reference.Network, path);
             Console.WriteLine($"wrote {path} ({new FileInfo(path).Length:N0} bytes)");
             return ExitCodes.Ok;
         }));
@@ -171,60 +146,20 @@ public static partial class Commands
 
     static Command CompareOrt()
     {
-        var images = ImagesOption();
+        var images = CommandSupport.ImagesOption();
         var limit = new Option<int>("--limit") { Description = "How many images", DefaultValueFactory = _ => 20 };
         var json = new Option<string?>("--json") { Description = "Also write the figures as JSON here" };
         var cmd = new Command("compare-ort", "Export to ONNX, run ONNX Runtime (fp32) and the float reference on the same images, and report top-1 agreement and the largest logit difference") { images, limit, json };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            var set = Dataset.Load(ImagesDir(pr.GetValue(images)), Split.All, pr.GetValue(limit));
-            var result = OrtComparison.Run(LoadFloat().Reference, set, threads: Environment.ProcessorCount);
+            var set = Dataset.Load(CommandSupport.ImagesDir(pr.GetValue(images)), Split.All, pr.GetValue(limit));
+            var result = OrtComparison.Run(CommandSupport.LoadFloat().Reference, set, threads: Environment.ProcessorCount);
             Console.WriteLine($"{result.Images} images: top-1 agrees on {result.Top1Agree}, largest |logit difference| {result.MaxAbsLogitDiff:G4}, mean {result.MeanAbsLogitDiff:G4}");
-            if (pr.GetValue(json) is string path) WriteJsonAtomically(path, result);
+            if (pr.GetValue(json) is string path) CommandSupport.WriteJsonAtomically(path, result);
             return result.Top1Agree == result.Images ? ExitCodes.Ok : ExitCodes.BadInput;
         }));
         return cmd;
     }
-
-    internal static string ImagesDir(string? given) => given ?? RepoPaths.SampleImages()
-        ?? throw new UsageException("no --images given and ../shared/imagenet-samples was not found beside the repository");
-
-    public enum Engine { Simulator, Runtime }
-
-    static Option<Engine> EngineOption(Engine defaultEngine) => new("--engine")
-    {
-        Description = "For a flash image: Runtime (the device runtime, streaming weights from the file; fast) or Simulator (the tools' whole-tensor reference twin, bit-exact with the runtime; slow)",
-        DefaultValueFactory = _ => defaultEngine,
-    };
-
-    internal static IClassifier LoadModel(string model, Engine engine)
-    {
-        if (model == "float") return LoadFloat();
-        if (File.Exists(model)) return engine == Engine.Runtime ? new RuntimeClassifier(model) : SimulatedClassifier.FromImage(model);
-        throw new UsageException($"--model '{model}' is neither 'float' nor an existing flash image file (make one with 'edgeresnet pack')");
-    }
-
-    internal static Network LoadNetwork() =>
-        TfjsImporter.Load(WeightsCache.Default().Ensure(verifyHashes: false, log: msg => Console.Error.WriteLine(msg)));
-
-    internal static FloatClassifier LoadFloat() => new(new FloatReference(LoadNetwork()));
-
-    /// <summary>The float model's top-1 per image, from the prediction cache (computed where missing).</summary>
-    internal static Dictionary<string, int> FloatTop1(IReadOnlyList<LabeledImage> set, int threads)
-    {
-        var cache = new FloatPredictionCache(WeightsCache.Default().CacheDir);
-        Dictionary<string, int> result = null!;
-        AnsiConsole.Progress().Columns(ProgressColumns()).Start(ctx =>
-        {
-            var task = ctx.AddTask("float reference (for agreement; cached)", maxValue: set.Count);
-            result = cache.Top1(set, LoadFloat, threads, (done, total) => { task.MaxValue = total; task.Value = done; });
-            task.Value = task.MaxValue;
-        });
-        return result;
-    }
-
-    internal static ProgressColumn[] ProgressColumns() =>
-        [new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn()];
 
     static bool PrintClassification(IClassifier model, string[] files)
     {
@@ -251,34 +186,5 @@ public static partial class Commands
             }
         }
         return allOk;
-    }
-
-    internal static EvalReport RunEval(IClassifier model, IReadOnlyList<LabeledImage> set, int threads)
-    {
-        if (threads < 1) throw new UsageException("--threads must be at least 1");
-        EvalReport report = null!;
-        AnsiConsole.Progress().Columns(ProgressColumns()).Start(ctx =>
-        {
-            var task = ctx.AddTask($"{model.Name}: {set.Count} images", maxValue: set.Count);
-            report = Evaluator.Run(model.Name, set, input => Evaluator.TopK(model.Logits(input), 5), threads, done => task.Value = done);
-        });
-        return report with { Engine = model.Engine };
-    }
-
-    internal static void PrintReport(EvalReport r)
-    {
-        foreach (var e in r.Errors) Console.Error.WriteLine($"error: {e}");
-        if (r.Engine != null) Console.WriteLine($"engine: {r.Engine}");
-        Console.WriteLine($"model {r.Model}: {r.Images} images, top-1 {r.Top1:P2}, top-5 {r.Top5:P2}" +
-            (r.AgreementTop1 is double a ? $", top-1 agreement with float {a:P2}" : "") +
-            $"; {r.Seconds:F1} s on {r.Threads} thread(s), {r.ImagesPerSecond:F2} images/s" +
-            (r.Errors.Count > 0 ? $"; {r.Errors.Count} unreadable image(s) left out" : ""));
-    }
-
-    /// <summary>Writes JSON to a temporary file and renames it, so a failure never leaves half a report.</summary>
-    internal static void WriteJsonAtomically<T>(string path, T value)
-    {
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, Json));
-        Console.WriteLine($"wrote {path}");
     }
 }

@@ -24,10 +24,10 @@ public static class DeviceCommands
     static Command CheckPreprocessing()
     {
         var model = new Option<string>("--model") { Description = "A flash image (.img): its input format is the target", Required = true };
-        var images = Commands.ImagesOption();
+        var images = CommandSupport.ImagesOption();
         var limit = new Option<int?>("--limit") { Description = "Only the first N photos" };
         var format = FormatOption(PixelFormat.Rgb24);
-        var threads = Commands.ThreadsOption();
+        var threads = CommandSupport.ThreadsOption();
         var json = new Option<string?>("--json") { Description = "Also write the report as JSON here" };
         var cmd = new Command("check-preprocessing",
             "The device's integer preprocessing of camera frames against the tools' float preprocessing, on every photo: " +
@@ -37,12 +37,12 @@ public static class DeviceCommands
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            var set = Dataset.Load(Commands.ImagesDir(pr.GetValue(images)), Split.All, pr.GetValue(limit));
+            var set = Dataset.Load(CommandSupport.ImagesDir(pr.GetValue(images)), Split.All, pr.GetValue(limit));
             if (set.Count == 0) throw new UsageException("no images selected; check --images and --limit");
             int t = pr.GetValue(threads);
             if (t < 1) throw new UsageException("--threads must be at least 1");
             PreprocessingReport r = null!;
-            AnsiConsole.Progress().Columns(Commands.ProgressColumns()).Start(ctx =>
+            AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
             {
                 var task = ctx.AddTask($"{pr.GetValue(format)} frames: {set.Count} photos", maxValue: set.Count);
                 r = PreprocessingComparison.Run(pr.GetValue(model)!, set, pr.GetValue(format), t, done => task.Value = done);
@@ -54,7 +54,7 @@ public static class DeviceCommands
                 $"top-1 unchanged on {r.Top1Same}/{r.Images} = {r.Top1Agreement:P2}; {r.Seconds:F1} s on {r.Threads} thread(s)");
             if (r.SensorFormatTop1Agreement is double sensor)
                 Console.WriteLine($"what {r.Format} itself costs: top-1 on the frame equals top-1 on the original photo for {sensor:P2} of photos");
-            if (pr.GetValue(json) is string j) Commands.WriteJsonAtomically(j, r);
+            if (pr.GetValue(json) is string j) CommandSupport.WriteJsonAtomically(j, r);
             if (r.Errors.Count > 0) return ExitCodes.BadInput;
             return r.Top1Agreement >= 0.995 ? ExitCodes.Ok : ExitCodes.BelowTarget;
         }));
@@ -99,7 +99,7 @@ public static class DeviceCommands
         Console.WriteLine($"target: {nor.Description}, offset {offset:N0}");
         var sw = Stopwatch.StartNew();
         SectorCounts counts = default;
-        AnsiConsole.Progress().Columns([.. Commands.ProgressColumns(), new TransferSpeedColumn()]).Start(ctx =>
+        AnsiConsole.Progress().Columns([.. CommandSupport.ProgressColumns(), new TransferSpeedColumn()]).Start(ctx =>
         {
             var task = ctx.AddTask("write + verify", maxValue: image.Length);
             counts = SectorWriter.WriteAndVerify(nor.Flash, offset, new MemoryFlash(image), image.Length,
@@ -127,7 +127,7 @@ public static class DeviceCommands
         Console.WriteLine($"board loader on {port}: {hello.Capacity:N0}-byte flash, slots of {hello.SlotSize:N0} bytes, " +
             (hello.BootSlot is char b ? $"boots slot {b} (generation {hello.BootGeneration})" : "no bootable image yet"));
         LoaderResult result = null!;
-        AnsiConsole.Progress().Columns([.. Commands.ProgressColumns(), new TransferSpeedColumn()]).Start(ctx =>
+        AnsiConsole.Progress().Columns([.. CommandSupport.ProgressColumns(), new TransferSpeedColumn()]).Start(ctx =>
         {
             var task = ctx.AddTask("send + verify", maxValue: image.Length);
             result = client.Flash(image, new Progress<LoaderProgress>(p => task.Value = p.BytesDone));

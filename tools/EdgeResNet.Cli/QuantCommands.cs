@@ -46,7 +46,7 @@ public static class QuantCommands
         var bnBits = new Option<int>("--bn-bits") { Description = "Bits of the separate scheme's per-channel BN multiplier", DefaultValueFactory = _ => 16 };
         var calib = CalibOption();
         var output = new Option<string>("--out") { Description = "The flash image to write (written to a temporary file, then renamed)", Required = true };
-        var threads = Commands.ThreadsOption();
+        var threads = CommandSupport.ThreadsOption();
         var format = WeightFormatOption();
         var cmd = new Command("pack", "Calibrate the float model, choose every fixed-point format, prove each accumulator's bound, and write the flash image")
         {
@@ -57,7 +57,7 @@ public static class QuantCommands
             var opt = new QuantOptions(pr.GetValue(bits), pr.GetValue(actBits), pr.GetValue(scheme), pr.GetValue(bnBits), pr.GetValue(format));
             try { opt.Validate(); } catch (ArgumentOutOfRangeException e) { throw new UsageException(e.Message.Split('\n')[0]); }
             var sw = Stopwatch.StartNew();
-            var net = Commands.LoadNetwork();
+            var net = CommandSupport.LoadNetwork();
             var cal = Calibrate(net, pr.GetValue(calib), pr.GetValue(threads));
             var model = Quantizer.Quantize(net, cal, opt);
             string path = pr.GetValue(output)!;
@@ -106,13 +106,13 @@ public static class QuantCommands
         var bits = new Option<string>("--bits") { Description = "Weight bit widths: a range 6..16 or a list 8,10,12", DefaultValueFactory = _ => "6..16" };
         var schemes = new Option<string>("--schemes") { Description = "Comma-separated BN schemes", DefaultValueFactory = _ => "separate,folded" };
         var actBits = ActBitsOption();
-        var images = Commands.ImagesOption();
-        var split = Commands.SplitOption(Split.Evaluation);
+        var images = CommandSupport.ImagesOption();
+        var split = CommandSupport.SplitOption(Split.Evaluation);
         var limit = new Option<int?>("--limit") { Description = "Only the first N images of the split" };
         var output = new Option<string>("--out") { Description = "Folder for sweep.md, sweep.json and sweep.png", Required = true };
-        var threads = Commands.ThreadsOption();
+        var threads = CommandSupport.ThreadsOption();
         var format = WeightFormatOption();
-        var cmd = new Command("sweep", "The accuracy-vs-bit-width study: for each scheme and weight width, quantise, size the flash image and evaluate with the integer simulator; float baseline on the same images")
+        var cmd = new Command("sweep", "The accuracy-vs-bit-width study: for each scheme and weight width, quantise, lay out the flash image and evaluate it on the runtime engine; float baseline on the same images")
         {
             bits, schemes, actBits, images, split, limit, output, threads, format,
         };
@@ -122,32 +122,19 @@ public static class QuantCommands
             var schemeList = pr.GetValue(schemes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => Enum.TryParse<BnScheme>(s, ignoreCase: true, out var v) ? v : throw new UsageException($"unknown scheme '{s}'; use separate or folded")).ToList();
             int t = pr.GetValue(threads);
-            string dir = Commands.ImagesDir(pr.GetValue(images));
+            string dir = CommandSupport.ImagesDir(pr.GetValue(images));
             var set = Dataset.Load(dir, pr.GetValue(split), pr.GetValue(limit));
-            var net = Commands.LoadNetwork();
-            var reference = new FloatReference(net);
+            var net = CommandSupport.LoadNetwork();
             var cal = Calibrate(net, dir, t);
-            float[][] inputs = new float[set.Count][];
-            EvalReport floatReport = null!;
             SweepResult result = null!;
-            AnsiConsole.Progress().Columns(Commands.ProgressColumns()).Start(ctx =>
+            AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
             {
-                var load = ctx.AddTask($"decode + preprocess {set.Count} images", maxValue: set.Count);
-                int n = 0;
-                Parallel.For(0, set.Count, new ParallelOptions { MaxDegreeOfParallelism = t }, i =>
-                {
-                    inputs[i] = CaffePreprocessing.Run(RgbImage.Load(set[i].Path));
-                    load.Value = Interlocked.Increment(ref n);
-                });
-                var index = set.Select((img, i) => (img.FileName, i)).ToDictionary(p => p.FileName, p => p.i);
-                var f = ctx.AddTask("float32 reference", maxValue: set.Count);
-                floatReport = Evaluator.Run("float", set, input => Evaluator.TopK(reference.Forward(input), 5), t, done => f.Value = done, img => inputs[index[img.FileName]]);
                 var tasks = new Dictionary<string, ProgressTask>();
-                result = BitWidthSweep.Run(net, cal, set, inputs, floatReport, schemeList, bitList, pr.GetValue(actBits), t, (label, done) =>
+                result = BitWidthSweep.Run(net, cal, set, schemeList, bitList, pr.GetValue(actBits), t, (label, done, total) =>
                 {
                     lock (tasks)
                     {
-                        if (!tasks.TryGetValue(label, out var task)) tasks[label] = task = ctx.AddTask(label, maxValue: set.Count);
+                        if (!tasks.TryGetValue(label, out var task)) tasks[label] = task = ctx.AddTask(label, maxValue: total);
                         task.Value = done;
                     }
                 }, pr.GetValue(format));
@@ -157,7 +144,7 @@ public static class QuantCommands
             string command = "./edgeresnet sweep " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2));
             string md = BitWidthSweep.Markdown(result, command);
             EdgeResNet.Tools.AtomicFile.WriteAllText(Path.Combine(outDir, "sweep.md"), md);
-            Commands.WriteJsonAtomically(Path.Combine(outDir, "sweep.json"), result);
+            CommandSupport.WriteJsonAtomically(Path.Combine(outDir, "sweep.json"), result);
             BitWidthSweep.Plot(result, Path.Combine(outDir, "sweep.png"));
             Console.WriteLine(md);
             Console.WriteLine($"wrote {outDir}/sweep.md, sweep.json, sweep.png");
@@ -183,11 +170,11 @@ public static class QuantCommands
 
     internal static Calibration Calibrate(Network net, string? calibDir, int threads)
     {
-        var set = Dataset.Load(Commands.ImagesDir(calibDir), Split.Calibration);
+        var set = Dataset.Load(CommandSupport.ImagesDir(calibDir), Split.Calibration);
         if (set.Count == 0) throw new UsageException("no calibration images (class_index % 10 == 0) in the calibration folder");
         var reference = new FloatReference(net);
         Calibration cal = null!;
-        AnsiConsole.Progress().Columns(Commands.ProgressColumns()).Start(ctx =>
+        AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
         {
             var task = ctx.AddTask($"calibrate on {set.Count} images", maxValue: set.Count);
             cal = Calibration.Run(reference, set, threads, done => task.Value = done);

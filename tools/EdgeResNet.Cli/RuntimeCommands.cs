@@ -11,6 +11,7 @@ using EdgeResNet.Tools.Imaging;
 using EdgeResNet.Tools.Onnx;
 using EdgeResNet.Tools.Quantization;
 using EdgeResNet.Tools.Reports;
+using EdgeResNet.Tools.Packing;
 using Spectre.Console;
 
 namespace EdgeResNet.Cli;
@@ -30,36 +31,12 @@ public static class RuntimeCommands
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            string dir = pr.GetValue(output)!;
-            Directory.CreateDirectory(dir);
-            var model = EdgeResNet.Tools.Model.MiniResNet.Quantized(new QuantOptions(), pr.GetValue(seed), out var inputs);
-            string img = Path.Combine(dir, "mini.img");
-            EdgeResNet.Tools.Packing.FlashImageWriter.Write(model, img);
-            var q = Quantizer.QuantizeInput(inputs[0], model);
-            var bytes = new byte[q.Length * 2];
-            Buffer.BlockCopy(q, 0, bytes, 0, bytes.Length);
-            AtomicFile.WriteAllBytes(Path.Combine(dir, "input.bin"), bytes);
-            var expected = new IntegerSimulator(model).Run(q);
-            using var flash = new FileFlash(img);
-            var engine = new EdgeResNet.Runtime.Engine.InferenceEngine(FlashImage.Open(flash));
-            if (!expected.SequenceEqual(engine.Run(q))) throw new InvalidDataException("the .NET runtime's logits differ from the simulator's");
-            AtomicFile.WriteAllText(Path.Combine(dir, "expected.txt"), Lines(expected));
-            // A camera frame too: seeded colours as a YUYV sensor would send them, through the device's preprocessing.
-            var rng = new Random(pr.GetValue(seed));
-            var rgb = new byte[320 * 240 * 3];
-            for (int i = 0; i < rgb.Length; i++) rgb[i] = (byte)((i / 3 % 320 + i / 960) / 3 + rng.Next(64));
-            var frame = SensorFormat.FromRgb24(new Frame(320, 240, PixelFormat.Rgb24, rgb), PixelFormat.Yuyv);
-            AtomicFile.WriteAllBytes(Path.Combine(dir, "frame.yuyv"), frame.Data);
-            FramePreprocessor.For(model, frame.Width, frame.Height).Run(frame, engine.Input);
-            engine.Run();
-            AtomicFile.WriteAllText(Path.Combine(dir, "expected-frame.txt"), Lines(engine.Logits));
-            Console.WriteLine($"wrote {img} ({new FileInfo(img).Length:N0} bytes), input.bin, expected.txt ({expected.Length} logits; the .NET runtime agrees)");
+            var r = MiniImageFixture.Write(pr.GetValue(output)!, pr.GetValue(seed));
+            Console.WriteLine($"wrote {r.ImagePath} ({r.ImageBytes:N0} bytes), input.bin, expected.txt ({r.Logits} logits; the .NET runtime agrees), frame.yuyv, expected-frame.txt");
             return ExitCodes.Ok;
         }));
         return cmd;
     }
-
-    static string Lines(int[] values) => string.Concat(values.Select(v => v + "\n"));
 
     static Option<long> RamBudgetOption() => new("--ram-budget")
     {
@@ -120,7 +97,7 @@ public static class RuntimeCommands
             var bt = new Table().AddColumns("board", "fits", "what limits it");
             foreach (var f in r.Boards) bt.AddRow(f.Board, f.Fits ? "yes" : "[red]no[/]", Markup.Escape(f.Limit));
             AnsiConsole.Write(bt);
-            if (pr.GetValue(json) is string j) Commands.WriteJsonAtomically(j, r);
+            if (pr.GetValue(json) is string j) CommandSupport.WriteJsonAtomically(j, r);
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -140,8 +117,6 @@ public static class RuntimeCommands
         catch (ArgumentException e) { throw new UsageException(e.Message); }
     }
 
-    public sealed record BenchReport(string Model, int Threads, int Frames, string Kernel, double RuntimeMs, double RuntimeFps, double? OrtMs, double? OrtFps, double? Ratio);
-
     static Command Bench()
     {
         var model = new Option<string>("--model") { Description = "A flash image (.img)", Required = true };
@@ -152,51 +127,15 @@ public static class RuntimeCommands
         var cmd = new Command("bench", "Median latency and frames/s of the runtime on sample frames, optionally against ONNX Runtime fp32 with the same thread count") { model, threads, frames, vsOrt, json };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            string path = pr.GetValue(model)!;
             int t = pr.GetValue(threads), n = pr.GetValue(frames);
             if (t < 1 || n < 1) throw new UsageException("--threads and --frames must be at least 1");
-            using var runtime = new RuntimeClassifier(path);
-            string? dir = EdgeResNet.Tools.RepoPaths.SampleImages();
-            var inputs = dir != null
-                ? Dataset.Load(dir, Split.Evaluation, n).Select(i => CaffePreprocessing.Run(RgbImage.Load(i.Path))).ToArray()
-                : Enumerable.Range(0, n).Select(i => new float[runtime.Current.Image.Model.InputSize]).ToArray();
-            var (rtMs, rtFps) = Time(inputs, t, x => runtime.IntegerLogits(x));
-            double? ortMs = null, ortFps = null;
-            if (pr.GetValue(vsOrt))
-            {
-                string onnx = Path.Combine(Path.GetTempPath(), $"edgeresnet-bench-{Environment.ProcessId}.onnx");
-                try
-                {
-                    OnnxExporter.Save(Commands.LoadFloat().Reference.Network, onnx);
-                    using var ort = new OrtRunner(onnx, t);
-                    (double ms, double fps) = Time(inputs, 1, x => ort.Logits(x)); // ORT parallelises inside a frame
-                    (ortMs, ortFps) = (ms, fps);
-                }
-                finally { File.Delete(onnx); }
-            }
-            var report = new BenchReport(Path.GetFileName(path), t, n, runtime.Current.Engine.ConvKernel, rtMs, rtFps, ortMs, ortFps, ortMs is double o ? rtMs / o : null);
+            var report = Benchmark.Run(pr.GetValue(model)!, t, n, EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(vsOrt) ? CommandSupport.LoadNetwork() : null);
+            var (rtMs, rtFps, ortMs, ortFps) = (report.RuntimeMs, report.RuntimeFps, report.OrtMs, report.OrtFps);
             Console.WriteLine($"runtime ({report.Kernel}): median {rtMs:F1} ms per frame, {rtFps:F2} frames/s on {t} thread(s)");
             if (ortMs != null) Console.WriteLine($"ONNX Runtime fp32: median {ortMs:F1} ms per frame, {ortFps:F2} frames/s with {t} intra-op thread(s); runtime/ORT latency ratio {report.Ratio:F2}");
-            if (pr.GetValue(json) is string j) Commands.WriteJsonAtomically(j, report);
+            if (pr.GetValue(json) is string j) CommandSupport.WriteJsonAtomically(j, report);
             return ExitCodes.Ok;
         }));
         return cmd;
-    }
-
-    /// <summary>Median per-frame latency and overall frames/s, with <paramref name="parallel"/> frames in flight.</summary>
-    static (double MedianMs, double Fps) Time(float[][] inputs, int parallel, Action<float[]> run)
-    {
-        Parallel.For(0, parallel, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i => run(inputs[i % inputs.Length])); // warm-up
-        var times = new double[inputs.Length];
-        var wall = Stopwatch.StartNew();
-        Parallel.For(0, inputs.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
-        {
-            var sw = Stopwatch.StartNew();
-            run(inputs[i]);
-            times[i] = sw.Elapsed.TotalMilliseconds;
-        });
-        wall.Stop();
-        Array.Sort(times);
-        return (times[times.Length / 2], inputs.Length / wall.Elapsed.TotalSeconds);
     }
 }

@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text;
 using EdgeResNet.Runtime;
 using EdgeResNet.Tools.Evaluation;
+using EdgeResNet.Tools.Imaging;
+using EdgeResNet.Tools.Float;
 using EdgeResNet.Tools.Model;
 using EdgeResNet.Tools.Packing;
 using EdgeResNet.Tools.Quantization;
@@ -23,11 +25,24 @@ public sealed record SweepResult(int Images, int CalibrationImages, double Float
 /// </summary>
 public static class BitWidthSweep
 {
-    public static SweepResult Run(Network net, Calibration cal, IReadOnlyList<LabeledImage> images, float[][] inputs, EvalReport floatReport,
-        IReadOnlyList<BnScheme> schemes, IReadOnlyList<int> bits, int activationBits, int threads, Action<string, int>? progress = null, WeightFormat format = WeightFormat.Mse)
+    /// <param name="progress">Called with a stage label (preprocessing, the float reference, each setting), images done and images in all.</param>
+    public static SweepResult Run(Network net, Calibration cal, IReadOnlyList<LabeledImage> images,
+        IReadOnlyList<BnScheme> schemes, IReadOnlyList<int> bits, int activationBits, int threads, Action<string, int, int>? progress = null, WeightFormat format = WeightFormat.Mse)
     {
-        var floatTop1 = floatReport.Predictions.ToDictionary(p => p.File, p => p.Top5[0]);
+        // Every photo is decoded and preprocessed once, for the float reference and every setting.
+        var inputs = new float[images.Count][];
+        string load = $"decode + preprocess {images.Count} images";
+        int loaded = 0;
+        Parallel.For(0, images.Count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+        {
+            inputs[i] = CaffePreprocessing.Run(RgbImage.Load(images[i].Path));
+            progress?.Invoke(load, Interlocked.Increment(ref loaded), images.Count);
+        });
         var index = images.Select((img, i) => (img, i)).ToDictionary(p => p.img.FileName, p => p.i);
+        var reference = new FloatReference(net);
+        var floatReport = Evaluator.Run("float", images, input => Evaluator.TopK(reference.Forward(input), 5), threads,
+            done => progress?.Invoke("float32 reference", done, images.Count), image => inputs[index[image.FileName]]);
+        var floatTop1 = floatReport.Predictions.ToDictionary(p => p.File, p => p.Top5[0]);
         var rows = new List<SweepRow>();
         string? engine = null;
         foreach (var scheme in schemes)
@@ -40,7 +55,7 @@ public static class BitWidthSweep
                 string label = classifier.Name;
                 engine ??= classifier.Engine;
                 var report = Evaluator.Run(label, images, input => Evaluator.TopK(classifier.IntegerLogits(input), 5), threads,
-                    done => progress?.Invoke(label, done), image => inputs[index[image.FileName]]).WithAgreement(floatTop1);
+                    done => progress?.Invoke(label, done, images.Count), image => inputs[index[image.FileName]]).WithAgreement(floatTop1);
                 rows.Add(new SweepRow(scheme, b, activationBits, report.Top1, report.Top5, report.AgreementTop1!.Value, bytes,
                     model.Layers.Where(l => l.Op == QOp.Conv).Max(l => l.AccumulatorBits), report.Seconds));
             }
