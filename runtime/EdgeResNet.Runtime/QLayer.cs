@@ -37,8 +37,10 @@ namespace EdgeResNet.Runtime
 
         /// <summary>Where this layer's sections sit in the image it was read from, and their CRCs: set by the image
         /// reader only (the writer computes them into a <see cref="Flash.SectionPlacement"/> and leaves the layer alone).</summary>
-        public long WeightsOffset, BnOffset;
-        public uint WeightsCrc, BnCrc;
+        public long WeightsOffset { get; internal set; }
+        public long BnOffset { get; internal set; }
+        public uint WeightsCrc { get; internal set; }
+        public uint BnCrc { get; internal set; }
 
         /// <summary>Bytes of one bit-packed weight row (one output channel) in flash; 0 for operators without weights.</summary>
         public int RowBytes => Op == QOp.Conv ? Flash.BitPacking.PackedBytes(ReduceSize, WeightBits) : 0;

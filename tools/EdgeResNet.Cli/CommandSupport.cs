@@ -1,13 +1,10 @@
 using EdgeResNet.Common;
-using EdgeResNet.Common.Imaging;
 using System.CommandLine;
 using System.Text.Json;
 using EdgeResNet.Tools;
 using EdgeResNet.Tools.Evaluation;
 using EdgeResNet.Tools.Float;
-using EdgeResNet.Tools.Imaging;
 using EdgeResNet.Tools.Model;
-using EdgeResNet.Tools.Onnx;
 using EdgeResNet.Tools.Weights;
 using Spectre.Console;
 

@@ -1,7 +1,6 @@
 using EdgeResNet.Common;
 using EdgeResNet.Common.Imaging;
 using System.CommandLine;
-using System.Text.Json;
 using EdgeResNet.Tools;
 using EdgeResNet.Tools.Evaluation;
 using EdgeResNet.Tools.Float;
