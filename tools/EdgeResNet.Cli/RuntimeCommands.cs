@@ -44,18 +44,6 @@ public static class RuntimeCommands
         DefaultValueFactory = _ => ExecutionPlan.DefaultRamBudgetBytes,
     };
 
-    /// <summary>One quantised sample frame: the first image of the sample folder, or a mid-grey frame when it is absent.</summary>
-    static short[] SampleFrame(string imagePath, string? imagesDir)
-    {
-        using var flash = new FileFlash(imagePath);
-        var model = FlashImage.Open(flash, verifySections: false).Model;
-        string? dir = imagesDir ?? EdgeResNet.Tools.RepoPaths.SampleImages();
-        float[] x = dir != null
-            ? CaffePreprocessing.Run(RgbImage.Load(Dataset.Load(dir, Split.Evaluation, 1)[0].Path))
-            : new float[model.InputSize];
-        return Quantizer.QuantizeInput(x, model);
-    }
-
     static Command FootprintCommand()
     {
         var image = new Argument<string>("image") { Description = "A flash image (.img)" };
@@ -71,9 +59,9 @@ public static class RuntimeCommands
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             string path = pr.GetValue(image)!;
-            var boards = pr.GetValue(board) is string b ? [Find(b)] : BoardProfile.All;
+            var boards = pr.GetValue(board) is string b ? [BoardProfile.Find(b)] : BoardProfile.All;
             var camera = pr.GetValue(frame) is string frameSpec ? ParseFrame(frameSpec) : null;
-            var r = Footprint.Measure(path, SampleFrame(path, null), pr.GetValue(budget), boards, pr.GetValue(reference), camera);
+            var r = Footprint.Measure(path, Footprint.SampleInput(path, EdgeResNet.Tools.RepoPaths.SampleImages()), pr.GetValue(budget), boards, pr.GetValue(reference), camera);
             var t = new Table().AddColumns("figure", "value");
             t.AddRow("flash image", $"{r.ImageBytes:N0} B");
             t.AddRow("conv kernel planned for", Markup.Escape(r.Kernel));
@@ -109,12 +97,6 @@ public static class RuntimeCommands
         var parts = s.Split(',');
         var (w, h) = EdgeResNet.Common.DeviceStrings.ParseSize(parts[0]);
         return new CameraFrame(w, h, parts.Length > 1 ? EdgeResNet.Common.DeviceStrings.ParseFormat(parts[1]) : PixelFormat.Yuyv);
-    }
-
-    static BoardProfile Find(string name)
-    {
-        try { return BoardProfile.Find(name); }
-        catch (ArgumentException e) { throw new UsageException(e.Message); }
     }
 
     static Command Bench()

@@ -38,7 +38,7 @@ public readonly record struct WriteProgress(long BytesDone, long BytesTotal, Sec
 public sealed class SectorWriter
 {
     /// <summary>The NOR program page: one Program call never crosses it.</summary>
-    public const int PageSize = 256;
+    public const int PageSize = NorGeometry.PageSize;
 
     readonly byte[] _old, _new;
 
@@ -111,6 +111,22 @@ public sealed class SectorWriter
         for (int done = 0; done < data.Length; done += SectorSize)
             WriteSector(offset + done, data.Slice(done, Math.Min(SectorSize, data.Length - done)));
         return Counts + new SectorCounts(-before.Skipped, -before.Programmed, -before.Erased);
+    }
+
+    /// <summary>
+    /// Puts a flash image on a chip at <paramref name="offset"/> (a multiple of the erase sector):
+    /// checks that it fits, writes and reads back every sector (<see cref="WriteAndVerify(IWritableFlash, long, IFlash, long, IProgress{WriteProgress}?)"/>),
+    /// then opens the image from the chip with every CRC, as the runtime will read it.
+    /// </summary>
+    public static SectorCounts WriteImage(IWritableFlash flash, long offset, byte[] image, IProgress<WriteProgress>? progress = null)
+    {
+        if (offset < 0 || offset % NorGeometry.SectorSize != 0)
+            throw new ArgumentException($"offset {offset} must be a non-negative multiple of {NorGeometry.SectorSize} (the erase sector)");
+        if (offset + image.Length > flash.Length)
+            throw new ArgumentException($"the {image.Length:N0}-byte image does not fit at offset {offset:N0} of the {flash.Length:N0}-byte chip");
+        var counts = WriteAndVerify(flash, offset, new MemoryFlash(image), image.Length, progress);
+        FlashImage.Open(new FlashRegion(flash, offset, image.Length), verifySections: true);
+        return counts;
     }
 
     /// <summary>

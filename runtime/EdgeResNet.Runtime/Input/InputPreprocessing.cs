@@ -25,6 +25,13 @@ namespace EdgeResNet.Runtime.Input
             ResizeShorterSide = 256, CropSize = cropSize, Order = ChannelOrder.Bgr, MeanMilli = new[] { 103939, 116779, 123680 },
         };
 
+        public bool SameAs(InputPreprocessing o) =>
+            ResizeShorterSide == o.ResizeShorterSide && CropSize == o.CropSize && Order == o.Order
+            && MeanMilli.Length == o.MeanMilli.Length && MeanMilli[0] == o.MeanMilli[0] && MeanMilli[1] == o.MeanMilli[1] && MeanMilli[2] == o.MeanMilli[2];
+
+        public override string ToString() =>
+            "shorter side " + ResizeShorterSide + ", centre crop " + CropSize + ", " + Order + ", means " + MeanMilli[0] + "/" + MeanMilli[1] + "/" + MeanMilli[2] + " thousandths";
+
         /// <summary>The network channel (0..2) that an R, G or B value (0, 1, 2) goes to.</summary>
         public int NetworkChannel(int rgbChannel) => Order == ChannelOrder.Bgr ? 2 - rgbChannel : rgbChannel;
     }

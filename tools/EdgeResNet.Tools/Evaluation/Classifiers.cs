@@ -1,3 +1,4 @@
+using EdgeResNet.Tools.Imaging;
 using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Tools.Float;
@@ -33,6 +34,7 @@ public sealed class SimulatedClassifier(string name, IntegerSimulator simulator)
     {
         using var flash = new FileFlash(path);
         var model = FlashImage.Open(flash).LoadAll();
+        CaffePreprocessing.CheckMatches(model);
         return new SimulatedClassifier(Path.GetFileName(path), new IntegerSimulator(model));
     }
 

@@ -1,3 +1,4 @@
+using EdgeResNet.Tools.Imaging;
 using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Tools.Quantization;
@@ -21,7 +22,7 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
         Name = name;
         _open = open;
         var first = open();
-        try { FlashImage.Open(first, verifySections: true); } // every CRC, once, up front
+        try { CaffePreprocessing.CheckMatches(FlashImage.Open(first, verifySections: true).Model); } // every CRC, once, up front
         finally { (first as IDisposable)?.Dispose(); }
         _instances = new ThreadLocal<Instance>(Open, trackAllValues: true);
     }

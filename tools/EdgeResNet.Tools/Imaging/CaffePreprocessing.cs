@@ -1,3 +1,4 @@
+using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Input;
 
 namespace EdgeResNet.Tools.Imaging;
@@ -17,6 +18,13 @@ public static class CaffePreprocessing
     public static readonly float[] MeanBgr = Parameters.MeanMilli.Select(m => m / 1000f).ToArray();
 
     public static float[] Run(RgbImage image) => ToTensor(ResizeAndCrop(image));
+
+    /// <summary>Refuses an image whose stored preprocessing is not the one this float path computes (photos would reach it wrongly prepared).</summary>
+    public static void CheckMatches(QModel model)
+    {
+        if (!model.Preprocessing.SameAs(Parameters))
+            throw new NotSupportedException($"the image asks for input preprocessing ({model.Preprocessing}); the tools' float path computes ({Parameters})");
+    }
 
     /// <summary>Shorter side to 256 (the other side round(side*256/shorter), half to even as Python's round), centre 224 crop.</summary>
     public static RgbImage ResizeAndCrop(RgbImage image)

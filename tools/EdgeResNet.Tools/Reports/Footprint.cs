@@ -1,3 +1,6 @@
+using EdgeResNet.Tools.Quantization;
+using EdgeResNet.Tools.Imaging;
+using EdgeResNet.Tools.Evaluation;
 using System.Text.Json;
 using EdgeResNet.Runtime.Input;
 using System.Diagnostics;
@@ -59,6 +62,17 @@ public sealed record CameraFrame(int Width, int Height, PixelFormat Format)
 /// </summary>
 public static class Footprint
 {
+    /// <summary>One quantised sample frame for the measured run: the first evaluation photo of <paramref name="imagesDir"/>, or a mid-grey frame without one.</summary>
+    public static short[] SampleInput(string imagePath, string? imagesDir)
+    {
+        using var flash = new FileFlash(imagePath);
+        var model = FlashImage.Open(flash, verifySections: false).Model;
+        float[] x = imagesDir != null
+            ? CaffePreprocessing.Run(RgbImage.Load(Dataset.Load(imagesDir, Split.Evaluation, 1)[0].Path))
+            : new float[model.InputSize];
+        return Quantizer.QuantizeInput(x, model);
+    }
+
     /// <param name="referenceKernels">Plan and run as a board without the SIMD kernel does (Mono, ARM): no im2col buffer, slow frame.</param>
     /// <param name="camera">With a frame size: the board app's preprocessing and frame buffer count too, also in the board fit.</param>
     public static FootprintReport Measure(string imagePath, short[] input, long ramBudgetBytes, IEnumerable<BoardProfile> boards, bool referenceKernels = false,

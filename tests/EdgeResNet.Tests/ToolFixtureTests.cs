@@ -1,0 +1,70 @@
+using EdgeResNet.Runtime;
+using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Runtime.Input;
+using EdgeResNet.Tools.Evaluation;
+using EdgeResNet.Tools.Imaging;
+using EdgeResNet.Tools.Packing;
+using EdgeResNet.Tools.Quantization;
+using EdgeResNet.Tools.Reports;
+
+namespace EdgeResNet.Tests;
+
+/// <summary>The fixtures and harnesses the CLI commands call, tested where they live (the tools library).</summary>
+[TestClass]
+public sealed class ToolFixtureTests
+{
+    [TestMethod]
+    public void MiniImageFixtureWritesAnImageWithItsExpectedLogits()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "mini-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var files = MiniImageFixture.Write(dir, seed: 4);
+            var model = FlashImage.Open(new MemoryFlash(File.ReadAllBytes(files.ImagePath))).LoadAll();
+            var raw = File.ReadAllBytes(Path.Combine(dir, "input.bin"));
+            var input = new short[raw.Length / 2];
+            Buffer.BlockCopy(raw, 0, input, 0, raw.Length);
+            var expected = File.ReadAllLines(Path.Combine(dir, "expected.txt")).Select(int.Parse).ToArray();
+            CollectionAssert.AreEqual(new IntegerSimulator(model).Run(input), expected, "expected.txt holds the simulator's logits for input.bin");
+            Assert.AreEqual(files.Logits, expected.Length);
+            Assert.AreEqual(MiniImageFixture.FrameWidth * MiniImageFixture.FrameHeight * 2, new FileInfo(Path.Combine(dir, "frame.yuyv")).Length, "a YUYV frame is 2 bytes a pixel");
+            var frame = new Frame(MiniImageFixture.FrameWidth, MiniImageFixture.FrameHeight, PixelFormat.Yuyv, File.ReadAllBytes(Path.Combine(dir, "frame.yuyv")));
+            var q = new short[model.InputSize];
+            FramePreprocessor.For(model, frame.Width, frame.Height).Run(frame, q);
+            CollectionAssert.AreEqual(new IntegerSimulator(model).Run(q), File.ReadAllLines(Path.Combine(dir, "expected-frame.txt")).Select(int.Parse).ToArray());
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
+    [TestMethod]
+    public void TheBenchmarkTimesEveryFrameOnceAfterAWarmUp()
+    {
+        var inputs = Enumerable.Range(0, 7).Select(i => new float[] { i }).ToArray();
+        int calls = 0;
+        var (median, fps) = Benchmark.Time(inputs, 2, _ => { Interlocked.Increment(ref calls); Thread.Sleep(2); });
+        Assert.AreEqual(2 + 7, calls, "two warm-up frames (one per thread), then each frame once");
+        Assert.IsGreaterThan(0.0, median);
+        Assert.IsGreaterThan(0.0, fps);
+    }
+
+    [TestMethod]
+    public void AnImageWithOtherPreprocessingIsRefusedByTheFloatPath()
+    {
+        var (model, _, _) = RuntimeTests.MiniPacked(new QuantOptions());
+        var e = Assert.ThrowsExactly<NotSupportedException>(() => CaffePreprocessing.CheckMatches(model));
+        StringAssert.Contains(e.Message, "centre crop 32");
+        model.Preprocessing = InputPreprocessing.Caffe();
+        CaffePreprocessing.CheckMatches(model);
+    }
+
+    /// <summary>The sweep's engine: an image held in memory, run on the runtime, which names its kernel.</summary>
+    [TestMethod]
+    public void ARuntimeClassifierRunsAnImageFromMemory()
+    {
+        var (model, bytes) = RealModelTests.Quantized(BnScheme.Separate);
+        using var classifier = RuntimeClassifier.FromBytes("sep10", bytes);
+        StringAssert.StartsWith(classifier.Engine, "runtime engine (");
+        var x = CaffePreprocessing.Run(RgbImage.Load(Dataset.Load(SampleImages.DirOrInconclusive(), Split.Evaluation, 1)[0].Path));
+        CollectionAssert.AreEqual(new IntegerSimulator(model).Run(Quantizer.QuantizeInput(x, model)), classifier.IntegerLogits(x).ToArray());
+    }
+}
