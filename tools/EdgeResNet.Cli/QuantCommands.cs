@@ -58,15 +58,18 @@ public static class QuantCommands
             try { opt.Validate(); } catch (ArgumentOutOfRangeException e) { throw new UsageException(e.Message.Split('\n')[0]); }
             var sw = Stopwatch.StartNew();
             var net = CommandSupport.LoadNetwork();
-            var cal = Calibrate(net, pr.GetValue(calib), pr.GetValue(threads));
-            var model = Quantizer.Quantize(net, cal, opt);
-            string path = pr.GetValue(output)!;
-            FlashImageWriter.Write(model, path);
-            var conv = model.Layers.Where(l => l.Op == QOp.Conv).ToList();
-            Console.WriteLine($"wrote {path}: {new FileInfo(path).Length:N0} bytes, {model.Layers.Length} layers, {opt.Scheme.ToString().ToLowerInvariant()} BN, " +
+            var set = Dataset.Load(CommandSupport.ImagesDir(pr.GetValue(calib)), Split.Calibration);
+            PackResult r = null!;
+            AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
+            {
+                var task = ctx.AddTask($"calibrate on {set.Count} images", maxValue: Math.Max(1, set.Count));
+                r = Packer.Pack(net, set, opt, pr.GetValue(output)!, pr.GetValue(threads), done => task.Value = done);
+            });
+            var conv = r.Convs;
+            Console.WriteLine($"wrote {r.Path}: {r.ImageBytes:N0} bytes, {r.Model.Layers.Length} layers, {opt.Scheme.ToString().ToLowerInvariant()} BN, " +
                 $"{opt.WeightBits}-bit weights, {opt.ActivationBits}-bit activations; accumulators need at most {conv.Max(l => l.AccumulatorBits)} bits " +
                 $"({conv.Count(l => l.AccumulatorBits <= 32)}/{conv.Count} layers fit int32); {sw.Elapsed.TotalSeconds:F1} s");
-            Console.WriteLine($"per-layer formats and bounds: edgeresnet inspect {path}");
+            Console.WriteLine($"per-layer formats and bounds: edgeresnet inspect {r.Path}");
             return ExitCodes.Ok;
         }));
         return cmd;

@@ -1,0 +1,29 @@
+using EdgeResNet.Runtime;
+using EdgeResNet.Tools.Evaluation;
+using EdgeResNet.Tools.Float;
+using EdgeResNet.Tools.Model;
+using EdgeResNet.Tools.Quantization;
+
+namespace EdgeResNet.Tools.Packing;
+
+/// <summary>What <see cref="Packer.Pack"/> wrote.</summary>
+public sealed record PackResult(string Path, long ImageBytes, QModel Model, double Seconds)
+{
+    public IReadOnlyList<QLayer> Convs => Model.Layers.Where(l => l.Op == QOp.Conv).ToList();
+}
+
+/// <summary>The pack pipeline: calibrate the float network on the calibration photos, quantise, write the flash image atomically.</summary>
+public static class Packer
+{
+    public static PackResult Pack(Network net, IReadOnlyList<LabeledImage> calibration, QuantOptions options, string path, int threads, Action<int>? calibrationProgress = null)
+    {
+        options.Validate();
+        if (calibration.Count == 0) throw new ArgumentException("no calibration images (class_index % 10 == 0) in the calibration folder");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var cal = Calibration.Run(new FloatReference(net), calibration, threads, calibrationProgress);
+        var model = Quantizer.Quantize(net, cal, options);
+        var bytes = FlashImageWriter.ToBytes(model);
+        AtomicFile.WriteAllBytes(path, bytes);
+        return new PackResult(path, bytes.Length, model, clock.Elapsed.TotalSeconds);
+    }
+}
