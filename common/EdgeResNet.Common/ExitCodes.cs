@@ -22,10 +22,15 @@ public static class ExitCodes
         }
     }
 
-    /// <summary>The exit code of a failure, or null for one that is a bug (most specific types first).</summary>
+    /// <summary>
+    /// The exit code of a failure, or null for one that is a bug (most specific types first). A plain
+    /// ArgumentException is a usage error: the runtime and the drivers, which cannot see this map, throw
+    /// it for a frame size or camera setting that does not fit; its subclasses (null, out of range) are bugs.
+    /// </summary>
     public static int? Classify(Exception e) => e switch
     {
-        UsageException or DeviceStringException or ArgumentException => Usage,
+        UsageException or DeviceStringException => Usage,
+        ArgumentException when e.GetType() == typeof(ArgumentException) => Usage,
         UnavailableException => Unavailable,
         DeviceException => Device,
         FlashImageException or ImageDecodeException or InvalidDataException or FormatException or NotSupportedException

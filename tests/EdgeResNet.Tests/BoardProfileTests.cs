@@ -13,6 +13,6 @@ public sealed class BoardProfileTests
         var h7 = BoardProfile.Find("STM32H747");
         Assert.AreEqual((64L * 1024 * 1024, 1024L * 1024), (h7.FlashBytes, h7.RamBytes));
         Assert.AreEqual(32L * 1024 * 1024, BoardProfile.Find("meadow-f7v2").RamBytes);
-        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => BoardProfile.Find("esp32")).Message, "known boards: meadow-f7v2, rpi-zero-2w, stm32h747");
+        StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Common.UsageException>(() => BoardProfile.Find("esp32")).Message, "known boards: meadow-f7v2, rpi-zero-2w, stm32h747");
     }
 }

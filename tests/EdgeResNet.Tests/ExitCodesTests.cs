@@ -21,7 +21,9 @@ public sealed class ExitCodesTests
             (new FlashImageException("x"), 2), (new ImageDecodeException("p", "x"), 2), (new ModelFormatException("x"), 2), (new InvalidDataException("x"), 2),
             (new WeightsException("x"), 3),
             (new DeviceException("x"), 5), (new LoaderException(LoaderError.Verify, "x"), 5),
+            (new FormatException("x"), 2), (new NotSupportedException("x"), 2), (new IOException("x"), 2),
             (new InvalidOperationException("a bug"), null), (new NullReferenceException(), null),
+            (new ArgumentNullException("x"), null), (new ArgumentOutOfRangeException("x"), null),
         };
         foreach (var (failure, code) in expected) Assert.AreEqual(code, ExitCodes.Classify(failure), failure.GetType().Name);
     }

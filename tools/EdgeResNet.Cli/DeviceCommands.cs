@@ -66,7 +66,7 @@ public static class DeviceCommands
         var image = new Option<string>("--image") { Description = "The flash image to write (.img); it is validated first (header, table, every CRC)", Required = true };
         var spi = new Option<string?>("--spi") { Description = "Write straight to the SPI NOR chip on /dev/spidevBUS.CS: BUS,CS (run on the board or a programmer)" };
         var emulation = new Option<string?>("--spi-emulation") { Description = "Instead of a real bus, an emulated W25Q512JV whose contents live in this file (created erased)" };
-        var offset = new Option<long>("--offset") { Description = "Byte offset in the chip, a multiple of 4096 (--spi / --spi-emulation)", DefaultValueFactory = _ => 0 };
+        var offset = new Option<long>("--offset") { Description = $"Byte offset in the chip, a multiple of {NorGeometry.SectorSize} (--spi / --spi-emulation)", DefaultValueFactory = _ => 0 };
         var serial = new Option<string?>("--serial") { Description = "Send the image to the board app's loader (edgeresnet-device loader) over this serial port; it writes the inactive A/B slot and commits only a verified image" };
         var baud = new Option<int>("--baud") { Description = "Serial baud rate", DefaultValueFactory = _ => 921_600 };
         var cmd = new Command("flash",

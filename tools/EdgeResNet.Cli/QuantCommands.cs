@@ -174,13 +174,11 @@ public static class QuantCommands
     internal static Calibration Calibrate(Network net, string? calibDir, int threads)
     {
         var set = Dataset.Load(CommandSupport.ImagesDir(calibDir), Split.Calibration);
-        if (set.Count == 0) throw new UsageException("no calibration images (class_index % 10 == 0) in the calibration folder");
-        var reference = new FloatReference(net);
         Calibration cal = null!;
         AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
         {
-            var task = ctx.AddTask($"calibrate on {set.Count} images", maxValue: set.Count);
-            cal = Calibration.Run(reference, set, threads, done => task.Value = done);
+            var task = ctx.AddTask($"calibrate on {set.Count} images", maxValue: Math.Max(1, set.Count));
+            cal = Packer.Calibrate(net, set, threads, done => task.Value = done);
         });
         return cal;
     }

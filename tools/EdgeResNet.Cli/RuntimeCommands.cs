@@ -110,7 +110,6 @@ public static class RuntimeCommands
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             int t = pr.GetValue(threads), n = pr.GetValue(frames);
-            if (t < 1 || n < 1) throw new UsageException("--threads and --frames must be at least 1");
             var report = Benchmark.Run(pr.GetValue(model)!, t, n, EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(vsOrt) ? CommandSupport.LoadNetwork() : null);
             var (rtMs, rtFps, ortMs, ortFps) = (report.RuntimeMs, report.RuntimeFps, report.OrtMs, report.OrtFps);
             Console.WriteLine($"runtime ({report.Kernel}): median {rtMs:F1} ms per frame, {rtFps:F2} frames/s on {t} thread(s)");

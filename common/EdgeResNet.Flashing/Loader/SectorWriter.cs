@@ -121,9 +121,9 @@ public sealed class SectorWriter
     public static SectorCounts WriteImage(IWritableFlash flash, long offset, byte[] image, IProgress<WriteProgress>? progress = null)
     {
         if (offset < 0 || offset % NorGeometry.SectorSize != 0)
-            throw new ArgumentException($"offset {offset} must be a non-negative multiple of {NorGeometry.SectorSize} (the erase sector)");
+            throw new UsageException($"--offset {offset} must be a non-negative multiple of {NorGeometry.SectorSize} (the erase sector)");
         if (offset + image.Length > flash.Length)
-            throw new ArgumentException($"the {image.Length:N0}-byte image does not fit at offset {offset:N0} of the {flash.Length:N0}-byte chip");
+            throw new UsageException($"the {image.Length:N0}-byte image does not fit at offset {offset:N0} of the {flash.Length:N0}-byte chip");
         var counts = WriteAndVerify(flash, offset, new MemoryFlash(image), image.Length, progress);
         FlashImage.Open(new FlashRegion(flash, offset, image.Length), verifySections: true);
         return counts;

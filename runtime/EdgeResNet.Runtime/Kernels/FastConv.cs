@@ -38,7 +38,7 @@ namespace EdgeResNet.Runtime.Kernels
                 fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
                 fixed (long* s = acc)
                 {
-                    TapTile(l, t, implicitRows, a, wh, chunk, s, split ? 8 : 0);
+                    TapTile(l, t, implicitRows, a, wh, chunk, s, split ? ConvDispatch.SplitShift : 0);
                     if (split) TapTile(l, t, false, a, wl, chunk, s, 0);
                 }
             }
@@ -48,7 +48,7 @@ namespace EdgeResNet.Runtime.Kernels
                 fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
                 fixed (long* s = acc)
                 {
-                    DotTile(a, pixels, wh, coCount, kp, chunk, s, split ? 8 : 0);
+                    DotTile(a, pixels, wh, coCount, kp, chunk, s, split ? ConvDispatch.SplitShift : 0);
                     if (split) DotTile(a, pixels, wl, coCount, kp, chunk, s, 0);
                 }
             }

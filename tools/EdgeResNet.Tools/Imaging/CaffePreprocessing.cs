@@ -14,8 +14,8 @@ public static class CaffePreprocessing
     public static readonly InputPreprocessing Parameters = InputPreprocessing.Caffe();
     public static readonly int ResizeTo = Parameters.ResizeShorterSide;
     public static readonly int CropSize = Parameters.CropSize;
-    /// <summary>Per-channel means in BGR order, as float32 (numpy subtracts them in float32); m / 1000f is the float nearest m thousandths.</summary>
-    public static readonly float[] MeanBgr = Parameters.MeanMilli.Select(m => m / 1000f).ToArray();
+    /// <summary>Per network channel (B, G, R), as float32 (numpy subtracts them in float32); m / 1000f is the float nearest m thousandths.</summary>
+    public static readonly float[] Means = Parameters.MeanMilli.Select(m => m / 1000f).ToArray();
 
     public static float[] Run(RgbImage image) => ToTensor(ResizeAndCrop(image));
 
@@ -43,12 +43,10 @@ public static class CaffePreprocessing
     public static float[] ToTensor(RgbImage crop)
     {
         var t = new float[crop.Pixels.Length];
+        int[] channel = [Parameters.NetworkChannel(0), Parameters.NetworkChannel(1), Parameters.NetworkChannel(2)]; // of R, G, B
         for (int i = 0; i < t.Length; i += 3)
-        {
-            t[i] = crop.Pixels[i + 2] - MeanBgr[0];
-            t[i + 1] = crop.Pixels[i + 1] - MeanBgr[1];
-            t[i + 2] = crop.Pixels[i] - MeanBgr[2];
-        }
+            for (int c = 0; c < 3; c++)
+                t[i + channel[c]] = crop.Pixels[i + c] - Means[channel[c]];
         return t;
     }
 }

@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using EdgeResNet.Runtime;
 using EdgeResNet.Tools.Evaluation;
 using EdgeResNet.Tools.Float;
@@ -18,12 +19,18 @@ public static class Packer
     public static PackResult Pack(Network net, IReadOnlyList<LabeledImage> calibration, QuantOptions options, string path, int threads, Action<int>? calibrationProgress = null)
     {
         options.Validate();
-        if (calibration.Count == 0) throw new ArgumentException("no calibration images (class_index % 10 == 0) in the calibration folder");
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var cal = Calibration.Run(new FloatReference(net), calibration, threads, calibrationProgress);
+        var cal = Calibrate(net, calibration, threads, calibrationProgress);
         var model = Quantizer.Quantize(net, cal, options);
         var bytes = FlashImageWriter.ToBytes(model);
         AtomicFile.WriteAllBytes(path, bytes);
         return new PackResult(path, bytes.Length, model, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Activation ranges of the float network on the calibration photos (pack and the sweep both start here).</summary>
+    public static Calibration Calibrate(Network net, IReadOnlyList<LabeledImage> calibration, int threads, Action<int>? progress = null)
+    {
+        if (calibration.Count == 0) throw new UsageException("no calibration images (class_index % 10 == 0) in the calibration folder");
+        return Calibration.Run(new FloatReference(net), calibration, threads, progress);
     }
 }

@@ -27,8 +27,8 @@ public sealed record QuantOptions(int WeightBits = 10, int ActivationBits = 16, 
 /// </summary>
 public static class Quantizer
 {
-    /// <summary>Up to this weight width every conv is made to accumulate in int32.</summary>
-    public const int Int32AccumulatorMaxWeightBits = 10;
+    /// <summary>Up to this weight width (the widest the SIMD kernels take unsplit) every conv is made to accumulate in int32.</summary>
+    public const int Int32AccumulatorMaxWeightBits = EdgeResNet.Runtime.Kernels.ConvDispatch.MaxUnsplitWeightBits;
 
     public static QModel Quantize(Network net, Calibration cal, QuantOptions opt)
     {

@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using System.Diagnostics;
 using EdgeResNet.Tools.Evaluation;
 using EdgeResNet.Tools.Imaging;
@@ -15,11 +16,11 @@ public sealed record BenchReport(string Model, int Threads, int Frames, string K
 /// </summary>
 public static class Benchmark
 {
-    /// <param name="imagesDir">Sample photos (the evaluation split); null: zero frames.</param>
+    /// <param name="imagesDir">Sample photos (the evaluation split); null: all-zero input frames.</param>
     /// <param name="floatNetwork">The float network for the ONNX Runtime comparison; null: runtime only.</param>
     public static BenchReport Run(string imagePath, int threads, int frames, string? imagesDir, Network? floatNetwork)
     {
-        if (threads < 1 || frames < 1) throw new ArgumentException("threads and frames must be at least 1");
+        if (threads < 1 || frames < 1) throw new UsageException("--threads and --frames must be at least 1");
         using var runtime = new RuntimeClassifier(imagePath);
         var inputs = imagesDir != null
             ? Dataset.Load(imagesDir, Split.Evaluation, frames).Select(i => CaffePreprocessing.Run(RgbImage.Load(i.Path))).ToArray()

@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using EdgeResNet.Tools.Quantization;
 using EdgeResNet.Tools.Imaging;
 using EdgeResNet.Tools.Evaluation;
@@ -30,7 +31,7 @@ public sealed record BoardProfile(string Name, string Description, long FlashByt
     }
 
     public static BoardProfile Find(string name) => All.FirstOrDefault(b => b.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ArgumentException($"unknown board '{name}'; known boards: {string.Join(", ", All.Select(b => b.Name))}");
+        ?? throw new UsageException($"unknown board '{name}'; known boards: {string.Join(", ", All.Select(b => b.Name))}");
 }
 
 public sealed record BoardFit(string Board, string Description, bool Fits, string Limit);
