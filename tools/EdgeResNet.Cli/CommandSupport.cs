@@ -62,14 +62,14 @@ public static class CommandSupport
     internal static FloatClassifier LoadFloat() => new(new FloatReference(LoadNetwork()));
 
     /// <summary>The float model's top-1 per image, from the prediction cache (computed where missing).</summary>
-    internal static Dictionary<string, int> FloatTop1(IReadOnlyList<LabeledImage> set, int threads)
+    internal static Dictionary<string, int> FloatTop1(IReadOnlyList<LabeledImage> set, int threads, Func<FloatClassifier>? loadFloat = null)
     {
         var cache = new FloatPredictionCache(WeightsCache.Default().CacheDir);
         Dictionary<string, int> result = null!;
         AnsiConsole.Progress().Columns(ProgressColumns()).Start(ctx =>
         {
             var task = ctx.AddTask("float reference (for agreement; cached)", maxValue: set.Count);
-            result = cache.Top1(set, LoadFloat, threads, (done, total) => { task.MaxValue = total; task.Value = done; });
+            result = cache.Top1(set, loadFloat ?? LoadFloat, threads, (done, total) => { task.MaxValue = total; task.Value = done; });
             task.Value = task.MaxValue;
         });
         return result;

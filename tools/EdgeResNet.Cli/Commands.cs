@@ -16,28 +16,7 @@ namespace EdgeResNet.Cli;
 public static class Commands
 {
     public static IEnumerable<Command> All() =>
-        [Demo(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt(), .. QuantCommands.All(), .. RuntimeCommands.All(), .. DeviceCommands.All()];
-
-    static Command Demo()
-    {
-        var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N images" };
-        var threads = CommandSupport.ThreadsOption();
-        var cmd = new Command("demo", "The main job on defaults: fetch the weights if needed, classify 3 sample photos and evaluate the float model on all of ../shared/imagenet-samples.")
-        {
-            limit, threads,
-        };
-        cmd.SetAction(pr => ExitCodes.Guard(() =>
-        {
-            var images = RepoPaths.SampleImages() ?? throw new DirectoryNotFoundException(
-                "../shared/imagenet-samples was not found beside the repository; pass a folder to 'edgeresnet eval --images DIR' instead");
-            var model = CommandSupport.LoadFloat();
-            var set = Dataset.Load(images, Split.All, pr.GetValue(limit));
-            PrintClassification(model, set.Take(3).Select(i => i.Path).ToArray());
-            CommandSupport.PrintReport(CommandSupport.RunEval(model, set, pr.GetValue(threads)));
-            return ExitCodes.Ok;
-        }));
-        return cmd;
-    }
+        [DemoCommand.Create(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt(), .. QuantCommands.All(), .. RuntimeCommands.All(), .. DeviceCommands.All()];
 
     static Command FetchWeights()
     {

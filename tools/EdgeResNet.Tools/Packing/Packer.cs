@@ -1,5 +1,6 @@
 using EdgeResNet.Common;
 using EdgeResNet.Runtime;
+using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Tools.Evaluation;
 using EdgeResNet.Tools.Float;
 using EdgeResNet.Tools.Model;
@@ -26,6 +27,38 @@ public static class Packer
         AtomicFile.WriteAllBytes(path, bytes);
         return new PackResult(path, bytes.Length, model, clock.Elapsed.TotalSeconds);
     }
+
+    /// <summary>
+    /// <see cref="Pack"/>, skipped when <paramref name="path"/> already holds a valid image packed with the
+    /// same options, calibration photos and code (a stamp beside it records them). Returns null when it was up to date.
+    /// </summary>
+    public static PackResult? PackIfStale(Func<Network> net, IReadOnlyList<LabeledImage> calibration, QuantOptions options, string path, int threads,
+        Action<int>? calibrationProgress = null)
+    {
+        string key = StampKey(calibration, options), stamp = path + ".stamp";
+        if (File.Exists(path) && File.Exists(stamp) && File.ReadAllText(stamp) == key)
+        {
+            try
+            {
+                using var flash = new FileFlash(path);
+                FlashImage.Open(flash, verifySections: true);
+                return null;
+            }
+            catch (FlashImageException) { } // damaged: pack again
+        }
+        var result = Pack(net(), calibration, options, path, threads, calibrationProgress);
+        AtomicFile.WriteAllText(stamp, key);
+        return result;
+    }
+
+    /// <summary>What an image depends on: the options, each calibration photo (name and size), and the code of the tools and the runtime (module version ids change with every code change).</summary>
+    static string StampKey(IReadOnlyList<LabeledImage> calibration, QuantOptions options) =>
+        string.Join("\n", [
+            options.ToString(),
+            typeof(Packer).Assembly.ManifestModule.ModuleVersionId.ToString(),
+            typeof(FlashImage).Assembly.ManifestModule.ModuleVersionId.ToString(),
+            .. calibration.Select(c => $"{c.FileName}\t{new FileInfo(c.Path).Length}"),
+        ]) + "\n";
 
     /// <summary>Activation ranges of the float network on the calibration photos (pack and the sweep both start here).</summary>
     public static Calibration Calibrate(Network net, IReadOnlyList<LabeledImage> calibration, int threads, Action<int>? progress = null)

@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.Diagnostics;
+using EdgeResNet.Common;
+using EdgeResNet.Flashing.Loader;
+using EdgeResNet.Flashing.SpiNor;
+using EdgeResNet.Runtime.Engine;
+using EdgeResNet.Runtime.Input;
+using EdgeResNet.Tools;
+using EdgeResNet.Tools.Evaluation;
+using EdgeResNet.Tools.Float;
+using EdgeResNet.Tools.Model;
+using EdgeResNet.Tools.Packing;
+using EdgeResNet.Tools.Quantization;
+using EdgeResNet.Tools.Reports;
+using EdgeResNet.Tools.Weights;
+using Spectre.Console;
+
+namespace EdgeResNet.Cli;
+
+/// <summary>
+/// The main job, end to end on the host: weights -> 10-bit image -> an emulated SPI NOR chip -> the
+/// board app classifying camera frames from it -> the runtime's accuracy on every photo -> the footprint.
+/// </summary>
+public static class DemoCommand
+{
+    /// <summary>The environment variable the ./edgeresnet wrapper sets to the board app it built.</summary>
+    const string DeviceAppVariable = "EDGERESNET_DEVICE_APP";
+
+    public static Command Create()
+    {
+        var images = CommandSupport.ImagesOption();
+        var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N photos (default: all)" };
+        var frames = new Option<int>("--frames") { Description = "Camera frames the board app classifies from the emulated flash", DefaultValueFactory = _ => 5 };
+        var threads = CommandSupport.ThreadsOption();
+        var cmd = new Command("demo",
+            "The product end to end: fetch and verify the weights, pack the 10-bit separate image (skipped when up to date), flash it into an emulated " +
+            "W25Q512JV through the SPI NOR driver, run the board app on YUYV camera frames streamed from that chip, evaluate the integer runtime on " +
+            "every photo (top-1, top-5, agreement with float) and show the footprint.")
+        {
+            images, limit, frames, threads,
+        };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            int t = pr.GetValue(threads), n = pr.GetValue(frames);
+            if (t < 1 || n < 1) throw new UsageException("--threads and --frames must be at least 1");
+            var clock = Stopwatch.StartNew();
+            string dir = pr.GetValue(images) ?? RepoPaths.SampleImages() ?? throw new DirectoryNotFoundException(
+                "../shared/imagenet-samples was not found beside the repository; give a labelled photo folder (labels.tsv) with --images DIR");
+            var set = Dataset.Load(dir, Split.All, pr.GetValue(limit));
+            if (set.Count == 0) throw new UsageException($"no photos in {dir}/labels.tsv (or --limit 0)");
+            string deviceApp = DeviceApp();
+
+            Step(1, "weights: fetch (npm) and verify every file");
+            var cache = WeightsCache.Default();
+            string modelJson = cache.Ensure(verifyHashes: true, log: msg => Console.WriteLine("  " + msg));
+            Network? network = null;
+            Network Net() => network ??= TfjsImporter.Load(modelJson);
+
+            Step(2, "pack the 10-bit separate image");
+            string imagePath = Path.Combine(cache.CacheDir, "resnet50-sep-w10.img");
+            var calibration = Dataset.Load(dir, Split.Calibration);
+            PackResult? packed = null;
+            AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
+            {
+                var task = ctx.AddTask($"calibrate on {calibration.Count} photos", maxValue: Math.Max(1, calibration.Count));
+                packed = Packer.PackIfStale(Net, calibration, new QuantOptions(), imagePath, t, done => task.Value = done);
+                task.Value = task.MaxValue;
+            });
+            Console.WriteLine(packed == null ? $"  {imagePath}: up to date (same options, calibration photos and code), every CRC checked"
+                : $"  wrote {imagePath}: {packed.ImageBytes:N0} bytes in {packed.Seconds:F1} s");
+
+            Step(3, "flash it into an emulated W25Q512JV through the SPI NOR driver");
+            string chip = Path.Combine(cache.CacheDir, "demo-w25q512jv.bin");
+            var image = File.ReadAllBytes(imagePath);
+            using (var nor = SpiNorDevices.OpenEmulated(chip))
+            {
+                var sw = Stopwatch.StartNew();
+                var counts = SectorWriter.WriteImage(nor.Flash, 0, image, null);
+                Console.WriteLine($"  {nor.Description}: {image.Length:N0} bytes on the chip, written where needed and read back, in {sw.Elapsed.TotalSeconds:F1} s ({counts})");
+            }
+
+            Step(4, $"the board app classifies {n} YUYV camera frames, weights streamed over the emulated SPI bus");
+            RunBoardApp(deviceApp, ["run", "--image", $"emulated-nor:{chip}", "--camera", $"folder:{dir},Yuyv", "--frames", $"{n}", "--labels", cache.LabelsJsonPath]);
+
+            Step(5, $"the integer runtime on {set.Count} photos");
+            using var runtime = new RuntimeClassifier(imagePath);
+            var report = CommandSupport.RunEval(runtime, set, t)
+                .WithAgreement(CommandSupport.FloatTop1(set, t, () => new FloatClassifier(new FloatReference(Net()))));
+            CommandSupport.PrintReport(report);
+
+            Step(6, "footprint");
+            var camera = new CameraFrame(640, 480, PixelFormat.Yuyv);
+            var fp = Footprint.Measure(imagePath, Footprint.SampleInput(imagePath, dir), ExecutionPlan.DefaultRamBudgetBytes, BoardProfile.All, camera: camera);
+            Console.WriteLine($"  runtime RAM {fp.RuntimeRamBytes:N0} B (arena {fp.ArenaBytes:N0} + weight buffers {fp.WeightBufferBytes:N0}); " +
+                $"board app RAM for {camera} frames {fp.DeviceRamBytes:N0} B");
+            Console.WriteLine($"  flash read per frame {fp.FlashBytesPerFrame:N0} B = {fp.FlashReadRatio:F3} x the {fp.ImageBytes:N0}-byte image; conv kernel: {fp.Kernel}");
+            foreach (var b in fp.Boards) Console.WriteLine($"  {b.Board}: {(b.Fits ? "" : "does not fit; ")}{b.Limit}");
+            Console.WriteLine($"  per layer: edgeresnet inspect {imagePath}; the whole plan: edgeresnet footprint {imagePath} --frame 640x480,Yuyv");
+
+            Console.WriteLine($"demo done in {clock.Elapsed.TotalSeconds:F0} s");
+            return report.Errors.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
+        }));
+        return cmd;
+    }
+
+    static void Step(int i, string what) => Console.WriteLine($"== {i}/6 {what}");
+
+    /// <summary>The board app's dll: the one the ./edgeresnet wrapper built, or .build/device in the repository.</summary>
+    static string DeviceApp()
+    {
+        string? path = Environment.GetEnvironmentVariable(DeviceAppVariable);
+        if (string.IsNullOrEmpty(path) && RepoPaths.FindRoot() is string root) path = Path.Combine(root, ".build", "device", "edgeresnet-device.dll");
+        return path != null && File.Exists(path) ? path : throw new UnavailableException(
+            "the board app is not built; run the demo through the ./edgeresnet wrapper, which builds it, or build it with: dotnet build firmware/EdgeResNet.Device -c Release -o .build/device");
+    }
+
+    /// <summary>Runs the board app as its own process (tools never link firmware) and passes its output through, indented.</summary>
+    static void RunBoardApp(string dll, string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(dll);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var app = Process.Start(start) ?? throw new UnavailableException("could not start dotnet for the board app");
+        app.ErrorDataReceived += (_, e) => { if (e.Data != null) Console.Error.WriteLine("  board: " + e.Data); };
+        app.BeginErrorReadLine();
+        while (app.StandardOutput.ReadLine() is string line) Console.WriteLine("  board: " + line);
+        app.WaitForExit();
+        if (app.ExitCode != 0) throw new DeviceException($"the board app exited with code {app.ExitCode} (see its messages above)");
+    }
+}
