@@ -13,7 +13,7 @@ namespace EdgeResNet.Cli;
 /// <summary>What the commands share: the common options, loading a model, progress bars, eval reports and JSON output.</summary>
 public static class CommandSupport
 {
-    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     internal static Option<string> ModelOption() => new("--model")
     {

@@ -17,7 +17,7 @@ namespace EdgeResNet.Cli;
 /// <summary>Calibrate -> quantise -> pack, inspect a flash image, and the bit-width study.</summary>
 public static class QuantCommands
 {
-    public static IEnumerable<Command> All() => [Pack(), Inspect(), Sweep()];
+    public static IEnumerable<Command> All() => [Pack(), Inspect(), Validate(), Sweep()];
 
     static Option<BnScheme> SchemeOption() => new("--scheme")
     {
@@ -100,6 +100,64 @@ public static class QuantCommands
             AnsiConsole.Write(t);
             Console.WriteLine("acc bits: the proven bound on |accumulator| from the packed weights and the input format, sign included (<= 32: int32 is exact).");
             return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    static Command Validate()
+    {
+        var image = new Argument<string>("image") { Description = "A flash image (.img)" };
+        var images = CommandSupport.ImagesOption();
+        var split = CommandSupport.SplitOption(Split.Evaluation);
+        var limit = new Option<int>("--limit") { Description = "How many photos of the split (the integer simulator takes seconds per photo)", DefaultValueFactory = _ => 10 };
+        var threads = CommandSupport.ThreadsOption();
+        var json = new Option<string?>("--json") { Description = "Also write the per-layer figures as JSON here" };
+        var markdown = new Option<string?>("--markdown") { Description = "Also write the per-layer table as Markdown here" };
+        var device = new Option<string?>("--device-logits") { Description = "Compare with the board app's logits of a folder run (edgeresnet-device run --camera folder:DIR,Rgb24 --logits-out F): bit-exact or not, per photo" };
+        var cmd = new Command("validate",
+            "Each layer of a flash image against the float model on the same photos: SQNR in dB, largest absolute error, saturated values and formats; " +
+            "then top-1, top-5 and agreement with float; optionally the board app's logits against the host's")
+        {
+            image, images, split, limit, threads, json, markdown, device,
+        };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            string path = pr.GetValue(image)!;
+            if (pr.GetValue(limit) < 1) throw new UsageException("--limit must be at least 1");
+            QModel model;
+            using (var flash = new FileFlash(path)) model = FlashImage.Open(flash).LoadAll();
+            var set = Dataset.Load(CommandSupport.ImagesDir(pr.GetValue(images)), pr.GetValue(split), pr.GetValue(limit));
+            if (set.Count == 0) throw new UsageException("no photos selected; check --images, --split and --limit");
+            var net = CommandSupport.LoadNetwork();
+            ValidationReport r = null!;
+            AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
+            {
+                var task = ctx.AddTask($"float + integer, layer by layer: {set.Count} photos", maxValue: set.Count);
+                r = LayerValidation.Run(Path.GetFileName(path), model, net, set, pr.GetValue(threads), done => task.Value = done);
+            });
+            foreach (var e in r.Errors) Console.Error.WriteLine($"error: {e}");
+            var t = new Table().AddColumns("#", "layer", "op", "output", "formats", "SQNR dB", "max |error|", "saturated");
+            foreach (var l in r.Layers)
+                t.AddRow($"{l.Index}", Markup.Escape(l.Layer), l.Op, l.Shape, l.Formats, $"{l.SqnrDb:F1}", $"{l.MaxAbsError:G3}", $"{l.Saturated:N0} of {l.Values:N0}");
+            AnsiConsole.Write(t);
+            Console.WriteLine($"engine: {r.Engine}");
+            Console.WriteLine($"{r.Images} photos: top-1 {r.Top1:P2}, top-5 {r.Top5:P2}, top-1 agreement with float {r.AgreementTop1:P2}; " +
+                $"lowest SQNR {r.Layers.Min(l => l.SqnrDb):F1} dB ({r.Layers.MinBy(l => l.SqnrDb)!.Layer}), logits {r.Layers[^1].SqnrDb:F1} dB");
+            if (pr.GetValue(device) is string logitsFile)
+            {
+                using var host = new RuntimeClassifier(path);
+                var d = LayerValidation.CompareDevice(logitsFile, host, Dataset.Load(CommandSupport.ImagesDir(pr.GetValue(images)), Split.All));
+                Console.WriteLine($"board logits {d.File}: {d.Frames} frames, bit-exact with the host runtime on {d.BitExact}, same top-1 on {d.Top1Same}" +
+                    (d.UnknownPhotos.Count > 0 ? $"; {d.UnknownPhotos.Count} frame(s) name photos not in labels.tsv" : ""));
+                if (d.Frames == 0) throw new InvalidDataException($"{logitsFile}: no frame names a photo of the folder");
+            }
+            if (pr.GetValue(json) is string j) CommandSupport.WriteJsonAtomically(j, r);
+            if (pr.GetValue(markdown) is string m)
+            {
+                EdgeResNet.Tools.AtomicFile.WriteAllText(m, LayerValidation.Markdown(r, "./edgeresnet validate " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2))));
+                Console.WriteLine($"wrote {m}");
+            }
+            return r.Errors.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         }));
         return cmd;
     }

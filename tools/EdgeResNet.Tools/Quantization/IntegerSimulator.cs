@@ -30,7 +30,8 @@ public sealed class IntegerSimulator
     public QModel Model => _model;
 
     /// <summary>Integer logits (format: the last layer's OutFrac) for one quantised HWC input.</summary>
-    public int[] Run(short[] input)
+    /// <param name="observe">Called with each layer's index and output tensor as it is computed (int16, or int32 for the wide logits layer).</param>
+    public int[] Run(short[] input, Action<int, short[], int[]>? observe = null)
     {
         if (input.Length != _model.InputSize) throw new ArgumentException($"input has {input.Length} values, the model expects {_model.InputSize}");
         var tensors = new short[]?[_model.Layers.Length + 1];
@@ -53,6 +54,7 @@ public sealed class IntegerSimulator
                 case QOp.GlobalAvgPool: ReferenceKernels.GlobalAvgPool(l, x, output); break;
                 default: throw new InvalidDataException($"layer {i} ({l.Name}): unknown operator {l.Op}");
             }
+            observe?.Invoke(i, output, l.WideOutput ? logits : []);
             tensors[i + 1] = output;
             if (_lastUse[l.Input0] == i) tensors[l.Input0] = null;
             if (l.Input1 >= 0 && _lastUse[l.Input1] == i) tensors[l.Input1] = null;

@@ -33,8 +33,7 @@ public static class Quantizer
     public static QModel Quantize(Network net, Calibration cal, QuantOptions opt)
     {
         opt.Validate();
-        var consumers = net.Layers.SelectMany(l => l.Inputs.Select(i => (i, l))).ToLookup(p => p.i, p => p.l);
-        Layer? Single(Layer l) => consumers[l.Name].Count() == 1 ? consumers[l.Name].First() : null;
+        var consumers = Consumers(net);
 
         var tensors = new Dictionary<string, Tensor>();
         var pads = new Dictionary<string, Layer>();
@@ -72,10 +71,8 @@ public static class Quantizer
                 case LayerKind.Conv2D:
                 {
                     var (src, pad) = InputOf(l);
-                    Layer? bn = Single(l) is { Kind: LayerKind.BatchNorm } b ? b : null;
-                    Layer last = bn ?? l;
-                    Layer? relu = Single(last) is { Kind: LayerKind.Relu } r ? r : null;
-                    Layer outLayer = relu ?? last;
+                    var (bn, relu) = FusedAfter(l, consumers);
+                    Layer outLayer = relu ?? bn ?? l;
                     if (bn != null) fused.Add(bn.Name);
                     if (relu != null) fused.Add(relu.Name);
                     var q = ConvLayer(l, bn, src, pad, relu != null, ActFrac(outLayer.Name), opt);
@@ -102,7 +99,7 @@ public static class Quantizer
                     if (l.Inputs.Length != 2) throw new ModelFormatException($"layer '{l.Name}': the integer Add takes exactly 2 inputs");
                     var a = tensors[l.Inputs[0]];
                     var b = tensors[l.Inputs[1]];
-                    Layer? relu = Single(l) is { Kind: LayerKind.Relu } r ? r : null;
+                    var (_, relu) = FusedAfter(l, consumers);
                     if (relu != null) fused.Add(relu.Name);
                     Layer outLayer = relu ?? l;
                     var s = l.OutShape;
@@ -149,6 +146,28 @@ public static class Quantizer
     }
 
     sealed record Tensor(int Id, Shape3 Shape, int Frac, bool NonNegative);
+
+    static ILookup<string, Layer> Consumers(Network net) => net.Layers.SelectMany(l => l.Inputs.Select(i => (i, l))).ToLookup(p => p.i, p => p.l);
+
+    /// <summary>The float layers an integer layer takes in with <paramref name="l"/>: after a Conv2D the BatchNorm it alone feeds, after that (or an Add) the ReLU.</summary>
+    static (Layer? Bn, Layer? Relu) FusedAfter(Layer l, ILookup<string, Layer> consumers)
+    {
+        Layer? Single(Layer x) => consumers[x.Name].Count() == 1 ? consumers[x.Name].First() : null;
+        Layer? bn = l.Kind == LayerKind.Conv2D && Single(l) is { Kind: LayerKind.BatchNorm } b ? b : null;
+        Layer? relu = l.Kind is LayerKind.Conv2D or LayerKind.Add && Single(bn ?? l) is { Kind: LayerKind.Relu } r ? r : null;
+        return (bn, relu);
+    }
+
+    /// <summary>For each integer layer name, the float layer whose output it computes (the last of its fused BatchNorm and ReLU).</summary>
+    public static Dictionary<string, string> FloatOutputOf(Network net)
+    {
+        var consumers = Consumers(net);
+        return net.Layers.ToDictionary(l => l.Name, l =>
+        {
+            var (bn, relu) = FusedAfter(l, consumers);
+            return (relu ?? bn ?? l).Name;
+        });
+    }
 
     static QLayer Geometry(QLayer q, Shape3 input, Layer l, Layer? pad)
     {
