@@ -137,6 +137,25 @@ public sealed class FramePreprocessorTests
 [TestClass]
 public sealed class DeviceFootprintTests
 {
+    /// <summary>The report's per-step flash figures (planned: each conv's sections once per band) add up to what a measured frame reads.</summary>
+    [TestMethod]
+    [DataRow(ExecutionPlan.DefaultRamBudgetBytes)]
+    [DataRow(1L)]
+    public void StepFlashBytesAddUpToTheMeasuredFrame(long budget)
+    {
+        var (model, bytes, inputs) = RuntimeTests.MiniPacked(new QuantOptions());
+        string path = Path.Combine(Path.GetTempPath(), $"footprint-{Guid.NewGuid():N}.img");
+        File.WriteAllBytes(path, bytes);
+        try
+        {
+            var r = EdgeResNet.Tools.Reports.Footprint.Measure(path, Quantizer.QuantizeInput(inputs[0], model), budget, []);
+            Assert.AreEqual(r.FlashBytesPerFrame, r.Steps.Sum(s => s.FlashBytes));
+            Assert.IsTrue(r.Steps.All(s => s.TensorBytes > 0 && s.Bands >= 1));
+            if (budget == 1) Assert.IsTrue(r.Steps.Any(s => s.Bands > 1));
+        }
+        finally { File.Delete(path); }
+    }
+
     [TestMethod]
     public void AFrameSizeAddsThePreprocessingAndTheFrameBufferToTheBoardFit()
     {

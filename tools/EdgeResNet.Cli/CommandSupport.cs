@@ -100,6 +100,14 @@ public static class CommandSupport
             (r.Errors.Count > 0 ? $"; {r.Errors.Count} unreadable image(s) left out" : ""));
     }
 
+    /// <summary>A JSON file this program wrote (snake_case), or a clear error naming the file.</summary>
+    internal static T ReadJson<T>(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found", path);
+        try { return JsonSerializer.Deserialize<T>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty JSON"); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not the JSON this program writes ({e.Message})"); }
+    }
+
     /// <summary>Writes JSON to a temporary file and renames it, so a failure never leaves half a report.</summary>
     internal static void WriteJsonAtomically<T>(string path, T value)
     {

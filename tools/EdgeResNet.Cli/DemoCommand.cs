@@ -35,7 +35,7 @@ public static class DemoCommand
         var cmd = new Command("demo",
             "The product end to end: fetch and verify the weights, pack the 10-bit separate image (skipped when up to date), flash it into an emulated " +
             "W25Q512JV through the SPI NOR driver, run the board app on YUYV camera frames streamed from that chip, evaluate the integer runtime on " +
-            "every photo (top-1, top-5, agreement with float) and show the footprint.")
+            "every photo (top-1, top-5, agreement with float), show the footprint and write an HTML report.")
         {
             images, limit, frames, threads,
         };
@@ -97,13 +97,19 @@ public static class DemoCommand
             foreach (var b in fp.Boards) Console.WriteLine($"  {b.Board}: {(b.Fits ? "" : "does not fit; ")}{b.Limit}");
             Console.WriteLine($"  per layer: edgeresnet inspect {imagePath}; the whole plan: edgeresnet footprint {imagePath} --frame 640x480,Yuyv");
 
+            Step(7, "report: model, layers, RAM plan, flash traffic, accuracy, boards");
+            string reportPath = Path.Combine(cache.CacheDir, "demo-report.html");
+            var data = RuntimeCommands.ReportBuilder(imagePath, dir, photos: 0, validatePhotos: 3, camera, t, sweep: null, accuracy: report, loadNetwork: Net, footprint: fp);
+            HtmlReport.Write(reportPath, data);
+            Console.WriteLine($"  wrote {reportPath} (open it in a browser; per-layer SQNR from 3 photos: edgeresnet validate {imagePath})");
+
             Console.WriteLine($"demo done in {clock.Elapsed.TotalSeconds:F0} s");
             return report.Errors.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         }));
         return cmd;
     }
 
-    static void Step(int i, string what) => Console.WriteLine($"== {i}/6 {what}");
+    static void Step(int i, string what) => Console.WriteLine($"== {i}/7 {what}");
 
     /// <summary>The board app's dll: the one the ./edgeresnet wrapper built, or .build/device in the repository.</summary>
     static string DeviceApp()

@@ -1,3 +1,5 @@
+using EdgeResNet.Tools.Float;
+using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Common;
 using EdgeResNet.Common.Imaging;
@@ -19,7 +21,7 @@ namespace EdgeResNet.Cli;
 /// <summary>The device runtime from the host: footprint and benchmark.</summary>
 public static class RuntimeCommands
 {
-    public static IEnumerable<Command> All() => [FootprintCommand(), Bench(), MiniImage()];
+    public static IEnumerable<Command> All() => [FootprintCommand(), Report(), Bench(), MiniImage()];
 
     static Command MiniImage()
     {
@@ -92,11 +94,69 @@ public static class RuntimeCommands
     }
 
     /// <summary>WIDTHxHEIGHT[,FORMAT], format Yuyv by default.</summary>
-    static CameraFrame ParseFrame(string s)
+    internal static CameraFrame ParseFrame(string s)
     {
         var parts = s.Split(',');
         var (w, h) = EdgeResNet.Common.DeviceStrings.ParseSize(parts[0]);
         return new CameraFrame(w, h, parts.Length > 1 ? EdgeResNet.Common.DeviceStrings.ParseFormat(parts[1]) : PixelFormat.Yuyv);
+    }
+
+    static Command Report()
+    {
+        var image = new Argument<string>("image") { Description = "A flash image (.img)" };
+        var output = new Option<string>("--out") { Description = "The HTML file to write (self-contained: inline CSS and SVG, nothing fetched)", Required = true };
+        var images = CommandSupport.ImagesOption();
+        var photos = new Option<int>("--photos") { Description = "Photos (all splits) the runtime is evaluated on for the accuracy section; 0 leaves it out", DefaultValueFactory = _ => 200 };
+        var validate = new Option<int>("--validate") { Description = "Evaluation photos for the per-layer SQNR (the simulator takes seconds per photo); 0 leaves it out", DefaultValueFactory = _ => 5 };
+        var sweep = new Option<string?>("--sweep-json") { Description = "sweep.json of 'edgeresnet sweep', for the accuracy-against-bits curve" };
+        var frame = new Option<string>("--frame") { Description = "Camera frame size and format counted in the board app's RAM", DefaultValueFactory = _ => "640x480,Yuyv" };
+        var threads = CommandSupport.ThreadsOption();
+        var cmd = new Command("report", "One self-contained HTML report of a flash image: model, per-layer table (formats, accumulator bounds, flash bytes, SQNR), the RAM plan and flash traffic per step, accuracy against float, board fit, and the bit-width curve of a sweep")
+        {
+            image, output, images, photos, validate, sweep, frame, threads,
+        };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            string path = pr.GetValue(image)!, outPath = pr.GetValue(output)!;
+            int nPhotos = pr.GetValue(photos), nValidate = pr.GetValue(validate), t = pr.GetValue(threads);
+            if (nPhotos < 0 || nValidate < 0) throw new UsageException("--photos and --validate must be 0 or more");
+            var sweepResult = pr.GetValue(sweep) is string sj ? CommandSupport.ReadJson<SweepResult>(sj) : null;
+            var data = ReportBuilder(path, pr.GetValue(images), nPhotos, nValidate, ParseFrame(pr.GetValue(frame)!), t, sweepResult);
+            HtmlReport.Write(outPath, data);
+            Console.WriteLine($"wrote {outPath}");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    /// <summary>The report's figures: footprint, the runtime's accuracy on <paramref name="photos"/> photos, validate on <paramref name="validatePhotos"/>; the demo calls it too.</summary>
+    internal static ReportData ReportBuilder(string path, string? imagesDir, int photos, int validatePhotos, CameraFrame camera, int threads, SweepResult? sweep,
+        EvalReport? accuracy = null, Func<EdgeResNet.Tools.Model.Network>? loadNetwork = null, FootprintReport? footprint = null)
+    {
+        QModel model;
+        using (var flash = new FileFlash(path)) model = FlashImage.Open(flash).LoadAll();
+        string? dir = photos > 0 || validatePhotos > 0 ? CommandSupport.ImagesDir(imagesDir) : imagesDir ?? EdgeResNet.Tools.RepoPaths.SampleImages();
+        var fp = footprint ?? Footprint.Measure(path, Footprint.SampleInput(path, dir), ExecutionPlan.DefaultRamBudgetBytes, BoardProfile.All, camera: camera);
+        loadNetwork ??= CommandSupport.LoadNetwork;
+        if (accuracy == null && photos > 0)
+        {
+            var set = Dataset.Load(dir!, Split.All, photos);
+            using var runtime = new RuntimeClassifier(path);
+            var floatTop1 = CommandSupport.FloatTop1(set, threads, () => new FloatClassifier(new FloatReference(loadNetwork())));
+            accuracy = CommandSupport.RunEval(runtime, set, threads).WithAgreement(floatTop1);
+        }
+        ValidationReport? validation = null;
+        if (validatePhotos > 0)
+        {
+            var set = Dataset.Load(dir!, Split.Evaluation, validatePhotos);
+            var net = loadNetwork();
+            AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
+            {
+                var task = ctx.AddTask($"validate, layer by layer: {set.Count} photos", maxValue: set.Count);
+                validation = LayerValidation.Run(Path.GetFileName(path), model, net, set, threads, done => task.Value = done);
+            });
+        }
+        return new ReportData(Path.GetFileName(path), model, fp, accuracy, validation, sweep);
     }
 
     static Command Bench()

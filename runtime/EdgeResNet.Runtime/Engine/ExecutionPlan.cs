@@ -129,7 +129,7 @@ namespace EdgeResNet.Runtime.Engine
         }
 
         /// <summary>One past the last tensor-area value the step's input and output occupy.</summary>
-        int TensorsEnd(PlanStep s)
+        public int TensorsEnd(PlanStep s)
         {
             var L = Model.Layers;
             switch (s.Kind)
@@ -254,13 +254,19 @@ namespace EdgeResNet.Runtime.Engine
         }
 
         /// <summary>A readable schedule: one line per step.</summary>
+        /// <summary>The step's name for reports: "conv1+max_pooling2d", "res2a", "avg_pool+fc1000".</summary>
+        public string StepName(PlanStep s)
+        {
+            var L = Model.Layers;
+            return s.Kind == StepKind.Stem ? L[s.A].Name + "+" + L[s.Pool].Name : s.Kind == StepKind.Head ? L[s.Gap].Name + "+" + L[s.Fc].Name : L[s.A].Name.Replace("_branch2a", "");
+        }
+
         public string Describe()
         {
             var sb = new StringBuilder();
             foreach (var s in Steps)
             {
-                var L = Model.Layers;
-                string name = s.Kind == StepKind.Stem ? L[s.A].Name + "+" + L[s.Pool].Name : s.Kind == StepKind.Head ? L[s.Gap].Name + "+" + L[s.Fc].Name : L[s.A].Name.Replace("_branch2a", "");
+                string name = StepName(s);
                 sb.Append($"{s.Kind,-10} {name,-26} bands {s.Bands,2} x {s.BandRows,3} rows  in@{2L * s.InputOffset,9:N0} B  out@{2L * s.OutputOffset,9:N0} B  scratch {2L * s.ScratchTotal,9:N0} B@{2L * s.ScratchOffset,9:N0}\n");
             }
             return sb.ToString();

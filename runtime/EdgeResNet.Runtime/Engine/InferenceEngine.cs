@@ -62,13 +62,19 @@ namespace EdgeResNet.Runtime.Engine
             return _logits;
         }
 
-        public void Run()
+        public void Run() => RunSteps(null);
+
+        /// <summary>A frame as <see cref="Run()"/>, calling <paramref name="afterStep"/> after each step of the plan (profiling: flash bytes and time per step).</summary>
+        public void RunProfiled(Action<PlanStep> afterStep) => RunSteps(afterStep);
+
+        void RunSteps(Action<PlanStep>? afterStep)
         {
             foreach (var step in Plan.Steps)
             {
                 if (step.Kind == StepKind.Stem) RunStem(step);
                 else if (step.Kind == StepKind.Bottleneck) RunBottleneck(step);
                 else RunHead(step);
+                afterStep?.Invoke(step);
             }
         }
 

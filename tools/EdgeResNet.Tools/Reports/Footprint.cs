@@ -36,6 +36,9 @@ public sealed record BoardProfile(string Name, string Description, long FlashByt
 
 public sealed record BoardFit(string Board, string Description, bool Fits, string Limit);
 
+/// <summary>One step of the plan: its bands, the tensor area its input and output use, its scratch, and the flash bytes it read in the measured frame.</summary>
+public sealed record StepFootprint(string Name, string Kind, int Bands, int BandRows, long TensorBytes, long ScratchBytes, long FlashBytes);
+
 public sealed record FootprintReport(
     string Image, string Kernel, long ImageBytes, long Macs, long RamBudgetBytes,
     long TensorAreaBytes, long ScratchBytes, long Im2ColBytes, long ArenaBytes, long WeightBufferBytes, long RuntimeRamBytes,
@@ -48,6 +51,8 @@ public sealed record FootprintReport(
     public long? FrameBufferBytes { get; init; }
     /// <summary>What the board app needs in all: runtime + preprocessing + frame buffer (runtime alone without a frame size); the board fit uses it.</summary>
     public long DeviceRamBytes { get; init; }
+    /// <summary>The plan step by step (their flash bytes add up to <see cref="FlashBytesPerFrame"/>).</summary>
+    public IReadOnlyList<StepFootprint> Steps { get; init; } = [];
 }
 
 /// <summary>A camera frame the board app preprocesses: its size and sensor format.</summary>
@@ -88,9 +93,14 @@ public static class Footprint
         long heapEngine = GC.GetAllocatedBytesForCurrentThread() - heapBefore; // every buffer the engine holds
         engine.Run(input); // first frame: JIT
         input.CopyTo(engine.Input);
+        // The per-step counter is made before the allocation count starts: the frame itself allocates nothing.
+        var stepFlash = new long[plan.Steps.Count];
+        int stepIndex = 0;
+        long stepStart = counting.BytesRead;
+        Action<PlanStep> afterStep = _ => { stepFlash[stepIndex++] = counting.BytesRead - stepStart; stepStart = counting.BytesRead; };
         long readBefore = counting.BytesRead, readsBefore = counting.Reads, allocBefore = GC.GetAllocatedBytesForCurrentThread();
         long start = Stopwatch.GetTimestamp();
-        engine.Run();
+        engine.RunProfiled(afterStep);
         var elapsed = Stopwatch.GetElapsedTime(start);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - allocBefore;
         long flashPerFrame = counting.BytesRead - readBefore;
@@ -115,6 +125,8 @@ public static class Footprint
             heapEngine, allocated, process.PeakWorkingSet64, elapsed.TotalMilliseconds, fits)
         {
             PreprocessingBytes = preprocessing,
+            Steps = plan.Steps.Select((s, i) => new StepFootprint(plan.StepName(s), s.Kind.ToString(), s.Bands, s.BandRows, 2L * plan.TensorsEnd(s), 2L * s.ScratchTotal,
+                stepFlash[i])).ToList(),
             FrameBufferBytes = camera?.BufferBytes,
             DeviceRamBytes = ram,
         };
