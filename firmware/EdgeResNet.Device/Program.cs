@@ -34,6 +34,9 @@ static Command RunCommand()
     };
     cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
+        if (pr.GetValue(frames) is int f && f < 1) throw new UsageException($"--frames {f}: give 1 or more (leave it out to run until the source ends or Ctrl+C)");
+        foreach (var (name, pin) in new[] { ("--led", pr.GetValue(led)), ("--button", pr.GetValue(button)), ("--gpio-chip", pr.GetValue(gpioChip)) })
+            if (pin is int p && p < 0) throw new UsageException($"{name} {p}: a GPIO pin or chip number is 0 or more (leave the option out for none)");
         var c = pr.GetValue(config) is string path ? DeviceConfig.Load(path) : new DeviceConfig();
         c = c with
         {

@@ -188,6 +188,8 @@ public sealed class DeviceTests
                 (["run", "--image", "spi:9,0", "--camera", $"folder:{dir}"], 5, "/dev/spidev9.0"),
                 (["run", "--image", img, "--camera", $"folder:{dir}", "--led", "17", "--gpio-chip", "9"], 5, "gpiochip9"),
                 (["run", "--config", badConfig], 1, "camrea"),
+                (["run", "--image", img, "--camera", $"folder:{dir}", "--frames", "0"], 1, "--frames 0: give 1 or more"),
+                (["run", "--image", img, "--camera", $"folder:{dir}", "--led", "-1"], 1, "--led -1: a GPIO pin"),
             };
             foreach (var (args, code, message) in cases)
             {

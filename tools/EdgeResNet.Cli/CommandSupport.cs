@@ -100,6 +100,18 @@ public static class CommandSupport
             (r.Errors.Count > 0 ? $"; {r.Errors.Count} unreadable image(s) left out" : ""));
     }
 
+    /// <summary>Before any work: every output file given can be written (a null is an option not given).</summary>
+    internal static void CheckOutputs(params string?[] files)
+    {
+        foreach (var f in files) if (f != null) AtomicFile.CheckWritable(f);
+    }
+
+    /// <summary>Before any work: files can be written into <paramref name="dir"/> (made if missing).</summary>
+    internal static void CheckOutputDir(string? dir)
+    {
+        if (dir != null) AtomicFile.CheckWritable(Path.Combine(dir, ".edgeresnet-write-check"));
+    }
+
     /// <summary>A JSON file this program wrote (snake_case), or a clear error naming the file.</summary>
     internal static T ReadJson<T>(string path)
     {

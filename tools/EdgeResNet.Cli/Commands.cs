@@ -53,6 +53,7 @@ public static class Commands
         var cmd = new Command("eval", "Top-1 / top-5 accuracy against labels.tsv, of the float model or of a packed flash image") { model, images, limit, split, threads, json, engine };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputs(pr.GetValue(json));
             var classifier = CommandSupport.LoadModel(pr.GetValue(model)!, pr.GetValue(engine));
             var set = Dataset.Load(CommandSupport.ImagesDir(pr.GetValue(images)), pr.GetValue(split), pr.GetValue(limit));
             if (set.Count == 0) throw new UsageException("no images selected; check --images, --split and --limit");
@@ -90,6 +91,7 @@ public static class Commands
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputDir(pr.GetValue(outDir));
             var paths = pr.GetValue(folder) is string dir ? Dataset.Load(dir).Select(i => i.Path).ToArray() : pr.GetValue(files)!;
             if (paths.Length == 0) throw new UsageException("give image files or --images DIR");
             int failed = 0;
@@ -114,6 +116,7 @@ public static class Commands
         var cmd = new Command("export-onnx", "Export the imported float network as a standard ONNX model (opset 13, BatchNormalization kept; input NHWC float32 'input', outputs 'logits' and 'probabilities')") { output };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputs(pr.GetValue(output));
             string path = pr.GetValue(output)!;
             OnnxExporter.Save(CommandSupport.LoadFloat().Reference.Network, path);
             Console.WriteLine($"wrote {path} ({new FileInfo(path).Length:N0} bytes)");
@@ -130,6 +133,7 @@ public static class Commands
         var cmd = new Command("compare-ort", "Export to ONNX, run ONNX Runtime (fp32) and the float reference on the same images, and report top-1 agreement and the largest logit difference") { images, limit, json };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputs(pr.GetValue(json));
             var set = Dataset.Load(CommandSupport.ImagesDir(pr.GetValue(images)), Split.All, pr.GetValue(limit));
             var result = OrtComparison.Run(CommandSupport.LoadFloat().Reference, set, threads: Environment.ProcessorCount);
             Console.WriteLine($"{result.Images} images: top-1 agrees on {result.Top1Agree}, largest |logit difference| {result.MaxAbsLogitDiff:G4}, mean {result.MeanAbsLogitDiff:G4}");

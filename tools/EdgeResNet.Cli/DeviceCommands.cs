@@ -37,6 +37,7 @@ public static class DeviceCommands
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputs(pr.GetValue(json));
             var set = Dataset.Load(CommandSupport.ImagesDir(pr.GetValue(images)), Split.All, pr.GetValue(limit));
             if (set.Count == 0) throw new UsageException("no images selected; check --images and --limit");
             int t = pr.GetValue(threads);

@@ -54,8 +54,9 @@ public static class QuantCommands
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputs(pr.GetValue(output));
             var opt = new QuantOptions(pr.GetValue(bits), pr.GetValue(actBits), pr.GetValue(scheme), pr.GetValue(bnBits), pr.GetValue(format));
-            try { opt.Validate(); } catch (ArgumentOutOfRangeException e) { throw new UsageException(e.Message.Split('\n')[0]); }
+            opt.Validate();
             var sw = Stopwatch.StartNew();
             var net = CommandSupport.LoadNetwork();
             var set = Dataset.Load(CommandSupport.ImagesDir(pr.GetValue(calib)), Split.Calibration);
@@ -122,6 +123,7 @@ public static class QuantCommands
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputs(pr.GetValue(json), pr.GetValue(markdown));
             string path = pr.GetValue(image)!;
             if (pr.GetValue(limit) < 1) throw new UsageException("--limit must be at least 1");
             QModel model;
@@ -179,6 +181,7 @@ public static class QuantCommands
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputDir(pr.GetValue(output));
             var bitList = ParseBits(pr.GetValue(bits)!);
             var schemeList = pr.GetValue(schemes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => Enum.TryParse<BnScheme>(s, ignoreCase: true, out var v) ? v : throw new UsageException($"unknown scheme '{s}'; use separate or folded")).ToList();

@@ -33,6 +33,7 @@ public static class RuntimeCommands
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputDir(pr.GetValue(output));
             var r = MiniImageFixture.Write(pr.GetValue(output)!, pr.GetValue(seed));
             Console.WriteLine($"wrote {r.ImagePath} ({r.ImageBytes:N0} bytes), input.bin, expected.txt ({r.Logits} logits; the .NET runtime agrees), frame.yuyv, expected-frame.txt");
             return ExitCodes.Ok;
@@ -60,6 +61,7 @@ public static class RuntimeCommands
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputs(pr.GetValue(json));
             string path = pr.GetValue(image)!;
             var boards = pr.GetValue(board) is string b ? [BoardProfile.Find(b)] : BoardProfile.All;
             var camera = pr.GetValue(frame) is string frameSpec ? ParseFrame(frameSpec) : null;
@@ -117,6 +119,7 @@ public static class RuntimeCommands
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputs(pr.GetValue(output));
             string path = pr.GetValue(image)!, outPath = pr.GetValue(output)!;
             int nPhotos = pr.GetValue(photos), nValidate = pr.GetValue(validate), t = pr.GetValue(threads);
             if (nPhotos < 0 || nValidate < 0) throw new UsageException("--photos and --validate must be 0 or more");
@@ -169,6 +172,7 @@ public static class RuntimeCommands
         var cmd = new Command("bench", "Median latency and frames/s of the runtime on sample frames, optionally against ONNX Runtime fp32 with the same thread count") { model, threads, frames, vsOrt, json };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
+            CommandSupport.CheckOutputs(pr.GetValue(json));
             int t = pr.GetValue(threads), n = pr.GetValue(frames);
             var report = Benchmark.Run(pr.GetValue(model)!, t, n, EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(vsOrt) ? CommandSupport.LoadNetwork() : null);
             var (rtMs, rtFps, ortMs, ortFps) = (report.RuntimeMs, report.RuntimeFps, report.OrtMs, report.OrtFps);

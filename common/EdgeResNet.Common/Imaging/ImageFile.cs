@@ -13,9 +13,11 @@ public static class ImageFile
     /// </summary>
     public static Frame Decode(string path)
     {
+        if (Directory.Exists(path)) throw new ImageDecodeException(path, "a directory, not an image file");
         if (!File.Exists(path)) throw new ImageDecodeException(path, "file not found");
+        if (new FileInfo(path).Length == 0) throw new ImageDecodeException(path, "empty file");
         using var codec = SKCodec.Create(path, out var result);
-        if (codec == null) throw new ImageDecodeException(path, $"not a readable image ({result})");
+        if (codec == null) throw new ImageDecodeException(path, $"not a JPEG, PNG, BMP, GIF or WebP image (Skia: {result})");
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var rgba = new byte[info.BytesSize];
         unsafe

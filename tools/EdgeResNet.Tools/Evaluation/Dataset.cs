@@ -11,6 +11,9 @@ public enum Split { All, Calibration, Evaluation }
 /// </summary>
 public static class Dataset
 {
+    /// <summary>Class indices a labels.tsv may name (ImageNet's 1000 classes).</summary>
+    public const int Classes = 1000;
+
     public static IReadOnlyList<LabeledImage> Load(string dir, Split split = Split.All, int? limit = null)
     {
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"image folder not found: {dir}");
@@ -18,15 +21,22 @@ public static class Dataset
         if (!File.Exists(tsv))
             throw new FileNotFoundException($"{dir} has no labels.tsv (one line per image: filename<TAB>class_index<TAB>synset)", tsv);
         var images = new List<LabeledImage>();
+        var seen = new Dictionary<string, int>();
         int lineNo = 0;
         foreach (var line in File.ReadLines(tsv))
         {
             lineNo++;
             if (line.Length == 0 || line.StartsWith('#')) continue;
             var f = line.Split('\t');
-            if (f.Length < 2 || !int.TryParse(f[1], out int cls) || cls < 0)
+            if (f.Length < 2 || !int.TryParse(f[1], out int cls))
                 throw new FormatException($"{tsv}:{lineNo}: expected filename<TAB>class_index<TAB>synset, got '{line}'");
-            images.Add(new LabeledImage(Path.Combine(dir, f[0]), f[0], cls, f.Length > 2 ? f[2] : ""));
+            string name = f[0];
+            if (cls < 0 || cls >= Classes) throw new FormatException($"{tsv}:{lineNo}: class index {cls} is outside 0..{Classes - 1}");
+            if (name.Length == 0 || Path.IsPathRooted(name) || name.Split('/', '\\').Any(p => p is "" or "." or ".."))
+                throw new FormatException($"{tsv}:{lineNo}: '{name}' is not a file name inside {dir} (no absolute paths, no '..')");
+            if (seen.TryGetValue(name, out int first)) throw new FormatException($"{tsv}:{lineNo}: '{name}' is listed again (first on line {first})");
+            seen[name] = lineNo;
+            images.Add(new LabeledImage(Path.Combine(dir, name), name, cls, f.Length > 2 ? f[2] : ""));
         }
         IEnumerable<LabeledImage> selected = split switch
         {

@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Input;
 using EdgeResNet.Tools.Float;
@@ -12,9 +13,9 @@ public sealed record QuantOptions(int WeightBits = 10, int ActivationBits = 16, 
 {
     public void Validate()
     {
-        if (WeightBits is < 2 or > 16) throw new ArgumentOutOfRangeException(nameof(WeightBits), WeightBits, "weight bits must be 2..16");
-        if (ActivationBits is < 4 or > 16) throw new ArgumentOutOfRangeException(nameof(ActivationBits), ActivationBits, "activation bits must be 4..16");
-        if (MultiplierBits is < 4 or > 24) throw new ArgumentOutOfRangeException(nameof(MultiplierBits), MultiplierBits, "BN multiplier bits must be 4..24");
+        if (WeightBits is < 2 or > 16) throw new UsageException($"--bits {WeightBits}: weight bits must be 2..16");
+        if (ActivationBits is < 4 or > 16) throw new UsageException($"--act-bits {ActivationBits}: activation bits must be 4..16");
+        if (MultiplierBits is < 4 or > 24) throw new UsageException($"--bn-bits {MultiplierBits}: BN multiplier bits must be 4..24");
     }
 }
 

@@ -1,0 +1,118 @@
+using EdgeResNet.Common;
+using EdgeResNet.Common.Imaging;
+using EdgeResNet.Runtime.Engine;
+using EdgeResNet.Tools;
+using EdgeResNet.Tools.Evaluation;
+using EdgeResNet.Tools.Quantization;
+using EdgeResNet.Tools.Reports;
+
+namespace EdgeResNet.Tests;
+
+/// <summary>Bad inputs found by trying the tools as a careless or hostile user (issue 17): each one a clear error, never a stack trace or a stray file.</summary>
+[TestClass]
+public sealed class BadInputTests
+{
+    static string TempDir() => Directory.CreateTempSubdirectory("edgeresnet-bad-").FullName;
+
+    [TestMethod]
+    public void ABadLabelsLineIsRefusedWithItsLineNumber()
+    {
+        string dir = TempDir();
+        try
+        {
+            foreach (var (line, message) in new[]
+            {
+                ("a.jpg\t1000\tn0", "labels.tsv:2: class index 1000 is outside 0..999"),
+                ("a.jpg\t-1\tn0", "labels.tsv:2: class index -1"),
+                ("../../etc/passwd\t3\tn0", "labels.tsv:2: '../../etc/passwd' is not a file name inside"),
+                ("/etc/passwd\t3\tn0", "labels.tsv:2: '/etc/passwd' is not a file name inside"),
+                ("ok.jpg\t4\tn0", "labels.tsv:2: 'ok.jpg' is listed again (first on line 1)"),
+                ("b.jpg\tseven", "labels.tsv:2: expected filename<TAB>class_index<TAB>synset"),
+            })
+            {
+                File.WriteAllText(Path.Combine(dir, "labels.tsv"), $"ok.jpg\t3\tn0\n{line}\n");
+                StringAssert.Contains(Assert.ThrowsExactly<FormatException>(() => Dataset.Load(dir)).Message, message, line);
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [TestMethod]
+    public void AnUnreadablePhotoSaysWhatItIs()
+    {
+        string dir = TempDir();
+        try
+        {
+            File.WriteAllBytes(Path.Combine(dir, "empty.jpg"), []);
+            File.WriteAllText(Path.Combine(dir, "notes.jpg"), "these are notes, not a photo");
+            StringAssert.EndsWith(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(Path.Combine(dir, "empty.jpg"))).Message, ": empty file");
+            StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(Path.Combine(dir, "notes.jpg"))).Message, "not a JPEG, PNG, BMP, GIF or WebP image");
+            StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(dir)).Message, "a directory, not an image file");
+            StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(Path.Combine(dir, "missing.jpg"))).Message, "file not found");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>Outputs are checked before the work (pack calibrates for a minute first): a directory, or a folder that cannot exist.</summary>
+    [TestMethod]
+    public void AnOutputThatCannotBeWrittenIsRefusedBeforeTheWork()
+    {
+        string dir = TempDir();
+        try
+        {
+            string aFile = Path.Combine(dir, "plain.txt");
+            File.WriteAllText(aFile, "x");
+            StringAssert.Contains(Assert.ThrowsExactly<IOException>(() => AtomicFile.CheckWritable(dir)).Message, "is a directory");
+            var e = Assert.ThrowsExactly<IOException>(() => AtomicFile.CheckWritable(Path.Combine(aFile, "out.img")));
+            StringAssert.Contains(e.Message, "cannot write");
+            Assert.AreEqual(ExitCodes.BadInput, ExitCodes.Classify(e));
+            AtomicFile.CheckWritable(Path.Combine(dir, "new", "out.img"));
+            CollectionAssert.AreEquivalent(new[] { "plain.txt" }, Directory.GetFiles(dir).Select(Path.GetFileName).ToArray(), "the check leaves no file behind");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [TestMethod]
+    public void ATemporaryLeftByAKilledRunIsRemovedOnTheNextWrite()
+    {
+        string dir = TempDir();
+        try
+        {
+            string target = Path.Combine(dir, "out.img");
+            string stale = target + ".tmp-2147483646-1", mine = target + $".tmp-{Environment.ProcessId}-999";
+            File.WriteAllText(stale, "half an image");
+            File.WriteAllText(mine, "this process's own, in use");
+            AtomicFile.WriteAllText(target, "image");
+            Assert.IsFalse(File.Exists(stale), "a dead process's temporary is removed");
+            Assert.IsTrue(File.Exists(mine), "a live process's temporary is kept");
+            Assert.AreEqual("image", File.ReadAllText(target));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [TestMethod]
+    public void PackOptionsOutOfRangeNameTheOptionNotTheParameter()
+    {
+        var e = Assert.ThrowsExactly<UsageException>(() => new QuantOptions(WeightBits: 0).Validate());
+        Assert.AreEqual("--bits 0: weight bits must be 2..16", e.Message);
+        StringAssert.Contains(Assert.ThrowsExactly<UsageException>(() => new QuantOptions(ActivationBits: 3).Validate()).Message, "--act-bits 3");
+    }
+
+    [TestMethod]
+    public void AnImpossibleRamBudgetNamesTheSmallestPlan()
+    {
+        var (model, bytes, inputs) = RuntimeTests.MiniPacked(new QuantOptions());
+        string path = Path.Combine(Path.GetTempPath(), $"budget-{Guid.NewGuid():N}.img");
+        File.WriteAllBytes(path, bytes);
+        try
+        {
+            var q = Quantizer.QuantizeInput(inputs[0], model);
+            long smallest = new ExecutionPlan(model, ramBudgetBytes: 1).RamBytes;
+            StringAssert.Contains(Assert.ThrowsExactly<UsageException>(() => Footprint.Measure(path, q, -5, [])).Message, "--ram-budget -5: give a positive number");
+            var e = Assert.ThrowsExactly<UsageException>(() => Footprint.Measure(path, q, 1000, []));
+            StringAssert.Contains(e.Message, $"below the smallest plan for this image, {smallest:N0} B");
+            Assert.AreEqual(smallest, Footprint.Measure(path, q, smallest, []).RuntimeRamBytes, "the smallest plan itself is accepted");
+        }
+        finally { File.Delete(path); }
+    }
+}
