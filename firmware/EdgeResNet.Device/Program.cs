@@ -68,7 +68,7 @@ static Command LoaderCommand()
     };
     cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
-        using var opened = Specs.OpenStorage(pr.GetValue(storage)!);
+        using var opened = Specs.OpenStorage(pr.GetValue(storage)!, createEmulated: true);
         var store = new SlotStore(opened.Flash, verifySections: true);
         Console.WriteLine($"loader: {opened.Description}, two slots of {store.SlotSize:N0} bytes (images up to {store.MaxImageLength:N0})");
         foreach (var line in store.Describe()) Console.WriteLine("  " + line);

@@ -71,7 +71,8 @@ public static class Specs
     }
 
     /// <summary>Writable flash: a SPI NOR chip, an emulated one whose contents live in a file, or a plain file.</summary>
-    public static OpenedStorage OpenStorage(string spec)
+    /// <param name="createEmulated">The loader fills a blank chip: an emulated one may be created; reading commands never create one.</param>
+    public static OpenedStorage OpenStorage(string spec, bool createEmulated = false)
     {
         var (kind, rest) = Split(spec);
         switch (kind)
@@ -85,7 +86,7 @@ public static class Specs
             case "emulated-nor":
             {
                 if (rest.Length == 0) throw new UsageException("emulated-nor needs the file that holds the emulated chip's contents: emulated-nor:CHIPFILE");
-                var nor = SpiNorDevices.OpenEmulated(rest);
+                var nor = SpiNorDevices.OpenEmulated(rest, createEmulated);
                 return new OpenedStorage(nor.Flash, nor.Description, () => nor.Flash.BytesRead, nor);
             }
             case "file":

@@ -115,4 +115,61 @@ public sealed class BadInputTests
         }
         finally { File.Delete(path); }
     }
+
+    sealed class FixedClassifier : IClassifier
+    {
+        public int Calls;
+        public string Name => "fixed";
+        public string Engine => "a stand-in that always answers class 7";
+        public double[] Logits(float[] input) { Interlocked.Increment(ref Calls); var l = new double[1000]; l[7] = 1; return l; }
+    }
+
+    /// <summary>A labels.tsv naming a missing file or a directory: the run goes on, names them, and the float cache skips them.</summary>
+    [TestMethod]
+    public void EvalGoesOnPastMissingFilesAndDirectories()
+    {
+        string photo = Dataset.Load(SampleImages.DirOrInconclusive(), Split.All, 1)[0].Path;
+        string dir = TempDir();
+        try
+        {
+            File.Copy(photo, Path.Combine(dir, "good.jpg")); // a temporary copy outside the repository
+            Directory.CreateDirectory(Path.Combine(dir, "adir"));
+            File.WriteAllText(Path.Combine(dir, "labels.tsv"), "good.jpg\t7\tn0\nmissing.jpg\t7\tn0\nadir\t7\tn0\n");
+            var set = Dataset.Load(dir);
+            var model = new FixedClassifier();
+            var report = Evaluator.Run("fixed", set, x => Evaluator.TopK(model.Logits(x), 5), threads: 2);
+            Assert.AreEqual(1, report.Images);
+            Assert.HasCount(2, report.Errors);
+            Assert.IsTrue(report.Errors.Any(e => e.EndsWith("missing.jpg: file not found")) && report.Errors.Any(e => e.EndsWith("adir: a directory, not an image file")), string.Join("; ", report.Errors));
+            var cache = new FloatPredictionCache(dir);
+            var top1 = cache.Top1(set, () => model, threads: 2);
+            CollectionAssert.AreEqual(new[] { "good.jpg" }, top1.Keys.ToArray());
+            Assert.AreEqual(7, top1["good.jpg"]);
+            Assert.AreEqual(1.0, report.WithAgreement(top1).AgreementTop1);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>Only commands meant to fill a chip create an emulated one; a file of another size is not taken for a chip.</summary>
+    [TestMethod]
+    public void AnEmulatedChipIsCreatedOnlyWhenAskedAndAWrongFileIsNamed()
+    {
+        string dir = TempDir();
+        try
+        {
+            string chip = Path.Combine(dir, "typo.bin");
+            var e = Assert.ThrowsExactly<FileNotFoundException>(() => EdgeResNet.Flashing.SpiNor.SpiNorDevices.OpenEmulated(chip));
+            StringAssert.Contains(e.Message, "edgeresnet flash --image IMG --spi-emulation");
+            Assert.IsFalse(File.Exists(chip), "no file made by a reading command");
+            string other = Path.Combine(dir, "notes.txt");
+            File.WriteAllText(other, "not a chip");
+            var wrong = Assert.ThrowsExactly<InvalidDataException>(() => EdgeResNet.Flashing.SpiNor.SpiNorDevices.OpenEmulated(other, create: true));
+            StringAssert.Contains(wrong.Message, "not an emulated 67,108,864-byte chip");
+            Assert.AreEqual(ExitCodes.BadInput, ExitCodes.Classify(wrong));
+            using (var made = EdgeResNet.Flashing.SpiNor.SpiNorDevices.OpenEmulated(chip, create: true))
+                StringAssert.EndsWith(made.Description, "(created, erased)");
+            Assert.AreEqual(64L << 20, new FileInfo(chip).Length);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }

@@ -355,7 +355,7 @@ public sealed class SpiNorTests
                 new SpiNorFlash(chip).Read(0x12344, b);
                 CollectionAssert.AreEqual(new byte[] { 0xFF, 1, 2, 3, 0xFF }, b);
             }
-            Assert.ThrowsExactly<ArgumentException>(() => new SpiNorChip(path, 2 * MiB, 0xEF4015));
+            Assert.ThrowsExactly<InvalidDataException>(() => new SpiNorChip(path, 2 * MiB, 0xEF4015));
         }
         finally { File.Delete(path); }
     }

@@ -72,7 +72,7 @@ public static class DemoCommand
             Step(3, "flash it into an emulated W25Q512JV through the SPI NOR driver");
             string chip = Path.Combine(cache.CacheDir, "demo-w25q512jv.bin");
             var image = File.ReadAllBytes(imagePath);
-            using (var nor = SpiNorDevices.OpenEmulated(chip))
+            using (var nor = SpiNorDevices.OpenEmulated(chip, create: true))
             {
                 var sw = Stopwatch.StartNew();
                 var counts = SectorWriter.WriteImage(nor.Flash, 0, image, null);

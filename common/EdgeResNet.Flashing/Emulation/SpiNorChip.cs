@@ -87,7 +87,7 @@ public sealed class SpiNorChip : SpiDevice
             if (length != capacity)
             {
                 _file.Dispose();
-                throw new ArgumentException($"{path} holds {length} bytes but the emulated chip has {capacity}; delete it or pass the matching capacity", nameof(path));
+                throw new InvalidDataException($"{path} holds {length:N0} bytes, not an emulated {capacity:N0}-byte chip; give another file name, or delete this one if it is a chip file to start afresh");
             }
         }
     }

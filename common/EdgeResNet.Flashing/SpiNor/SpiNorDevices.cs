@@ -43,12 +43,19 @@ public static class SpiNorDevices
     static DeviceException Missing(int bus, int chipSelect, Exception e) =>
         new($"cannot open SPI bus {bus} chip select {chipSelect} (/dev/spidev{bus}.{chipSelect}): {e.Message}. Enable SPI on the board (e.g. dtparam=spi=on) and check BUS,CS", e);
 
-    /// <summary>An emulated W25Q512JV (<see cref="SpiNorChip"/>) whose contents persist in <paramref name="chipFile"/> (created erased).</summary>
-    public static OpenedNor OpenEmulated(string chipFile)
+    /// <summary>
+    /// An emulated W25Q512JV (<see cref="SpiNorChip"/>) whose contents persist in <paramref name="chipFile"/>.
+    /// Only a command meant to fill a chip passes <paramref name="create"/> (a missing file is then made erased, and the
+    /// description says so); elsewhere a missing file is an error, so a mistyped path makes no 64 MiB file.
+    /// </summary>
+    public static OpenedNor OpenEmulated(string chipFile, bool create = false)
     {
         if (string.IsNullOrEmpty(chipFile)) throw new ArgumentException("the emulated chip needs a file for its contents");
+        bool created = !File.Exists(chipFile);
+        if (created && !create)
+            throw new FileNotFoundException($"emulated chip file not found: {chipFile}; put an image on it first with: edgeresnet flash --image IMG --spi-emulation {chipFile}", chipFile);
         var chip = new SpiNorChip(chipFile);
         var nor = new SpiNorFlash(chip);
-        return new OpenedNor(nor, chip, $"emulated SPI NOR {nor.Describe()} in {chipFile}");
+        return new OpenedNor(nor, chip, $"emulated SPI NOR {nor.Describe()} in {chipFile}" + (created ? " (created, erased)" : ""));
     }
 }

@@ -23,17 +23,24 @@ public sealed class FloatPredictionCache
         }
     }
 
-    public static string KeyOf(string imagePath)
+    /// <summary>The SHA-256 of the file, or null when it cannot be read (missing, a directory): the evaluation names those itself.</summary>
+    public static string? KeyOf(string imagePath)
     {
-        using var s = File.OpenRead(imagePath);
-        return Convert.ToHexStringLower(SHA256.HashData(s));
+        try
+        {
+            using var s = File.OpenRead(imagePath);
+            return Convert.ToHexStringLower(SHA256.HashData(s));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
-    /// <summary>Top-1 of the float model by file name for every image, running the float model only where the cache lacks it.</summary>
+    /// <summary>Top-1 of the float model by file name for every readable image, running the float model only where the cache lacks it.</summary>
     public Dictionary<string, int> Top1(IReadOnlyList<LabeledImage> images, Func<IClassifier> floatModel, int threads, Action<int, int>? progress = null)
     {
-        var keys = images.ToDictionary(i => i.FileName, i => KeyOf(i.Path));
-        var missing = images.Where(i => !_top5.ContainsKey(keys[i.FileName])).ToList();
+        var keys = new Dictionary<string, string>();
+        foreach (var i in images)
+            if (KeyOf(i.Path) is string key) keys[i.FileName] = key;
+        var missing = images.Where(i => keys.TryGetValue(i.FileName, out var k) && !_top5.ContainsKey(k)).ToList();
         if (missing.Count > 0)
         {
             var model = floatModel();
@@ -41,7 +48,7 @@ public sealed class FloatPredictionCache
             foreach (var p in report.Predictions) _top5[keys[p.File]] = p.Top5;
             Save();
         }
-        return images.Where(i => _top5.ContainsKey(keys[i.FileName])).ToDictionary(i => i.FileName, i => _top5[keys[i.FileName]][0]);
+        return images.Where(i => keys.TryGetValue(i.FileName, out var k) && _top5.ContainsKey(k)).ToDictionary(i => i.FileName, i => _top5[keys[i.FileName]][0]);
     }
 
     void Save()
