@@ -5,4 +5,12 @@
 # stream, or a hang. Usage: tools/scripts/fuzz.sh [N]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-FUZZ_ITERATIONS=${1:-100000} dotnet test tests/EdgeResNet.Tests -c Release --filter "ClassName~LoaderFuzz" --logger "console;verbosity=normal"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# The per-target counts are test output, which the console logger shows only at detailed verbosity.
+status=0
+FUZZ_ITERATIONS=${1:-100000} dotnet test tests/EdgeResNet.Tests -c Release --filter "ClassName~LoaderFuzz" --logger "console;verbosity=detailed" >"$log" 2>&1 || status=$?
+grep -E '^\s*fuzz ' "$log" | sed 's/^ *//' || true
+grep -E '^Test Run|^Total tests|^ +(Passed|Failed|Skipped):' "$log" | sed 's/^ *//' || true
+[ "$status" -eq 0 ] || { echo "FAILED: see the test output above"; tail -40 "$log"; }
+exit "$status"
