@@ -15,9 +15,9 @@ public static class ExitCodes
     public static int Guard(Func<int> body)
     {
         try { return body(); }
-        catch (Exception e) when (Classify(e) is int code)
+        catch (Exception e) when (Classify(Unwrap(e)) is int code)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {Unwrap(e).Message}");
             return code;
         }
     }
@@ -37,6 +37,9 @@ public static class ExitCodes
             or UnauthorizedAccessException or IOException => BadInput, // IOException covers file and directory not found
         _ => null,
     };
+
+    /// <summary>The failure inside a parallel loop's AggregateException (the first one; the loop stops at it).</summary>
+    public static Exception Unwrap(Exception e) => e is AggregateException a && a.InnerExceptions.Count > 0 ? Unwrap(a.InnerExceptions[0]) : e;
 }
 
 /// <summary>A command-line or config mistake: exit code 1. The message says what to give instead.</summary>

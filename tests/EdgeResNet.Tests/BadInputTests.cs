@@ -80,10 +80,14 @@ public sealed class BadInputTests
         {
             string target = Path.Combine(dir, "out.img");
             string stale = target + ".tmp-2147483646-1", mine = target + $".tmp-{Environment.ProcessId}-999";
+            string recent = target + ".tmp-2147483645-1";
             File.WriteAllText(stale, "half an image");
+            File.SetLastWriteTimeUtc(stale, DateTime.UtcNow.AddHours(-2));
+            File.WriteAllText(recent, "maybe a writer this process cannot see (another PID namespace)");
             File.WriteAllText(mine, "this process's own, in use");
             AtomicFile.WriteAllText(target, "image");
-            Assert.IsFalse(File.Exists(stale), "a dead process's temporary is removed");
+            Assert.IsFalse(File.Exists(stale), "an hour-old temporary of a dead process is removed");
+            Assert.IsTrue(File.Exists(recent), "a recent one is kept");
             Assert.IsTrue(File.Exists(mine), "a live process's temporary is kept");
             Assert.AreEqual("image", File.ReadAllText(target));
         }

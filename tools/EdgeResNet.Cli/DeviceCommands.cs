@@ -93,6 +93,7 @@ public static class DeviceCommands
 
     static int FlashSpi(byte[] image, string? spi, string? emulation, long offset)
     {
+        SectorWriter.CheckOffset(offset);
         using var nor = spi != null ? OpenSpi(spi) : SpiNorDevices.OpenEmulated(emulation!, create: true);
         Console.WriteLine($"target: {nor.Description}, offset {offset:N0}");
         var sw = Stopwatch.StartNew();

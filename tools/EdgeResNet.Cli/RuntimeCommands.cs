@@ -124,6 +124,8 @@ public static class RuntimeCommands
             int nPhotos = pr.GetValue(photos), nValidate = pr.GetValue(validate), t = pr.GetValue(threads);
             if (nPhotos < 0 || nValidate < 0) throw new UsageException("--photos and --validate must be 0 or more");
             var sweepResult = pr.GetValue(sweep) is string sj ? CommandSupport.ReadJson<SweepResult>(sj) : null;
+            if (sweepResult != null && (sweepResult.Rows == null || sweepResult.Rows.Count == 0))
+                throw new InvalidDataException($"{pr.GetValue(sweep)}: no sweep rows; give the sweep.json that 'edgeresnet sweep' writes");
             var data = ReportBuilder(path, pr.GetValue(images), nPhotos, nValidate, ParseFrame(pr.GetValue(frame)!), t, sweepResult);
             HtmlReport.Write(outPath, data);
             Console.WriteLine($"wrote {outPath}");

@@ -36,7 +36,9 @@ public static class AtomicFile
         foreach (var tmp in Directory.EnumerateFiles(dir, prefix + "*"))
         {
             var pid = Path.GetFileName(tmp)[prefix.Length..].Split('-')[0];
-            if (!int.TryParse(pid, out int id) || id == Environment.ProcessId || Directory.Exists($"/proc/{id}")) continue;
+            // A writer that no longer runs and an hour-old file: a PID namespace or hidepid can hide a live writer, not that.
+            if (!int.TryParse(pid, out int id) || id == Environment.ProcessId || Directory.Exists($"/proc/{id}")
+                || File.GetLastWriteTimeUtc(tmp) > DateTime.UtcNow.AddHours(-1)) continue;
             try { File.Delete(tmp); Console.Error.WriteLine($"removed {tmp}, left by an interrupted run (process {id})"); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-if ! ./edgeresnet demo --limit 100 --frames 3 >"$log" 2>&1; then
+if ! timeout 1200 ./edgeresnet demo --limit 100 --frames 3 >"$log" 2>&1; then
   cat "$log"; echo "FAILED: the demo exited non-zero"; exit 1
 fi
 fail() { cat "$log"; echo "FAILED: $1"; exit 1; }

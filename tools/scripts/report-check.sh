@@ -4,7 +4,7 @@
 # Needs the 10-bit image the demo packs (tools/scripts/demo-check.sh runs first in .ci/run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-img=weights/.cache/resnet50-sep-w10.img
+img=${EDGERESNET_WEIGHTS_CACHE:-weights/.cache}/resnet50-sep-w10.img
 [ -f "$img" ] || { echo "FAILED: $img is missing; run ./edgeresnet demo first"; exit 1; }
 command -v chromium >/dev/null || { echo "FAILED: chromium is not installed (apt-get install chromium)"; exit 1; }
 work=$(mktemp -d)
@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 ./edgeresnet report "$img" --out "$work/report.html" --photos 20 --validate 1 --sweep-json docs/sweep/sweep.json >"$work/log" 2>&1 \
   || { cat "$work/log"; echo "FAILED: edgeresnet report"; exit 1; }
 if grep -qiE '(src|href)="https?:' "$work/report.html"; then echo "FAILED: the report refers to the network"; exit 1; fi
-browser=(chromium --headless --no-sandbox --disable-gpu --no-first-run --window-size=1250,2400)
+browser=(chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-dev-shm-usage --user-data-dir="$work/profile" --window-size=1250,2400)
 timeout 120 "${browser[@]}" --dump-dom "file://$work/report.html" >"$work/dom.html" 2>"$work/browser.log" \
   || { cat "$work/browser.log"; echo "FAILED: chromium could not load the report"; exit 1; }
 bytes=$(stat -c %s "$img")

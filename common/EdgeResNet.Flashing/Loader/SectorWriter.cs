@@ -120,13 +120,19 @@ public sealed class SectorWriter
     /// </summary>
     public static SectorCounts WriteImage(IWritableFlash flash, long offset, byte[] image, IProgress<WriteProgress>? progress = null)
     {
-        if (offset < 0 || offset % NorGeometry.SectorSize != 0)
-            throw new UsageException($"--offset {offset} must be a non-negative multiple of {NorGeometry.SectorSize} (the erase sector)");
+        CheckOffset(offset);
         if (offset + image.Length > flash.Length)
             throw new UsageException($"the {image.Length:N0}-byte image does not fit at offset {offset:N0} of the {flash.Length:N0}-byte chip");
         var counts = WriteAndVerify(flash, offset, new MemoryFlash(image), image.Length, progress);
         FlashImage.Open(new FlashRegion(flash, offset, image.Length), verifySections: true);
         return counts;
+    }
+
+    /// <summary>An image offset must start an erase sector (callers check it before opening a device).</summary>
+    public static void CheckOffset(long offset)
+    {
+        if (offset < 0 || offset % NorGeometry.SectorSize != 0)
+            throw new UsageException($"--offset {offset} must be a non-negative multiple of {NorGeometry.SectorSize} (the erase sector)");
     }
 
     /// <summary>

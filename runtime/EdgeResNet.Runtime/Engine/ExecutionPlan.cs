@@ -253,7 +253,6 @@ namespace EdgeResNet.Runtime.Engine
             throw new NotSupportedException("the layer table does not end with global average pooling + dense");
         }
 
-        /// <summary>A readable schedule: one line per step.</summary>
         /// <summary>The step's name for reports: "conv1+max_pooling2d", "res2a", "avg_pool+fc1000".</summary>
         public string StepName(PlanStep s)
         {
@@ -261,6 +260,7 @@ namespace EdgeResNet.Runtime.Engine
             return s.Kind == StepKind.Stem ? L[s.A].Name + "+" + L[s.Pool].Name : s.Kind == StepKind.Head ? L[s.Gap].Name + "+" + L[s.Fc].Name : L[s.A].Name.Replace("_branch2a", "");
         }
 
+        /// <summary>A readable schedule: one line per step.</summary>
         public string Describe()
         {
             var sb = new StringBuilder();

@@ -36,18 +36,18 @@ public static class Packer
         Action<int>? calibrationProgress = null)
     {
         string key = StampKey(calibration, options), stamp = path + ".stamp";
-        if (File.Exists(path) && File.Exists(stamp) && File.ReadAllText(stamp) == key)
+        if (File.Exists(path) && File.Exists(stamp))
         {
             try
             {
                 using var flash = new FileFlash(path);
-                FlashImage.Open(flash, verifySections: true);
-                return null;
+                // The stamp names the image it was written for by its CRC: an image packed over it by other means is stale.
+                if (File.ReadAllText(stamp) == key + $"image crc {FlashImage.Open(flash, verifySections: true).ImageCrc:x8}\n") return null;
             }
             catch (FlashImageException) { } // damaged: pack again
         }
         var result = Pack(net(), calibration, options, path, threads, calibrationProgress);
-        AtomicFile.WriteAllText(stamp, key);
+        using (var written = new FileFlash(path)) AtomicFile.WriteAllText(stamp, key + $"image crc {FlashImage.Open(written, verifySections: false).ImageCrc:x8}\n");
         return result;
     }
 
@@ -57,7 +57,7 @@ public static class Packer
             options.ToString(),
             typeof(Packer).Assembly.ManifestModule.ModuleVersionId.ToString(),
             typeof(FlashImage).Assembly.ManifestModule.ModuleVersionId.ToString(),
-            .. calibration.Select(c => $"{c.FileName}\t{new FileInfo(c.Path).Length}"),
+            .. calibration.Select(c => $"{c.FileName}\t{(File.Exists(c.Path) ? new FileInfo(c.Path).Length : -1)}"),
         ]) + "\n";
 
     /// <summary>Activation ranges of the float network on the calibration photos (pack and the sweep both start here).</summary>

@@ -68,15 +68,18 @@ public sealed record CameraFrame(int Width, int Height, PixelFormat Format)
 /// </summary>
 public static class Footprint
 {
-    /// <summary>One quantised sample frame for the measured run: the first evaluation photo of <paramref name="imagesDir"/>, or a mid-grey frame without one.</summary>
+    /// <summary>One quantised sample frame for the measured run: the first readable photo of <paramref name="imagesDir"/> (evaluation split first), or a mean-valued frame without one.</summary>
     public static short[] SampleInput(string imagePath, string? imagesDir)
     {
         using var flash = new FileFlash(imagePath);
         var model = FlashImage.Open(flash, verifySections: false).Model;
-        float[] x = imagesDir != null
-            ? CaffePreprocessing.Run(RgbImage.Load(Dataset.Load(imagesDir, Split.Evaluation, 1)[0].Path))
-            : new float[model.InputSize];
-        return Quantizer.QuantizeInput(x, model);
+        var candidates = imagesDir == null ? [] : Dataset.Load(imagesDir, Split.Evaluation).Concat(Dataset.Load(imagesDir, Split.Calibration)).Take(10);
+        foreach (var photo in candidates)
+        {
+            try { return Quantizer.QuantizeInput(CaffePreprocessing.Run(RgbImage.Load(photo.Path)), model); }
+            catch (EdgeResNet.Common.Imaging.ImageDecodeException) { } // the sample frame only drives the measured run: take the next photo
+        }
+        return Quantizer.QuantizeInput(new float[model.InputSize], model);
     }
 
     /// <param name="referenceKernels">Plan and run as a board without the SIMD kernel does (Mono, ARM): no im2col buffer, slow frame.</param>
