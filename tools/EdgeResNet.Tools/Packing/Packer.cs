@@ -9,7 +9,7 @@ using EdgeResNet.Tools.Quantization;
 namespace EdgeResNet.Tools.Packing;
 
 /// <summary>What <see cref="Packer.Pack"/> wrote.</summary>
-public sealed record PackResult(string Path, long ImageBytes, QModel Model, double Seconds)
+public sealed record PackResult(string Path, long ImageBytes, uint ImageCrc, QModel Model, double Seconds)
 {
     public IReadOnlyList<QLayer> Convs => Model.Layers.Where(l => l.Op == QOp.Conv).ToList();
 }
@@ -23,9 +23,9 @@ public static class Packer
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var cal = Calibrate(net, calibration, threads, calibrationProgress);
         var model = Quantizer.Quantize(net, cal, options);
-        var bytes = FlashImageWriter.ToBytes(model);
-        AtomicFile.WriteAllBytes(path, bytes);
-        return new PackResult(path, bytes.Length, model, clock.Elapsed.TotalSeconds);
+        var packed = FlashImageWriter.Pack(model);
+        AtomicFile.WriteAllBytes(path, packed.Bytes);
+        return new PackResult(path, packed.Bytes.Length, packed.ImageCrc, model, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>
@@ -42,14 +42,16 @@ public static class Packer
             {
                 using var flash = new FileFlash(path);
                 // The stamp names the image it was written for by its CRC: an image packed over it by other means is stale.
-                if (File.ReadAllText(stamp) == key + $"image crc {FlashImage.Open(flash, verifySections: true).ImageCrc:x8}\n") return null;
+                if (File.ReadAllText(stamp) == Stamp(key, FlashImage.Open(flash, verifySections: true).ImageCrc)) return null;
             }
             catch (FlashImageException) { } // damaged: pack again
         }
         var result = Pack(net(), calibration, options, path, threads, calibrationProgress);
-        using (var written = new FileFlash(path)) AtomicFile.WriteAllText(stamp, key + $"image crc {FlashImage.Open(written, verifySections: false).ImageCrc:x8}\n");
+        AtomicFile.WriteAllText(stamp, Stamp(key, result.ImageCrc));
         return result;
     }
+
+    static string Stamp(string key, uint imageCrc) => key + $"image crc {imageCrc:x8}\n";
 
     /// <summary>What an image depends on: the options, each calibration photo (name and size), and the code of the tools and the runtime (module version ids change with every code change).</summary>
     static string StampKey(IReadOnlyList<LabeledImage> calibration, QuantOptions options) =>
