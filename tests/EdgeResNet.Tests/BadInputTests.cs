@@ -12,86 +12,72 @@ namespace EdgeResNet.Tests;
 [TestClass]
 public sealed class BadInputTests
 {
-    static string TempDir() => Directory.CreateTempSubdirectory("edgeresnet-bad-").FullName;
-
     [TestMethod]
     public void ABadLabelsLineIsRefusedWithItsLineNumber()
     {
-        string dir = TempDir();
-        try
+        using var temp = new TempDirectory();
+        string dir = temp.Path;
+        foreach (var (line, message) in new[]
         {
-            foreach (var (line, message) in new[]
-            {
-                ("a.jpg\t1000\tn0", "labels.tsv:2: class index 1000 is outside 0..999"),
-                ("a.jpg\t-1\tn0", "labels.tsv:2: class index -1"),
-                ("../../etc/passwd\t3\tn0", "labels.tsv:2: '../../etc/passwd' is not a file name inside"),
-                ("/etc/passwd\t3\tn0", "labels.tsv:2: '/etc/passwd' is not a file name inside"),
-                ("ok.jpg\t4\tn0", "labels.tsv:2: 'ok.jpg' is listed again (first on line 1)"),
-                ("b.jpg\tseven", "labels.tsv:2: expected filename<TAB>class_index<TAB>synset"),
-            })
-            {
-                File.WriteAllText(Path.Combine(dir, "labels.tsv"), $"ok.jpg\t3\tn0\n{line}\n");
-                StringAssert.Contains(Assert.ThrowsExactly<FormatException>(() => Dataset.Load(dir)).Message, message, line);
-            }
+            ("a.jpg\t1000\tn0", "labels.tsv:2: class index 1000 is outside 0..999"),
+            ("a.jpg\t-1\tn0", "labels.tsv:2: class index -1"),
+            ("../../etc/passwd\t3\tn0", "labels.tsv:2: '../../etc/passwd' is not a file name inside"),
+            ("/etc/passwd\t3\tn0", "labels.tsv:2: '/etc/passwd' is not a file name inside"),
+            ("ok.jpg\t4\tn0", "labels.tsv:2: 'ok.jpg' is listed again (first on line 1)"),
+            ("b.jpg\tseven", "labels.tsv:2: expected filename<TAB>class_index<TAB>synset"),
+        })
+        {
+            File.WriteAllText(Path.Combine(dir, "labels.tsv"), $"ok.jpg\t3\tn0\n{line}\n");
+            StringAssert.Contains(Assert.ThrowsExactly<FormatException>(() => Dataset.Load(dir)).Message, message, line);
         }
-        finally { Directory.Delete(dir, true); }
     }
 
     [TestMethod]
     public void AnUnreadablePhotoSaysWhatItIs()
     {
-        string dir = TempDir();
-        try
-        {
-            File.WriteAllBytes(Path.Combine(dir, "empty.jpg"), []);
-            File.WriteAllText(Path.Combine(dir, "notes.jpg"), "these are notes, not a photo");
-            StringAssert.EndsWith(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(Path.Combine(dir, "empty.jpg"))).Message, ": empty file");
-            StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(Path.Combine(dir, "notes.jpg"))).Message, "not a JPEG, PNG, BMP, GIF or WebP image");
-            StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(dir)).Message, "a directory, not an image file");
-            StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(Path.Combine(dir, "missing.jpg"))).Message, "file not found");
-        }
-        finally { Directory.Delete(dir, true); }
+        using var temp = new TempDirectory();
+        string dir = temp.Path;
+        File.WriteAllBytes(Path.Combine(dir, "empty.jpg"), []);
+        File.WriteAllText(Path.Combine(dir, "notes.jpg"), "these are notes, not a photo");
+        StringAssert.EndsWith(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(Path.Combine(dir, "empty.jpg"))).Message, ": empty file");
+        StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(Path.Combine(dir, "notes.jpg"))).Message, "not a JPEG, PNG, BMP, GIF or WebP image");
+        StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(dir)).Message, "a directory, not an image file");
+        StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => ImageFile.Decode(Path.Combine(dir, "missing.jpg"))).Message, "file not found");
     }
 
     /// <summary>Outputs are checked before the work (pack calibrates for a minute first): a directory, or a folder that cannot exist.</summary>
     [TestMethod]
     public void AnOutputThatCannotBeWrittenIsRefusedBeforeTheWork()
     {
-        string dir = TempDir();
-        try
-        {
-            string aFile = Path.Combine(dir, "plain.txt");
-            File.WriteAllText(aFile, "x");
-            StringAssert.Contains(Assert.ThrowsExactly<IOException>(() => AtomicFile.CheckWritable(dir)).Message, "is a directory");
-            var e = Assert.ThrowsExactly<IOException>(() => AtomicFile.CheckWritable(Path.Combine(aFile, "out.img")));
-            StringAssert.Contains(e.Message, "cannot write");
-            Assert.AreEqual(ExitCodes.BadInput, ExitCodes.Classify(e));
-            AtomicFile.CheckWritable(Path.Combine(dir, "new", "out.img"));
-            CollectionAssert.AreEquivalent(new[] { "plain.txt" }, Directory.GetFiles(dir).Select(Path.GetFileName).ToArray(), "the check leaves no file behind");
-        }
-        finally { Directory.Delete(dir, true); }
+        using var temp = new TempDirectory();
+        string dir = temp.Path;
+        string aFile = Path.Combine(dir, "plain.txt");
+        File.WriteAllText(aFile, "x");
+        StringAssert.Contains(Assert.ThrowsExactly<IOException>(() => AtomicFile.CheckWritable(dir)).Message, "is a directory");
+        var e = Assert.ThrowsExactly<IOException>(() => AtomicFile.CheckWritable(Path.Combine(aFile, "out.img")));
+        StringAssert.Contains(e.Message, "cannot write");
+        Assert.AreEqual(ExitCodes.BadInput, ExitCodes.Classify(e));
+        AtomicFile.CheckWritable(Path.Combine(dir, "new", "out.img"));
+        CollectionAssert.AreEquivalent(new[] { "plain.txt" }, Directory.GetFiles(dir).Select(Path.GetFileName).ToArray(), "the check leaves no file behind");
     }
 
     [TestMethod]
     public void ATemporaryLeftByAKilledRunIsRemovedOnTheNextWrite()
     {
-        string dir = TempDir();
-        try
-        {
-            string target = Path.Combine(dir, "out.img");
-            string stale = target + ".tmp-2147483646-1", mine = target + $".tmp-{Environment.ProcessId}-999";
-            string recent = target + ".tmp-2147483645-1";
-            File.WriteAllText(stale, "half an image");
-            File.SetLastWriteTimeUtc(stale, DateTime.UtcNow.AddHours(-2));
-            File.WriteAllText(recent, "maybe a writer this process cannot see (another PID namespace)");
-            File.WriteAllText(mine, "this process's own, in use");
-            AtomicFile.WriteAllText(target, "image");
-            Assert.IsFalse(File.Exists(stale), "an hour-old temporary of a dead process is removed");
-            Assert.IsTrue(File.Exists(recent), "a recent one is kept");
-            Assert.IsTrue(File.Exists(mine), "a live process's temporary is kept");
-            Assert.AreEqual("image", File.ReadAllText(target));
-        }
-        finally { Directory.Delete(dir, true); }
+        using var temp = new TempDirectory();
+        string dir = temp.Path;
+        string target = Path.Combine(dir, "out.img");
+        string stale = target + ".tmp-2147483646-1", mine = target + $".tmp-{Environment.ProcessId}-999";
+        string recent = target + ".tmp-2147483645-1";
+        File.WriteAllText(stale, "half an image");
+        File.SetLastWriteTimeUtc(stale, DateTime.UtcNow.AddHours(-2));
+        File.WriteAllText(recent, "maybe a writer this process cannot see (another PID namespace)");
+        File.WriteAllText(mine, "this process's own, in use");
+        AtomicFile.WriteAllText(target, "image");
+        Assert.IsFalse(File.Exists(stale), "an hour-old temporary of a dead process is removed");
+        Assert.IsTrue(File.Exists(recent), "a recent one is kept");
+        Assert.IsTrue(File.Exists(mine), "a live process's temporary is kept");
+        Assert.AreEqual("image", File.ReadAllText(target));
     }
 
     [TestMethod]
@@ -106,18 +92,14 @@ public sealed class BadInputTests
     public void AnImpossibleRamBudgetNamesTheSmallestPlan()
     {
         var (model, bytes, inputs) = RuntimeTests.MiniPacked(new QuantOptions());
-        string path = Path.Combine(Path.GetTempPath(), $"budget-{Guid.NewGuid():N}.img");
-        File.WriteAllBytes(path, bytes);
-        try
-        {
-            var q = Quantizer.QuantizeInput(inputs[0], model);
-            long smallest = new ExecutionPlan(model, ramBudgetBytes: 1).RamBytes;
-            StringAssert.Contains(Assert.ThrowsExactly<UsageException>(() => Footprint.Measure(path, q, -5, [])).Message, "--ram-budget -5: give a positive number");
-            var e = Assert.ThrowsExactly<UsageException>(() => Footprint.Measure(path, q, 1000, []));
-            StringAssert.Contains(e.Message, $"below the smallest plan for this image, {smallest:N0} B");
-            Assert.AreEqual(smallest, Footprint.Measure(path, q, smallest, []).RuntimeRamBytes, "the smallest plan itself is accepted");
-        }
-        finally { File.Delete(path); }
+        using var image = new TempFile(bytes);
+        string path = image.Path;
+        var q = Quantizer.QuantizeInput(inputs[0], model);
+        long smallest = new ExecutionPlan(model, ramBudgetBytes: 1).RamBytes;
+        StringAssert.Contains(Assert.ThrowsExactly<UsageException>(() => Footprint.Measure(path, q, -5, [])).Message, "--ram-budget -5: give a positive number");
+        var e = Assert.ThrowsExactly<UsageException>(() => Footprint.Measure(path, q, 1000, []));
+        StringAssert.Contains(e.Message, $"below the smallest plan for this image, {smallest:N0} B");
+        Assert.AreEqual(smallest, Footprint.Measure(path, q, smallest, []).RuntimeRamBytes, "the smallest plan itself is accepted");
     }
 
     sealed class FixedClassifier : IClassifier
@@ -133,47 +115,41 @@ public sealed class BadInputTests
     public void EvalGoesOnPastMissingFilesAndDirectories()
     {
         string photo = Dataset.Load(SampleImages.DirOrInconclusive(), Split.All, 1)[0].Path;
-        string dir = TempDir();
-        try
-        {
-            File.Copy(photo, Path.Combine(dir, "good.jpg")); // a temporary copy outside the repository
-            Directory.CreateDirectory(Path.Combine(dir, "adir"));
-            File.WriteAllText(Path.Combine(dir, "labels.tsv"), "good.jpg\t7\tn0\nmissing.jpg\t7\tn0\nadir\t7\tn0\n");
-            var set = Dataset.Load(dir);
-            var model = new FixedClassifier();
-            var report = Evaluator.Run("fixed", set, x => Evaluator.TopK(model.Logits(x), 5), threads: 2);
-            Assert.AreEqual(1, report.Images);
-            Assert.HasCount(2, report.Errors);
-            Assert.IsTrue(report.Errors.Any(e => e.EndsWith("missing.jpg: file not found")) && report.Errors.Any(e => e.EndsWith("adir: a directory, not an image file")), string.Join("; ", report.Errors));
-            var cache = new FloatPredictionCache(dir);
-            var top1 = cache.Top1(set, () => model, threads: 2);
-            CollectionAssert.AreEqual(new[] { "good.jpg" }, top1.Keys.ToArray());
-            Assert.AreEqual(7, top1["good.jpg"]);
-            Assert.AreEqual(1.0, report.WithAgreement(top1).AgreementTop1);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var temp = new TempDirectory();
+        string dir = temp.Path;
+        File.Copy(photo, Path.Combine(dir, "good.jpg")); // a temporary copy outside the repository
+        Directory.CreateDirectory(Path.Combine(dir, "adir"));
+        File.WriteAllText(Path.Combine(dir, "labels.tsv"), "good.jpg\t7\tn0\nmissing.jpg\t7\tn0\nadir\t7\tn0\n");
+        var set = Dataset.Load(dir);
+        var model = new FixedClassifier();
+        var report = Evaluator.Run("fixed", set, x => Evaluator.TopK(model.Logits(x), 5), threads: 2);
+        Assert.AreEqual(1, report.Images);
+        Assert.HasCount(2, report.Errors);
+        Assert.IsTrue(report.Errors.Any(e => e.EndsWith("missing.jpg: file not found")) && report.Errors.Any(e => e.EndsWith("adir: a directory, not an image file")), string.Join("; ", report.Errors));
+        var cache = new FloatPredictionCache(dir);
+        var top1 = cache.Top1(set, () => model, threads: 2);
+        CollectionAssert.AreEqual(new[] { "good.jpg" }, top1.Keys.ToArray());
+        Assert.AreEqual(7, top1["good.jpg"]);
+        Assert.AreEqual(1.0, report.WithAgreement(top1).AgreementTop1);
     }
 
     /// <summary>Only commands meant to fill a chip create an emulated one; a file of another size is not taken for a chip.</summary>
     [TestMethod]
     public void AnEmulatedChipIsCreatedOnlyWhenAskedAndAWrongFileIsNamed()
     {
-        string dir = TempDir();
-        try
-        {
-            string chip = Path.Combine(dir, "typo.bin");
-            var e = Assert.ThrowsExactly<FileNotFoundException>(() => EdgeResNet.Flashing.SpiNor.SpiNorDevices.OpenEmulated(chip));
-            StringAssert.Contains(e.Message, "edgeresnet flash --image IMG --spi-emulation");
-            Assert.IsFalse(File.Exists(chip), "no file made by a reading command");
-            string other = Path.Combine(dir, "notes.txt");
-            File.WriteAllText(other, "not a chip");
-            var wrong = Assert.ThrowsExactly<InvalidDataException>(() => EdgeResNet.Flashing.SpiNor.SpiNorDevices.OpenEmulated(other, create: true));
-            StringAssert.Contains(wrong.Message, "not an emulated 67,108,864-byte chip");
-            Assert.AreEqual(ExitCodes.BadInput, ExitCodes.Classify(wrong));
-            using (var made = EdgeResNet.Flashing.SpiNor.SpiNorDevices.OpenEmulated(chip, create: true))
-                StringAssert.EndsWith(made.Description, "(created, erased)");
-            Assert.AreEqual(64L << 20, new FileInfo(chip).Length);
-        }
-        finally { Directory.Delete(dir, true); }
+        using var temp = new TempDirectory();
+        string dir = temp.Path;
+        string chip = Path.Combine(dir, "typo.bin");
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => EdgeResNet.Flashing.SpiNor.SpiNorDevices.OpenEmulated(chip));
+        StringAssert.Contains(e.Message, "edgeresnet flash --image IMG --spi-emulation");
+        Assert.IsFalse(File.Exists(chip), "no file made by a reading command");
+        string other = Path.Combine(dir, "notes.txt");
+        File.WriteAllText(other, "not a chip");
+        var wrong = Assert.ThrowsExactly<InvalidDataException>(() => EdgeResNet.Flashing.SpiNor.SpiNorDevices.OpenEmulated(other, create: true));
+        StringAssert.Contains(wrong.Message, "not an emulated 67,108,864-byte chip");
+        Assert.AreEqual(ExitCodes.BadInput, ExitCodes.Classify(wrong));
+        using (var made = EdgeResNet.Flashing.SpiNor.SpiNorDevices.OpenEmulated(chip, create: true))
+            StringAssert.EndsWith(made.Description, "(created, erased)");
+        Assert.AreEqual(64L << 20, new FileInfo(chip).Length);
     }
 }

@@ -144,42 +144,35 @@ public sealed class DeviceFootprintTests
     public void StepFlashBytesAddUpToTheMeasuredFrame(long budget)
     {
         var (model, bytes, inputs) = RuntimeTests.MiniPacked(new QuantOptions());
-        string path = Path.Combine(Path.GetTempPath(), $"footprint-{Guid.NewGuid():N}.img");
-        File.WriteAllBytes(path, bytes);
-        try
-        {
-            if (budget == 1) budget = new ExecutionPlan(model, ramBudgetBytes: 1).RamBytes; // the smallest plan: one-row bands
-            var r = EdgeResNet.Tools.Reports.Footprint.Measure(path, Quantizer.QuantizeInput(inputs[0], model), budget, []);
-            Assert.AreEqual(r.FlashBytesPerFrame, r.Steps.Sum(s => s.FlashBytes));
-            Assert.IsTrue(r.Steps.All(s => s.TensorBytes > 0 && s.Bands >= 1));
-            if (budget == 1) Assert.IsTrue(r.Steps.Any(s => s.Bands > 1));
-        }
-        finally { File.Delete(path); }
+        using var image = new TempFile(bytes);
+        string path = image.Path;
+        bool smallest = budget == 1;
+        if (smallest) budget = new ExecutionPlan(model, ramBudgetBytes: 1).RamBytes; // the smallest plan: one-row bands
+        var r = EdgeResNet.Tools.Reports.Footprint.Measure(path, Quantizer.QuantizeInput(inputs[0], model), budget, []);
+        Assert.AreEqual(r.FlashBytesPerFrame, r.Steps.Sum(s => s.FlashBytes));
+        Assert.IsTrue(r.Steps.All(s => s.TensorBytes > 0 && s.Bands >= 1));
+        if (smallest) Assert.IsTrue(r.Steps.Any(s => s.Bands > 1), "the smallest plan streams in several bands");
     }
 
     [TestMethod]
     public void AFrameSizeAddsThePreprocessingAndTheFrameBufferToTheBoardFit()
     {
         var (model, bytes, inputs) = RuntimeTests.MiniPacked(new QuantOptions());
-        string path = Path.Combine(Path.GetTempPath(), $"footprint-{Guid.NewGuid():N}.img");
-        File.WriteAllBytes(path, bytes);
-        try
-        {
-            var q = Quantizer.QuantizeInput(inputs[0], model);
-            var board = new EdgeResNet.Tools.Reports.BoardProfile("tiny", "a board with exactly the runtime's RAM", 1L << 30, 0);
-            var plain = EdgeResNet.Tools.Reports.Footprint.Measure(path, q, ExecutionPlan.DefaultRamBudgetBytes, [board with { RamBytes = 1L << 30 }]);
-            board = board with { RamBytes = plain.RuntimeRamBytes };
-            var camera = new EdgeResNet.Tools.Reports.CameraFrame(640, 480, PixelFormat.Yuyv);
-            var r = EdgeResNet.Tools.Reports.Footprint.Measure(path, q, ExecutionPlan.DefaultRamBudgetBytes, [board], camera: camera);
-            long preprocessing = FramePreprocessor.For(model, 640, 480).RamBytes;
-            Assert.AreEqual(preprocessing, r.PreprocessingBytes);
-            Assert.AreEqual(640 * 480 * 2L, r.FrameBufferBytes);
-            Assert.AreEqual(plain.RuntimeRamBytes + preprocessing + 640 * 480 * 2L, r.DeviceRamBytes);
-            Assert.AreEqual(plain.RuntimeRamBytes, plain.DeviceRamBytes, "without a frame size the board app needs the runtime's RAM");
-            Assert.IsTrue(EdgeResNet.Tools.Reports.Footprint.Measure(path, q, ExecutionPlan.DefaultRamBudgetBytes, [board]).Boards[0].Fits, "the runtime alone fits");
-            Assert.IsFalse(r.Boards[0].Fits, "runtime + preprocessing + frame does not");
-            StringAssert.Contains(r.Boards[0].Limit, "640x480 Yuyv frame RAM");
-        }
-        finally { File.Delete(path); }
+        using var image = new TempFile(bytes);
+        string path = image.Path;
+        var q = Quantizer.QuantizeInput(inputs[0], model);
+        var board = new EdgeResNet.Tools.Reports.BoardProfile("tiny", "a board with exactly the runtime's RAM", 1L << 30, 0);
+        var plain = EdgeResNet.Tools.Reports.Footprint.Measure(path, q, ExecutionPlan.DefaultRamBudgetBytes, [board with { RamBytes = 1L << 30 }]);
+        board = board with { RamBytes = plain.RuntimeRamBytes };
+        var camera = new EdgeResNet.Tools.Reports.CameraFrame(640, 480, PixelFormat.Yuyv);
+        var r = EdgeResNet.Tools.Reports.Footprint.Measure(path, q, ExecutionPlan.DefaultRamBudgetBytes, [board], camera: camera);
+        long preprocessing = FramePreprocessor.For(model, 640, 480).RamBytes;
+        Assert.AreEqual(preprocessing, r.PreprocessingBytes);
+        Assert.AreEqual(640 * 480 * 2L, r.FrameBufferBytes);
+        Assert.AreEqual(plain.RuntimeRamBytes + preprocessing + 640 * 480 * 2L, r.DeviceRamBytes);
+        Assert.AreEqual(plain.RuntimeRamBytes, plain.DeviceRamBytes, "without a frame size the board app needs the runtime's RAM");
+        Assert.IsTrue(EdgeResNet.Tools.Reports.Footprint.Measure(path, q, ExecutionPlan.DefaultRamBudgetBytes, [board]).Boards[0].Fits, "the runtime alone fits");
+        Assert.IsFalse(r.Boards[0].Fits, "runtime + preprocessing + frame does not");
+        StringAssert.Contains(r.Boards[0].Limit, "640x480 Yuyv frame RAM");
     }
 }

@@ -91,3 +91,22 @@ public sealed class RuntimeTests
         StringAssert.Contains(e.Message, "stem");
     }
 }
+
+/// <summary>Bytes in a new file under the temporary folder, deleted with the object.</summary>
+sealed class TempFile : IDisposable
+{
+    public string Path { get; }
+    public TempFile(byte[] bytes, string extension = ".img")
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"edgeresnet-{Guid.NewGuid():N}{extension}");
+        File.WriteAllBytes(Path, bytes);
+    }
+    public void Dispose() => File.Delete(Path);
+}
+
+/// <summary>A new folder under the temporary folder, deleted with everything in it.</summary>
+sealed class TempDirectory : IDisposable
+{
+    public string Path { get; } = Directory.CreateTempSubdirectory("edgeresnet-").FullName;
+    public void Dispose() { if (Directory.Exists(Path)) Directory.Delete(Path, recursive: true); }
+}

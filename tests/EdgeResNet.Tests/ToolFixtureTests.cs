@@ -77,19 +77,15 @@ public sealed class HtmlReportTests
     public void TheReportHoldsTheImagesFiguresAndNothingFromOutside()
     {
         var (model, bytes, inputs) = RuntimeTests.MiniPacked(new QuantOptions());
-        string path = Path.Combine(Path.GetTempPath(), $"report-{Guid.NewGuid():N}.img");
-        File.WriteAllBytes(path, bytes);
-        try
-        {
-            var fp = Footprint.Measure(path, Quantizer.QuantizeInput(inputs[0], model), EdgeResNet.Runtime.Engine.ExecutionPlan.DefaultRamBudgetBytes, BoardProfile.All);
-            var html = HtmlReport.Render(new ReportData("mini.img", model, fp, null, null, null));
-            StringAssert.Contains(html, $"<span id=\"image-bytes\" class=\"fig\">{bytes.Length:N0}</span>");
-            StringAssert.Contains(html, $"<span id=\"runtime-ram\" class=\"fig\">{fp.RuntimeRamBytes:N0}</span>");
-            StringAssert.Contains(html, $"<span id=\"layers\">{model.Layers.Length}</span>");
-            Assert.AreEqual(model.Layers.Length, System.Text.RegularExpressions.Regex.Matches(html, "<tr><td>[0-9]+</td>").Count, "one table row per layer");
-            Assert.AreEqual(fp.Steps.Count * 3, System.Text.RegularExpressions.Regex.Matches(html, "<rect x=\"[0-9.]+\" y=\"[0-9.]+\" width").Count - 3, "per step a tensor bar, a scratch bar and a flash bar, plus 3 legend boxes");
-            Assert.IsFalse(System.Text.RegularExpressions.Regex.IsMatch(html, "(src|href)=\"https?:"), "nothing fetched from the network");
-        }
-        finally { File.Delete(path); }
+        using var image = new TempFile(bytes);
+        string path = image.Path;
+        var fp = Footprint.Measure(path, Quantizer.QuantizeInput(inputs[0], model), EdgeResNet.Runtime.Engine.ExecutionPlan.DefaultRamBudgetBytes, BoardProfile.All);
+        var html = HtmlReport.Render(new ReportData("mini.img", model, fp, null, null, null));
+        StringAssert.Contains(html, $"<span id=\"image-bytes\" class=\"fig\">{bytes.Length:N0}</span>");
+        StringAssert.Contains(html, $"<span id=\"runtime-ram\" class=\"fig\">{fp.RuntimeRamBytes:N0}</span>");
+        StringAssert.Contains(html, $"<span id=\"layers\">{model.Layers.Length}</span>");
+        Assert.AreEqual(model.Layers.Length, System.Text.RegularExpressions.Regex.Matches(html, "<tr><td>[0-9]+</td>").Count, "one table row per layer");
+        Assert.AreEqual(fp.Steps.Count * 3, System.Text.RegularExpressions.Regex.Matches(html, "<rect x=\"[0-9.]+\" y=\"[0-9.]+\" width").Count - 3, "per step a tensor bar, a scratch bar and a flash bar, plus 3 legend boxes");
+        Assert.IsFalse(System.Text.RegularExpressions.Regex.IsMatch(html, "(src|href)=\"https?:"), "nothing fetched from the network");
     }
 }
