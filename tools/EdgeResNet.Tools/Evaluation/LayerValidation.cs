@@ -60,7 +60,7 @@ public static class LayerValidation
             progress?.Invoke(Interlocked.Increment(ref done));
         });
         int n = images.Count - errors.Count;
-        if (n == 0) throw new InvalidDataException($"none of the {images.Count} photo(s) could be read: {errors.OrderBy(e => e).FirstOrDefault() ?? "no photos given"}");
+        if (n == 0) throw new InvalidDataException($"none of the {images.Count} photo(s) could be read: {errors.OrderBy(e => e).FirstOrDefault() ?? "no photos given"}; check --images and labels.tsv");
         var rows = layers.Select((l, i) => new LayerError(i, l.Name, l.Op + (l.Relu ? "+ReLU" : ""), $"{l.OutH}x{l.OutW}x{l.OutC}", Formats(l),
             total[i].SqnrDb, total[i].MaxAbs, total[i].Saturated, total[i].Values)).ToList();
         return new ValidationReport(imageName, "integer simulator (reference kernels, whole tensors; bit-exact with the runtime)", n,
