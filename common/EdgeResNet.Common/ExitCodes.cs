@@ -1,3 +1,4 @@
+using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Common.Imaging;
 
@@ -33,7 +34,7 @@ public static class ExitCodes
         ArgumentException when e.GetType() == typeof(ArgumentException) => Usage,
         UnavailableException => Unavailable,
         DeviceException => Device,
-        FlashImageException or ImageDecodeException or InvalidDataException or FormatException or NotSupportedException
+        FlashImageException or PlanException or ImageDecodeException or InvalidDataException or FormatException or NotSupportedException
             or UnauthorizedAccessException or IOException => BadInput, // IOException covers file and directory not found
         _ => null,
     };

@@ -14,10 +14,11 @@ public sealed record FrameResult(int Index, string Source, int[] Top5, double To
 /// The board app's loop: capture a frame (on a button press if there is a button), preprocess it
 /// in integers straight into the engine's input, run the engine with the status LED lit, report.
 /// One engine, one preprocessor per frame size: nothing is allocated per frame but the report.
+/// The engine runs <paramref name="plan"/> (default: the plan for the default RAM budget).
 /// </summary>
-public sealed class FrameClassifier(FlashImage image, IFrameSource source, StatusPins? pins, Func<long>? busBytesRead = null)
+public sealed class FrameClassifier(FlashImage image, IFrameSource source, StatusPins? pins, Func<long>? busBytesRead = null, ExecutionPlan? plan = null)
 {
-    readonly InferenceEngine _engine = new(image);
+    readonly InferenceEngine _engine = new(image, plan ?? new ExecutionPlan(image.Model));
     FramePreprocessor? _preprocessor;
 
     public InferenceEngine Engine => _engine;

@@ -18,7 +18,7 @@ return root.Parse(args).Invoke();
 
 static Command RunCommand()
 {
-    var config = new Option<string?>("--config") { Description = "JSON file with the settings below (snake_case keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, verify_sections); options given here win" };
+    var config = new Option<string?>("--config") { Description = "JSON file with the settings below (snake_case keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, ram_budget, verify_sections); options given here win" };
     var image = new Option<string?>("--image") { Description = $"The flash image: {Specs.ImageForms}" };
     var camera = new Option<string?>("--camera") { Description = $"The frame source: {Specs.CameraForms}. FORMAT: Rgb24, Bgr24, Rgb565, Yuyv, Grey8" };
     var led = new Option<int?>("--led") { Description = "GPIO pin of the status LED (lit while a frame is classified)" };
@@ -26,14 +26,19 @@ static Command RunCommand()
     var gpioChip = new Option<int?>("--gpio-chip") { Description = "Use /dev/gpiochipN through libgpiod instead of the board's default GPIO driver" };
     var labels = new Option<string?>("--labels") { Description = "labels.json of the weights package, to print class names" };
     var frames = new Option<int?>("--frames") { Description = "Stop after N frames (default: until the source ends or Ctrl+C)" };
+    var ramBudget = new Option<long?>("--ram-budget")
+    {
+        Description = $"Bytes of RAM the runtime may plan for (default {EdgeResNet.Runtime.Engine.ExecutionPlan.DefaultRamBudgetBytes:N0}); an image whose smallest plan needs more is refused",
+    };
     var verify = new Option<bool>("--verify-sections") { Description = "Check every section CRC of the image before the first frame (reads it all once)" };
     var logitsOut = new Option<string?>("--logits-out") { Description = "Also write each frame's logits here (one line per frame: source, then the integer logits)" };
     var cmd = new Command("run", "Classify frames: prints the label, probability and latency of each")
     {
-        config, image, camera, led, button, gpioChip, labels, frames, verify, logitsOut,
+        config, image, camera, led, button, gpioChip, labels, frames, ramBudget, verify, logitsOut,
     };
     cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
+        if (pr.GetValue(ramBudget) is long b && b < 1) throw new UsageException($"--ram-budget {b}: give a positive number of bytes");
         if (pr.GetValue(frames) is int f && f < 1) throw new UsageException($"--frames {f}: give 1 or more (leave it out to run until the source ends or Ctrl+C)");
         foreach (var (name, pin) in new[] { ("--led", pr.GetValue(led)), ("--button", pr.GetValue(button)), ("--gpio-chip", pr.GetValue(gpioChip)) })
             if (pin is int p && p < 0) throw new UsageException($"{name} {p}: a GPIO pin or chip number is 0 or more (leave the option out for none)");
@@ -47,6 +52,7 @@ static Command RunCommand()
             GpioChip = pr.GetValue(gpioChip) ?? c.GpioChip,
             Labels = pr.GetValue(labels) ?? c.Labels,
             Frames = pr.GetValue(frames) ?? c.Frames,
+            RamBudget = pr.GetValue(ramBudget) ?? c.RamBudget,
             VerifySections = pr.GetValue(verify) || c.VerifySections,
         };
         return Run(c, pr.GetValue(logitsOut));
@@ -123,6 +129,7 @@ static int Run(DeviceConfig c, string? logitsPath)
     if (c.Image == null) throw new UsageException($"no flash image: give --image ({Specs.ImageForms}) or \"image\" in the config");
     if (c.Camera == null) throw new UsageException($"no frame source: give --camera ({Specs.CameraForms}) or \"camera\" in the config");
     if (c.Frames < 0) throw new UsageException("--frames must not be negative");
+    if (c.RamBudget < 1) throw new UsageException($"ram_budget {c.RamBudget}: give a positive number of bytes");
     string[]? names = c.Labels != null ? ClassLabels.Load(c.Labels) : null;
 
     using var opened = Specs.OpenImage(c.Image);
@@ -133,14 +140,16 @@ static int Run(DeviceConfig c, string? logitsPath)
         ?? (c.VerifySections ? FlashImage.Open(opened.Flash, verifySections: true)
         : FlashImage.OpenVerifyingWhileStreaming(opened.Flash, out verifier));
     Console.WriteLine($"image: {opened.Description}: {flashImage.Model.Layers.Length} layers, {flashImage.Model.WeightBits}-bit weights, {flashImage.Model.Scheme} batch norm");
+    // Planned before any device opens: an image that cannot run in the budget is refused first.
+    var plan = new EdgeResNet.Runtime.Engine.ExecutionPlan(flashImage.Model, ramBudgetBytes: c.RamBudget);
     using var source = Specs.OpenCamera(c.Camera);
     Console.WriteLine($"camera: {source.Description}");
     using var gpio = c.LedPin >= 0 || c.ButtonPin >= 0 ? OpenGpio(c.GpioChip) : null;
     using var pins = gpio != null ? new StatusPins(gpio, c.LedPin, c.ButtonPin) : null;
     if (pins is { HasButton: true }) Console.WriteLine($"waiting for the button on GPIO {c.ButtonPin} before each frame");
 
-    var classifier = new FrameClassifier(flashImage, source, pins, opened.BusBytesRead);
-    Console.WriteLine($"runtime RAM {classifier.Engine.RamBytes:N0} B, conv kernel: {classifier.Engine.ConvKernel}; Ctrl+C stops after the current frame");
+    var classifier = new FrameClassifier(flashImage, source, pins, opened.BusBytesRead, plan);
+    Console.WriteLine($"runtime RAM {classifier.Engine.RamBytes:N0} B (budget {c.RamBudget:N0} B), conv kernel: {classifier.Engine.ConvKernel}; Ctrl+C stops after the current frame");
     var cancel = new CancellationTokenSource(); // not disposed: a second Ctrl+C during teardown may still touch it
     Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
     using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cancel.Cancel(); });

@@ -1,6 +1,8 @@
 using EdgeResNet.Common;
 using EdgeResNet.Common.Imaging;
+using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Engine;
+using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Tools;
 using EdgeResNet.Tools.Evaluation;
 using EdgeResNet.Tools.Quantization;
@@ -95,11 +97,52 @@ public sealed class BadInputTests
         using var image = new TempFile(bytes);
         string path = image.Path;
         var q = Quantizer.QuantizeInput(inputs[0], model);
-        long smallest = new ExecutionPlan(model, ramBudgetBytes: 1).RamBytes;
+        long smallest = ExecutionPlan.Smallest(model).RamBytes;
         StringAssert.Contains(Assert.ThrowsExactly<UsageException>(() => Footprint.Measure(path, q, -5, [])).Message, "--ram-budget -5: give a positive number");
         var e = Assert.ThrowsExactly<UsageException>(() => Footprint.Measure(path, q, 1000, []));
         StringAssert.Contains(e.Message, $"below the smallest plan for this image, {smallest:N0} B");
         Assert.AreEqual(smallest, Footprint.Measure(path, q, smallest, []).RuntimeRamBytes, "the smallest plan itself is accepted");
+    }
+
+    /// <summary>
+    /// Every CRC valid, the geometry absurd: the reader refuses shapes past its limits by name (x256 and x1024,
+    /// whose MAC count once overflowed int32), and a plan that cannot fit the RAM budget is refused by the
+    /// planner with the RAM it would need (x16), instead of planning hundreds of MB and carrying on.
+    /// </summary>
+    [TestMethod]
+    public void AbsurdGeometryIsRefusedByTheReaderAndAnOversizedPlanByThePlanner()
+    {
+        int size = RuntimeTests.MiniPacked(new QuantOptions()).Model.InputH;
+        foreach (int factor in new[] { 256, 1024 })
+        {
+            var e = Assert.ThrowsExactly<FlashImageException>(() => FlashImage.Open(new MemoryFlash(LoaderFuzzTests.MiniImageWithInput(size * factor))));
+            StringAssert.Contains(e.Message, $"header: input shape {size * factor}x{size * factor}x3 exceeds the limits");
+        }
+        var big = FlashImage.Open(new MemoryFlash(LoaderFuzzTests.MiniImageWithInput(size * 16))).Model;
+        Assert.AreEqual(big.Layers.Sum(l => l.Op == QOp.Conv ? (long)l.OutH * l.OutW * l.OutC * l.KernelH * l.KernelW * l.InC : 0), big.Macs, "MACs in 64 bits");
+        var refused = Assert.ThrowsExactly<PlanException>(() => new ExecutionPlan(big));
+        long smallest = ExecutionPlan.Smallest(big).RamBytes;
+        Assert.AreEqual(smallest, refused.SmallestRamBytes);
+        Assert.IsGreaterThan(ExecutionPlan.DefaultRamBudgetBytes, smallest);
+        StringAssert.Contains(refused.Message, $"this image needs {smallest:N0} B of RAM even with one-row bands, more than the RAM budget of {ExecutionPlan.DefaultRamBudgetBytes:N0} B");
+        Assert.AreEqual(ExitCodes.BadInput, ExitCodes.Classify(refused));
+        Assert.AreEqual(smallest, new ExecutionPlan(big, ramBudgetBytes: smallest).RamBytes, "the smallest plan fits a budget of its own size");
+    }
+
+    /// <summary>A flipped padding byte between two sections: refused alike by a full verification (inspect) and by the board's streaming start.</summary>
+    [TestMethod]
+    public void AFlippedPaddingByteIsRefusedByBothWaysOfOpening()
+    {
+        var bytes = RuntimeTests.MiniPacked(new QuantOptions()).Image;
+        var first = FlashImage.Open(new MemoryFlash(bytes)).Model.Layers.First(l => l.Op == QOp.Conv);
+        long padding = first.BnOffset + first.BnSize; // the gap up to the next sector-aligned weights section
+        Assert.AreEqual(0, bytes[padding]);
+        bytes[padding] ^= 0x10;
+        string expected = $"image: padding byte at offset {padding} is 0x10, not 0";
+        StringAssert.Contains(Assert.ThrowsExactly<FlashImageException>(() => FlashImage.Open(new MemoryFlash(bytes))).Message, expected);
+        StringAssert.Contains(Assert.ThrowsExactly<FlashImageException>(() => FlashImage.OpenVerifyingWhileStreaming(new MemoryFlash(bytes), out _)).Message, expected);
+        bytes[padding] ^= 0x10;
+        FlashImage.OpenVerifyingWhileStreaming(new MemoryFlash(bytes), out _); // intact again
     }
 
     sealed class FixedClassifier : IClassifier

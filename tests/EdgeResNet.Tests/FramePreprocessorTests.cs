@@ -147,7 +147,7 @@ public sealed class DeviceFootprintTests
         using var image = new TempFile(bytes);
         string path = image.Path;
         bool smallest = budget == 1;
-        if (smallest) budget = new ExecutionPlan(model, ramBudgetBytes: 1).RamBytes; // the smallest plan: one-row bands
+        if (smallest) budget = ExecutionPlan.Smallest(model).RamBytes; // the smallest plan: one-row bands
         var r = EdgeResNet.Tools.Reports.Footprint.Measure(path, Quantizer.QuantizeInput(inputs[0], model), budget, []);
         Assert.AreEqual(r.FlashBytesPerFrame, r.Steps.Sum(s => s.FlashBytes));
         Assert.IsTrue(r.Steps.All(s => s.TensorBytes > 0 && s.Bands >= 1));

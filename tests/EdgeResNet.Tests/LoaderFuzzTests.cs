@@ -2,7 +2,10 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using CsCheck;
 using EdgeResNet.Flashing.Loader;
+using EdgeResNet.Runtime;
+using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Tools.Packing;
 using EdgeResNet.Tools.Quantization;
 
 namespace EdgeResNet.Tests;
@@ -234,12 +237,14 @@ public sealed class LoaderFuzzTests
     /// <summary>Puts the table, image and header CRCs right again after a mutation, so the checks behind the CRCs run.</summary>
     static void RepairCrcs(byte[] b)
     {
+        const int headerCrc = FlashImage.HeaderSize - 4;
         if (b.Length < FlashImage.HeaderSize) return;
         long tableEnd = FlashImage.HeaderSize + (long)BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(14)) * FlashImage.LayerRecordSize;
-        if (tableEnd <= b.Length) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(36), Crc32.Append(0, b.AsSpan(64, (int)tableEnd - 64)));
+        if (tableEnd <= b.Length) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(36), Crc32.Append(0, b.AsSpan(FlashImage.HeaderSize, (int)tableEnd - FlashImage.HeaderSize)));
         ulong size = BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(40));
-        if (size >= 64 && size <= (ulong)b.Length) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(48), Crc32.Append(0, b.AsSpan(64, (int)size - 64)));
-        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(60), Crc32.Append(0, b.AsSpan(0, 60)));
+        if (size >= FlashImage.HeaderSize && size <= (ulong)b.Length)
+            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(48), Crc32.Append(0, b.AsSpan(FlashImage.HeaderSize, (int)size - FlashImage.HeaderSize)));
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(headerCrc), Crc32.Append(0, b.AsSpan(0, headerCrc)));
     }
 
     static readonly byte[] Extremes = [0x00, 0xFF, 0x7F, 0x80, 0x01];
@@ -248,7 +253,12 @@ public sealed class LoaderFuzzTests
     static readonly Gen<(bool MustFail, byte[] Bytes)> Images = Gen.Frequency(
         (1, Gen.Select(Gen.Byte.Array[0, 700], Gen.Bool, (b, magic) =>
         {
-            if (magic && b.Length >= 64) { "EDGERNET"u8.CopyTo(b); b[8] = 1; b[10] = 64; b[12] = 128; RepairCrcs(b); }
+            if (magic && b.Length >= FlashImage.HeaderSize)
+            {
+                "EDGERNET"u8.CopyTo(b);
+                b[8] = FlashImage.Version; b[9] = 0; b[10] = FlashImage.HeaderSize; b[11] = 0; b[12] = FlashImage.LayerRecordSize; b[13] = 0;
+                RepairCrcs(b);
+            }
             return (false, b);
         })),
         (2, Gen.Int.Array[1, 3].Select(flips =>
@@ -284,6 +294,146 @@ public sealed class LoaderFuzzTests
             catch (FlashImageException) { Interlocked.Increment(ref rejected); }
         }, iter: Iterations, print: x => $"{x.Item1.Bytes.Length} bytes, verify {x.Item2}");
         Report("FlashImage.Open", Iterations, clock, $"{opened:N0} opened, {rejected:N0} rejected with FlashImageException");
+    }
+
+    // ---- FlashImage.Open, then the planner, then the engine: images with any geometry ----
+
+    /// <summary>
+    /// Recomputes every layer's input and output shape from the input size, kernels, strides and paddings
+    /// (conv output channels stay). Where they cannot chain (a kernel larger than its input) the reader must say so.
+    /// </summary>
+    internal static void ChainShapes(QModel m)
+    {
+        var shapes = new List<(int H, int W, int C)> { (m.InputH, m.InputW, m.InputC) };
+        foreach (var l in m.Layers)
+        {
+            (l.InH, l.InW, l.InC) = shapes[l.Input0];
+            (l.OutH, l.OutW) = l.Op switch
+            {
+                QOp.Conv or QOp.MaxPool => ((l.InH + l.PadTop + l.PadBottom - l.KernelH) / l.StrideH + 1, (l.InW + l.PadLeft + l.PadRight - l.KernelW) / l.StrideW + 1),
+                QOp.GlobalAvgPool => (1, 1),
+                _ => (l.InH, l.InW),
+            };
+            if (l.Op != QOp.Conv) l.OutC = l.InC;
+            shapes.Add((l.OutH, l.OutW, l.OutC));
+        }
+    }
+
+    /// <summary>The mini image with a <paramref name="size"/> x <paramref name="size"/> input and every shape chained from it: valid in every CRC.</summary>
+    internal static byte[] MiniImageWithInput(int size)
+    {
+        var m = FlashImage.Open(new MemoryFlash(Image.Value)).LoadAll();
+        m.InputH = m.InputW = m.Preprocessing.CropSize = size;
+        m.Preprocessing.ResizeShorterSide = Math.Max(size, m.Preprocessing.ResizeShorterSide);
+        ChainShapes(m);
+        return FlashImageWriter.Pack(m).Bytes;
+    }
+
+    /// <summary>
+    /// The mini network reshaped by <paramref name="seed"/>: any input size (now and then past the reader's
+    /// limits), other kernels, strides and paddings, other inner channel counts; shapes re-chained layer to
+    /// layer where they can be, weights redrawn to fit. Packed by the real writer, so every CRC is right and
+    /// the reader's checks behind them run; sometimes a table field is set to an extreme value as well.
+    /// </summary>
+    static byte[] Reshaped(int seed)
+    {
+        var rng = new Random(seed);
+        var m = FlashImage.Open(new MemoryFlash(Image.Value)).LoadAll();
+        int Pick(params int[] values) => values[rng.Next(values.Length)];
+        m.InputH = m.InputW = rng.Next(8) == 0 ? Pick(0, 1, 2, 700, 4096, 4097, 65535) : rng.Next(1, 97);
+        if (rng.Next(16) == 0) m.InputW = rng.Next(1, 97); // the header's square crop no longer fits
+        m.Preprocessing.CropSize = m.InputH;
+        m.Preprocessing.ResizeShorterSide = Math.Max(m.Preprocessing.CropSize, m.Preprocessing.ResizeShorterSide);
+        var L = m.Layers;
+        int blockStride = 0; // a strided block's 1x1 A and its projection keep one stride, so the Add still chains
+        for (int i = 0; i < L.Length; i++)
+        {
+            var l = L[i];
+            bool stem = i < 2;
+            if (l.Op is QOp.Conv or QOp.MaxPool && l.KernelH > 1 && rng.Next(3) == 0)
+            {
+                l.KernelH = l.KernelW = rng.Next(16) == 0 ? 17 : Pick(1, 2, 3, 5, 7);
+                l.StrideH = l.StrideW = stem || rng.Next(8) == 0 ? Pick(1, 2, 3) : 1;
+                l.PadTop = l.PadLeft = rng.Next(4) == 0 ? rng.Next(l.KernelH) : (l.KernelH - 1) / 2;
+                l.PadBottom = l.PadRight = rng.Next(8) == 0 ? rng.Next(l.KernelH + 1) : l.KernelH - 1 - l.PadTop;
+            }
+            else if (l.Op == QOp.Conv && l.KernelH == 1 && l.StrideH > 1)
+            {
+                if (blockStride == 0) l.StrideH = l.StrideW = blockStride = rng.Next(3) == 0 ? Pick(1, 3) : l.StrideH;
+                else
+                {
+                    l.StrideH = l.StrideW = rng.Next(16) == 0 ? 1 : blockStride;
+                    blockStride = 0;
+                }
+            }
+            // an inner channel count of a block: a 1x1 conv's output feeding the next conv
+            if (l.Op == QOp.Conv && i + 1 < L.Length && L[i + 1].Op == QOp.Conv && L[i + 1].Input0 == i + 1 && rng.Next(4) == 0)
+                l.OutC = rng.Next(1, 40);
+        }
+        ChainShapes(m);
+        foreach (var l in L)
+        {
+            if (l.Op != QOp.Conv) continue;
+            int max = rng.Next(2) == 0 ? (1 << (l.WeightBits - 1)) - 1 : 3; // small weights keep the int32 kernels in play
+            l.Weights = new short[l.OutC * l.WeightStride];
+            for (int c = 0; c < l.OutC; c++)
+                for (int k = 0; k < l.ReduceSize; k++) l.Weights[c * l.WeightStride + k] = (short)rng.Next(-max, max + 1);
+            if (l.Multipliers.Length != l.OutC)
+            {
+                l.Multipliers = Enumerable.Range(0, l.OutC).Select(_ => l.MultiplierBits == 0 ? 1 : rng.Next(1, 1 << (l.MultiplierBits - 1))).ToArray();
+                l.Offsets = Enumerable.Range(0, l.OutC).Select(_ => rng.Next(-1000, 1000)).ToArray();
+            }
+            // A bound that holds for these weights and any int16 input: ReduceSize terms of |w| <= max times |x| <= 2^15, plus the sign.
+            l.AccumulatorBits = Math.Min(64, 2 + (int)Math.Floor(Math.Log2((double)l.ReduceSize * max * 32768)));
+        }
+        var bytes = FlashImageWriter.Pack(m).Bytes;
+        if (rng.Next(4) == 0)
+        {
+            int tableEnd = FlashImage.HeaderSize + FlashImage.LayerRecordSize * L.Length;
+            int at = rng.Next(tableEnd - 2);
+            bytes[at] = Extremes[rng.Next(Extremes.Length)];
+            if (rng.Next(2) == 0) bytes[at + 1] = Extremes[rng.Next(Extremes.Length)];
+            RepairCrcs(bytes);
+        }
+        return bytes;
+    }
+
+    [TestMethod]
+    public void AnyGeometryIsRefusedByNameOrPlannedWithinBudgetAndRunsBitExact()
+    {
+        long opened = 0, rejected = 0, planned = 0, overBudget = 0, notResNet = 0, ran = 0;
+        var clock = Stopwatch.StartNew();
+        Gen.Select(Gen.Int, Gen.Int[0, 3]).Sample((seed, budgetKind) =>
+        {
+            var bytes = Reshaped(seed);
+            FlashImage image;
+            try { image = FlashImage.Open(new MemoryFlash(bytes), verifySections: (seed & 1) == 0); }
+            catch (FlashImageException) { Interlocked.Increment(ref rejected); return; }
+            Interlocked.Increment(ref opened);
+            long budget = budgetKind switch { 0 => 1, 1 => 64 << 10, 2 => ExecutionPlan.DefaultRamBudgetBytes, _ => 64L << 20 };
+            ExecutionPlan plan;
+            try { plan = new ExecutionPlan(image.Model, ramBudgetBytes: budget); }
+            catch (PlanException e) when (e.SmallestRamBytes is long smallest)
+            {
+                Assert.IsGreaterThan(budget, smallest, "a plan refused for its budget must need more than the budget");
+                Interlocked.Increment(ref overBudget);
+                return;
+            }
+            catch (PlanException) { Interlocked.Increment(ref notResNet); return; }
+            Interlocked.Increment(ref planned);
+            Assert.IsLessThanOrEqualTo(budget, plan.RamBytes, "a plan over its budget");
+            // Small enough to run here: the engine must match the reference simulator, its independent twin.
+            if (image.Model.Macs > 3_000_000 || plan.RamBytes > 8 << 20) return;
+            var model = FlashImage.Open(new MemoryFlash(bytes), verifySections: false).LoadAll();
+            var rng = new Random(seed);
+            var input = Enumerable.Range(0, model.InputSize).Select(_ => (short)rng.Next(-3000, 3000)).ToArray();
+            var expected = new IntegerSimulator(model).Run(input);
+            var logits = new InferenceEngine(image, plan).Run(input);
+            CollectionAssert.AreEqual(expected, logits, $"seed {seed}: the engine differs from the simulator on {model.InputH}x{model.InputW}");
+            Interlocked.Increment(ref ran);
+        }, iter: Iterations, print: x => $"seed {x.Item1}, budget kind {x.Item2}");
+        Report("reader + planner + engine", Iterations, clock,
+            $"{rejected:N0} rejected by the reader, {opened:N0} opened; of those {overBudget:N0} refused over budget, {notResNet:N0} refused as not a ResNet, {planned:N0} planned; {ran:N0} run bit-exact against the simulator");
     }
 }
 

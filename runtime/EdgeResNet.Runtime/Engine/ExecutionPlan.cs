@@ -7,6 +7,15 @@ namespace EdgeResNet.Runtime.Engine
 {
     public enum StepKind { Stem, Bottleneck, Head }
 
+    /// <summary>No plan can run this image: its layer table is not a ResNet the planner knows, or it does not fit the RAM budget.</summary>
+    public sealed class PlanException : Exception
+    {
+        /// <summary>The RAM of the smallest plan, when the failure is the budget (else null).</summary>
+        public long? SmallestRamBytes { get; }
+
+        public PlanException(string message, long? smallestRamBytes = null) : base(message) { SmallestRamBytes = smallestRamBytes; }
+    }
+
     /// <summary>
     /// One step of the schedule. Stem: Conv then MaxPool. Bottleneck: convs A (1x1), B (3x3),
     /// C (1x1), optional projection P (1x1) and the Add. Head: GlobalAvgPool then the dense layer.
@@ -64,7 +73,15 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>The RAM budget the board app and the tools plan for unless told otherwise: 2 MiB.</summary>
         public const long DefaultRamBudgetBytes = 2L << 20;
 
+        /// <exception cref="PlanException">The layer table is not a ResNet this planner knows, or even one-row bands need more RAM than <paramref name="ramBudgetBytes"/>.</exception>
         public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = DefaultRamBudgetBytes, bool referenceKernels = false)
+            : this(model, weightGroupShorts, accLongs, ramBudgetBytes, referenceKernels, enforceBudget: true) { }
+
+        /// <summary>The plan with the least RAM there is: one-row bands wherever scratch does not fit for free (tests and the footprint's floor).</summary>
+        public static ExecutionPlan Smallest(QModel model, bool referenceKernels = false) =>
+            new ExecutionPlan(model, 32768, 8192, 0, referenceKernels, enforceBudget: false);
+
+        ExecutionPlan(QModel model, int weightGroupShorts, int accLongs, long ramBudgetBytes, bool referenceKernels, bool enforceBudget)
         {
             Model = model;
             SimdKernels = FastConv.IsSupported && !referenceKernels;
@@ -94,7 +111,7 @@ namespace EdgeResNet.Runtime.Engine
                 s.OutputOffset = s.Kind == StepKind.Stem ? area - layers[s.Pool].OutSize : 0;
                 s.InputOffset = s == Steps[0] ? 0 : Steps[Steps.IndexOf(s) - 1].OutputOffset;
                 if (s.Kind == StepKind.Stem && s.InputOffset + model.InputSize > s.OutputOffset)
-                    throw new NotSupportedException("the input frame and the stem output do not fit side by side in the tensor area");
+                    throw new PlanException("the input frame and the stem output do not fit side by side in the tensor area");
             }
 
             // Band heights: as tall as the RAM budget allows (fewer bands = fewer weight re-reads).
@@ -126,6 +143,9 @@ namespace EdgeResNet.Runtime.Engine
                 }
                 CheckInPlace(s);
             }
+            // Below its budget the planner shrinks bands down to one row, so a plan still over budget is the smallest there is.
+            if (enforceBudget && RamBytes > ramBudgetBytes)
+                throw new PlanException($"this image needs {RamBytes:N0} B of RAM even with one-row bands, more than the RAM budget of {ramBudgetBytes:N0} B", RamBytes);
         }
 
         /// <summary>One past the last tensor-area value the step's input and output occupy.</summary>
@@ -204,9 +224,9 @@ namespace EdgeResNet.Runtime.Engine
                 long liveStart = s.InputOffset + xNeeded * rowX, liveEnd = s.InputOffset + a.InH * rowX;
                 bool identity = s.P < 0;
                 if (identity && (s.InputOffset != s.OutputOffset || rowX != rowY))
-                    throw new NotSupportedException($"block '{c.Name}': an identity shortcut needs its output in place of its input");
+                    throw new PlanException($"block '{c.Name}': an identity shortcut needs its output in place of its input");
                 if (writeStart < liveEnd && writeEnd > liveStart)
-                    throw new NotSupportedException($"block '{c.Name}': output rows [{r0},{r1}) would overwrite input rows still needed; the memory plan cannot run this network in place");
+                    throw new PlanException($"block '{c.Name}': output rows [{r0},{r1}) would overwrite input rows still needed; the memory plan cannot run this network in place");
             }
         }
 
@@ -218,7 +238,7 @@ namespace EdgeResNet.Runtime.Engine
                 Steps.Add(new PlanStep { Kind = StepKind.Stem, A = 0, Pool = 1 });
                 i = 2;
             }
-            else throw new NotSupportedException("the layer table does not start with a conv + max pool stem");
+            else throw new PlanException("the layer table does not start with a conv + max pool stem");
             while (i < L.Length)
             {
                 int x = i; // tensor id of the block input is i (the output of layer i - 1)
@@ -245,12 +265,12 @@ namespace EdgeResNet.Runtime.Engine
                     var add = L[next];
                     ok = (add.Input0 == i + 3 && add.Input1 == shortcut) || (add.Input1 == i + 3 && add.Input0 == shortcut);
                 }
-                if (!ok) throw new NotSupportedException($"layers from {i} ('{L[i].Name}') are not a bottleneck block (1x1, 3x3, 1x1 convs, optional 1x1 projection, Add)");
+                if (!ok) throw new PlanException($"layers from {i} ('{L[i].Name}') are not a bottleneck block (1x1, 3x3, 1x1 convs, optional 1x1 projection, Add)");
                 s.Add = next;
                 Steps.Add(s);
                 i = next + 1;
             }
-            throw new NotSupportedException("the layer table does not end with global average pooling + dense");
+            throw new PlanException("the layer table does not end with global average pooling + dense");
         }
 
         /// <summary>The step's name for reports: "conv1+max_pooling2d", "res2a", "avg_pool+fc1000".</summary>

@@ -24,6 +24,14 @@ namespace EdgeResNet.Runtime.Flash
         public const int BnAlignment = NorGeometry.PageSize;
         /// <summary>The read buffer of a verification pass (its size only sets how many reads it takes).</summary>
         const int VerifyBufferBytes = 4096;
+        /// <summary>
+        /// Limits every image must keep (far above ResNet-50 at 224x224, whose largest tensor is
+        /// 802,816 values): with them every size the reader and the planner compute fits an int, and
+        /// an image with absurd geometry is refused by name before anything is sized from it.
+        /// </summary>
+        public const int MaxDimension = 4096, MaxChannels = 8192, MaxKernel = 16, MaxTensorElements = 1 << 25, MaxReduceSize = 1 << 16;
+        /// <summary>Fraction bits of any format, and the requantisation shifts, stay within these (a 64-bit shift must stay below 64).</summary>
+        public const int MaxFractionBits = 40, MaxShift = 62;
         static readonly byte[] Magic = { (byte)'E', (byte)'D', (byte)'G', (byte)'E', (byte)'R', (byte)'N', (byte)'E', (byte)'T' };
 
         public IFlash Flash { get; }
@@ -73,6 +81,9 @@ namespace EdgeResNet.Runtime.Flash
             };
             if (h[16] > 1 || model.WeightBits < 2 || model.WeightBits > 16 || model.ActivationBits < 2 || model.ActivationBits > 16)
                 throw new FlashImageException("header: scheme or bit widths out of range");
+            CheckShape("header: input", model.InputH, model.InputW, model.InputC);
+            CheckRange("header", "input fraction bits", model.InputFrac, -MaxFractionBits, MaxFractionBits);
+            for (int c = 0; c < 3; c++) CheckRange("header", "preprocessing mean (milli)", model.Preprocessing.MeanMilli[c], 0, 255000);
             var p = model.Preprocessing;
             if (h[56] > 1 || p.CropSize != model.InputH || p.CropSize != model.InputW || p.ResizeShorterSide < p.CropSize)
                 throw new FlashImageException($"header: preprocessing (resize {p.ResizeShorterSide}, crop {p.CropSize}, order {h[56]}) does not fit the {model.InputH}x{model.InputW} input");
@@ -104,7 +115,37 @@ namespace EdgeResNet.Runtime.Flash
                 if (l.WeightsSize > 0 && Crc32.Of(Flash, l.WeightsOffset, l.WeightsSize, buffer) != l.WeightsCrc)
                     throw WeightsCorrupt(l);
             VerifyBnSections(buffer);
-            throw new FlashImageException("image: whole-image CRC mismatch (padding or table changed); the image is corrupt, pack or flash it again");
+            VerifyPadding(buffer);
+            throw new FlashImageException("image: whole-image CRC mismatch, with every section and the padding intact; the image is corrupt, pack or flash it again");
+        }
+
+        /// <summary>
+        /// Every body byte outside the sections (their alignment padding) is zero, as the writer leaves it.
+        /// Both ways of opening check it, so a flipped padding byte is judged alike by a full verification
+        /// and by the board's start, which does not read the whole image (ResNet-50: about 100 KB of padding).
+        /// </summary>
+        public void VerifyPadding(byte[] buffer)
+        {
+            long at = HeaderSize + (long)Model.Layers.Length * LayerRecordSize;
+            foreach (var section in SortedSections(Model))
+            {
+                CheckZero(at, section[0] - at, buffer);
+                at = section[0] + section[1];
+            }
+            CheckZero(at, ImageSize - at, buffer);
+        }
+
+        void CheckZero(long offset, long length, byte[] buffer)
+        {
+            for (long done = 0; done < length;)
+            {
+                int n = (int)Math.Min(buffer.Length, length - done);
+                Flash.Read(offset + done, new Span<byte>(buffer, 0, n));
+                for (int i = 0; i < n; i++)
+                    if (buffer[i] != 0)
+                        throw new FlashImageException($"image: padding byte at offset {offset + done + i} is 0x{buffer[i]:x2}, not 0; the image is corrupt, pack or flash it again");
+                done += n;
+            }
         }
 
         /// <summary>Every BN section's CRC (a few hundred KB in all), reading through <paramref name="buffer"/>.</summary>
@@ -120,13 +161,15 @@ namespace EdgeResNet.Runtime.Flash
 
         /// <summary>
         /// Opens an image for the engine with the cheap checks up front (header, layer table, BN
-        /// sections) and the weight sections checked as the engine streams them (<see cref="StreamingVerifier"/>):
+        /// sections, padding) and the weight sections checked as the engine streams them (<see cref="StreamingVerifier"/>):
         /// no extra pass over the flash before the first frame, every section verified by its end.
         /// </summary>
         public static FlashImage OpenVerifyingWhileStreaming(IFlash flash, out StreamingVerifier verifier)
         {
             var image = Open(flash, verifySections: false);
-            image.VerifyBnSections(new byte[VerifyBufferBytes]);
+            var buffer = new byte[VerifyBufferBytes];
+            image.VerifyBnSections(buffer);
+            image.VerifyPadding(buffer);
             verifier = new StreamingVerifier(flash, image.Model);
             return new FlashImage(verifier, image.Model, image.ImageSize, image.ImageCrc);
         }
@@ -177,20 +220,19 @@ namespace EdgeResNet.Runtime.Flash
         {
             int[] h = new int[m.Layers.Length + 1], w = new int[m.Layers.Length + 1], c = new int[m.Layers.Length + 1];
             h[0] = m.InputH; w[0] = m.InputW; c[0] = m.InputC;
-            if (m.InputH <= 0 || m.InputW <= 0 || m.InputC <= 0) throw new FlashImageException("header: input shape must be positive");
             for (int i = 0; i < m.Layers.Length; i++)
             {
                 var l = m.Layers[i];
                 string where = $"layer {i} ('{l.Name}')";
                 if (l.Input0 < 0 || l.Input0 > i) throw new FlashImageException($"{where}: input tensor {l.Input0} is not produced before it");
                 if (l.InH != h[l.Input0] || l.InW != w[l.Input0] || l.InC != c[l.Input0]) throw new FlashImageException($"{where}: input shape does not match tensor {l.Input0}");
-                if (l.OutH <= 0 || l.OutW <= 0 || l.OutC <= 0) throw new FlashImageException($"{where}: output shape must be positive");
                 if (l.OutBits < 2 || l.OutBits > (l.WideOutput ? 32 : 16)) throw new FlashImageException($"{where}: output width {l.OutBits} bits out of range");
                 switch (l.Op)
                 {
                     case QOp.Conv:
                     case QOp.MaxPool:
-                        if (l.KernelH <= 0 || l.KernelW <= 0 || l.StrideH <= 0 || l.StrideW <= 0) throw new FlashImageException($"{where}: kernel and stride must be positive");
+                        if (l.InH + l.PadTop + l.PadBottom < l.KernelH || l.InW + l.PadLeft + l.PadRight < l.KernelW)
+                            throw new FlashImageException($"{where}: the {l.KernelH}x{l.KernelW} kernel is larger than the padded {l.InH}x{l.InW} input");
                         if (l.OutH != (l.InH + l.PadTop + l.PadBottom - l.KernelH) / l.StrideH + 1 || l.OutW != (l.InW + l.PadLeft + l.PadRight - l.KernelW) / l.StrideW + 1)
                             throw new FlashImageException($"{where}: output shape does not follow from input, kernel, stride and padding");
                         if (l.Op == QOp.MaxPool && l.OutC != l.InC) throw new FlashImageException($"{where}: max pooling must keep the channels");
@@ -214,6 +256,50 @@ namespace EdgeResNet.Runtime.Flash
                 h[i + 1] = l.OutH; w[i + 1] = l.OutW; c[i + 1] = l.OutC;
             }
             if (!m.Output.WideOutput) throw new FlashImageException("layer table: the last layer must produce the int32 logits");
+            CheckNoOverlap(m);
+        }
+
+        /// <summary>Positive, within the limits, and not more values than one tensor may hold (computed in 64 bits).</summary>
+        static void CheckShape(string what, int h, int w, int c)
+        {
+            if (h <= 0 || w <= 0 || c <= 0) throw new FlashImageException($"{what} shape {h}x{w}x{c} must be positive");
+            if (h > MaxDimension || w > MaxDimension || c > MaxChannels || (long)h * w * c > MaxTensorElements)
+                throw new FlashImageException($"{what} shape {h}x{w}x{c} exceeds the limits (height and width up to {MaxDimension}, channels up to {MaxChannels}, {MaxTensorElements:N0} values); the image is not a network this runtime can run");
+        }
+
+        static void CheckRange(string where, string field, int value, int min, int max)
+        {
+            if (value < min || value > max) throw new FlashImageException($"{where}: {field} {value} out of range {min}..{max}");
+        }
+
+        /// <summary>No two sections share a byte (the streaming verifier and the padding check rely on it).</summary>
+        static void CheckNoOverlap(QModel m)
+        {
+            var sections = SortedSections(m);
+            for (int i = 1; i < sections.Length; i++)
+                if (sections[i - 1][0] + sections[i - 1][1] > sections[i][0])
+                    throw new FlashImageException($"layer table: sections at {sections[i - 1][0]} (+{sections[i - 1][1]}) and {sections[i][0]} overlap; the image is corrupt");
+        }
+
+        /// <summary>Every non-empty section as {offset, size}, by offset.</summary>
+        static long[][] SortedSections(QModel m)
+        {
+            int n = 0;
+            foreach (var l in m.Layers) n += (l.WeightsSize > 0 ? 1 : 0) + (l.BnSize > 0 ? 1 : 0);
+            var sections = new long[n][];
+            n = 0;
+            foreach (var l in m.Layers)
+            {
+                if (l.WeightsSize > 0) sections[n++] = new[] { l.WeightsOffset, l.WeightsSize };
+                if (l.BnSize > 0) sections[n++] = new[] { l.BnOffset, (long)l.BnSize };
+            }
+            Array.Sort(sections, new SectionOrder());
+            return sections;
+        }
+
+        sealed class SectionOrder : System.Collections.Generic.IComparer<long[]>
+        {
+            public int Compare(long[]? a, long[]? b) => a![0].CompareTo(b![0]);
         }
 
         static void CheckSection(string what, long offset, long size, long tableEnd, long imageSize)
@@ -273,11 +359,34 @@ namespace EdgeResNet.Runtime.Flash
                 OffsetShift = (sbyte)r[68], OutShift = (sbyte)r[69],
                 WeightsCrc = U32(r, 76), WeightsOffset = (long)U64(r, 80), BnOffset = (long)U64(r, 96), BnCrc = U32(r, 108),
             };
+            string where = $"layer {index} ('{l.Name}')";
+            CheckShape(where + ": input", l.InH, l.InW, l.InC);
+            CheckShape(where + ": output", l.OutH, l.OutW, l.OutC);
+            CheckRange(where, "kernel height", l.KernelH, 1, MaxKernel);
+            CheckRange(where, "kernel width", l.KernelW, 1, MaxKernel);
+            CheckRange(where, "vertical stride", l.StrideH, 1, MaxKernel);
+            CheckRange(where, "horizontal stride", l.StrideW, 1, MaxKernel);
+            // Padding of a kernel's size or more would make whole output rows of padding alone.
+            CheckRange(where, "top padding", l.PadTop, 0, l.KernelH - 1);
+            CheckRange(where, "bottom padding", l.PadBottom, 0, l.KernelH - 1);
+            CheckRange(where, "left padding", l.PadLeft, 0, l.KernelW - 1);
+            CheckRange(where, "right padding", l.PadRight, 0, l.KernelW - 1);
+            foreach (var (field, value) in new[] { ("input fraction bits", l.InFrac), ("second input fraction bits", l.In1Frac), ("output fraction bits", l.OutFrac) })
+                CheckRange(where, field, value, -MaxFractionBits, MaxFractionBits);
+            if (l.Op == QOp.Conv)
+            {
+                CheckRange(where, "weight width (bits)", l.WeightBits, 2, 16);
+                CheckRange(where, "reduction size (kernel height x width x input channels)", l.ReduceSize, 1, MaxReduceSize);
+                CheckRange(where, "weight fraction bits", l.WeightFrac, -MaxFractionBits, MaxFractionBits);
+                if (l.MultiplierBits != 0) CheckRange(where, "BN multiplier width (bits)", l.MultiplierBits, 2, 32);
+                CheckRange(where, "BN multiplier fraction bits", l.MultiplierFrac, 0, 31);
+                CheckRange(where, "accumulator width (bits)", l.AccumulatorBits, 2, 64);
+                CheckRange(where, "offset shift", l.OffsetShift, 0, MaxShift);
+                CheckRange(where, "output shift", l.OutShift, -MaxShift, MaxShift);
+            }
             // The sizes follow from the shape; the stored ones must agree (a check on the record, as its CRC is on the bytes).
-            if (l.Op == QOp.Conv && (l.WeightBits < 2 || l.WeightBits > 16))
-                throw new FlashImageException($"layer {index} ('{l.Name}'): weight width {l.WeightBits} bits out of range");
             if (U32(r, 72) != l.RowBytes || U64(r, 88) != (ulong)l.WeightsSize || U32(r, 104) != l.BnSize)
-                throw new FlashImageException(l.Op == QOp.Conv ? $"layer {index} ('{l.Name}'): section sizes do not match the layer's shape" : $"layer {index} ('{l.Name}'): only conv layers have sections");
+                throw new FlashImageException(l.Op == QOp.Conv ? $"{where}: section sizes do not match the layer's shape" : $"{where}: only conv layers have sections");
             return l;
         }
 

@@ -91,10 +91,12 @@ public static class Footprint
         var counting = new CountingFlash(file);
         var image = FlashImage.Open(counting);
         if (ramBudgetBytes <= 0) throw new UsageException($"--ram-budget {ramBudgetBytes}: give a positive number of bytes");
-        var plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudgetBytes, referenceKernels: referenceKernels);
-        // Below its budget the planner shrinks bands down to one row; a plan still over budget is the smallest there is.
-        if (plan.RamBytes > ramBudgetBytes)
-            throw new UsageException($"--ram-budget {ramBudgetBytes:N0} B is below the smallest plan for this image, {plan.RamBytes:N0} B (one-row bands); give at least that");
+        ExecutionPlan plan;
+        try { plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudgetBytes, referenceKernels: referenceKernels); }
+        catch (PlanException e) when (e.SmallestRamBytes is long smallest)
+        {
+            throw new UsageException($"--ram-budget {ramBudgetBytes:N0} B is below the smallest plan for this image, {smallest:N0} B (one-row bands); give at least that");
+        }
         long heapBefore = GC.GetAllocatedBytesForCurrentThread();
         var engine = new InferenceEngine(image, plan);
         long heapEngine = GC.GetAllocatedBytesForCurrentThread() - heapBefore; // every buffer the engine holds
