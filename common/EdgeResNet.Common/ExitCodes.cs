@@ -33,6 +33,7 @@ public static class ExitCodes
         UsageException or DeviceStringException => Usage,
         ArgumentException when e.GetType() == typeof(ArgumentException) => Usage,
         UnavailableException => Unavailable,
+        BelowTargetException => BelowTarget,
         DeviceException => Device,
         FlashImageException or PlanException or ImageDecodeException or InvalidDataException or FormatException or NotSupportedException
             or UnauthorizedAccessException or IOException => BadInput, // IOException covers file and directory not found
@@ -45,6 +46,9 @@ public static class ExitCodes
 
 /// <summary>A command-line or config mistake: exit code 1. The message says what to give instead.</summary>
 public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>A measured figure is below its target (a collapsed model, a device run that disagrees): exit code 4.</summary>
+public sealed class BelowTargetException(string message) : Exception(message);
 
 /// <summary>Something the program needs from outside is not there (weights, npm): exit code 3.</summary>
 public class UnavailableException(string message) : Exception(message);

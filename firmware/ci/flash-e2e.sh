@@ -7,11 +7,18 @@
 #     flash --serial` on the other: a small image first (generation 1), then the big one cut
 #     in the middle (kill -9): the small one must still boot; then the rerun resumes, commits
 #     generation 2, and the app classifies from the A/B slots with the same logits.
+# Also: the board app refuses an image whose smallest plan is over --ram-budget (exit 2, one line).
 # Corrupted chunks are tested in-process (LoaderTests), where the corruption can be placed.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 device() { x64 "$@"; }
 camera="folder:$samples,Yuyv"
 device run --image "$image" --camera "$camera" --frames 2 --logits-out "$work/file.logits" >/dev/null
+
+echo "== an image that cannot fit the RAM budget is refused before any device opens"
+rc=0; device run --image "$image" --camera "$camera" --frames 1 --ram-budget 1000 >/dev/null 2>"$work/budget.err" || rc=$?
+cat "$work/budget.err"
+[ "$rc" -eq 2 ] && [ "$(wc -l < "$work/budget.err")" -eq 1 ] && grep -q "more than the RAM budget of 1,000 B" "$work/budget.err" \
+  || fail "a budget below the smallest plan gave exit $rc, not 2 with one line naming the budget"
 
 echo "== SPI: flash the full image into the emulated chip"
 ./edgeresnet flash --image "$image" --spi-emulation "$work/spi-chip.bin" --offset 1048576 | tail -1

@@ -5,6 +5,7 @@ using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Tools;
 using EdgeResNet.Tools.Evaluation;
+using EdgeResNet.Tools.Packing;
 using EdgeResNet.Tools.Quantization;
 using EdgeResNet.Tools.Reports;
 
@@ -143,6 +144,31 @@ public sealed class BadInputTests
         StringAssert.Contains(Assert.ThrowsExactly<FlashImageException>(() => FlashImage.OpenVerifyingWhileStreaming(new MemoryFlash(bytes), out _)).Message, expected);
         bytes[padding] ^= 0x10;
         FlashImage.OpenVerifyingWhileStreaming(new MemoryFlash(bytes), out _); // intact again
+    }
+
+    /// <summary>
+    /// pack measures the packed image against float on its calibration inputs: the mini network at the
+    /// default widths agrees, and with weights and activations at 4 bits it collapses, which pack refuses
+    /// with exit 4 (BelowTargetException) instead of exiting 0 with a useless model.
+    /// </summary>
+    [TestMethod]
+    public void PackMeasuresAgreementWithFloatAndRefusesACollapsedModel()
+    {
+        var net = EdgeResNet.Tools.Model.MiniResNet.Build(5);
+        var rng = new Random(5);
+        var inputs = Enumerable.Range(0, 40).Select(_ => Enumerable.Range(0, net.Input.OutShape.Size).Select(_ => (float)(rng.NextDouble() * 200 - 100)).ToArray()).ToArray();
+        using var dir = new TempDirectory();
+        string path = Path.Combine(dir.Path, "mini.img");
+        var good = Packer.Pack(net, inputs.Length, i => inputs[i], new QuantOptions(), path, threads: 2);
+        Console.WriteLine($"default widths: agreement {good.AgreementTop1:P1} on {good.CheckedInputs} inputs");
+        Assert.AreEqual(inputs.Length, good.CheckedInputs);
+        Assert.IsGreaterThanOrEqualTo(Packer.DefaultMinAgreement, good.AgreementTop1);
+        good.CheckAgreement(Packer.DefaultMinAgreement);
+        var bad = Packer.Pack(net, inputs.Length, i => inputs[i], new QuantOptions(4, 4), path, threads: 2);
+        Console.WriteLine($"4-bit weights and activations: agreement {bad.AgreementTop1:P1}");
+        var e = Assert.ThrowsExactly<BelowTargetException>(() => bad.CheckAgreement(Packer.DefaultMinAgreement));
+        StringAssert.Contains(e.Message, $"THE PACKED MODEL HAS COLLAPSED: it agrees with float on only {bad.AgreementTop1:P1} of the 40 calibration photos");
+        Assert.AreEqual(ExitCodes.BelowTarget, ExitCodes.Classify(e));
     }
 
     sealed class FixedClassifier : IClassifier

@@ -63,11 +63,13 @@ public static class DemoCommand
             AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
             {
                 var task = ctx.AddTask($"calibrate on {calibration.Count} photos", maxValue: Math.Max(1, calibration.Count));
-                packed = Packer.PackIfStale(Net, calibration, new QuantOptions(), imagePath, t, done => task.Value = done);
+                var check = ctx.AddTask("check the packed image against float", maxValue: Math.Max(1, calibration.Count));
+                packed = Packer.PackIfStale(Net, calibration, new QuantOptions(), imagePath, t, done => task.Value = done, done => check.Value = done);
                 task.Value = task.MaxValue;
+                check.Value = check.MaxValue;
             });
             Console.WriteLine(packed == null ? $"  {imagePath}: up to date (same options, calibration photos and code), every CRC checked"
-                : $"  wrote {imagePath}: {packed.ImageBytes:N0} bytes in {packed.Seconds:F1} s");
+                : $"  wrote {imagePath}: {packed.ImageBytes:N0} bytes in {packed.Seconds:F1} s; top-1 agreement with float on the {packed.CheckedInputs} calibration photos {packed.AgreementTop1:P1}");
 
             Step(3, "flash it into an emulated W25Q512JV through the SPI NOR driver");
             string chip = Path.Combine(cache.CacheDir, "demo-w25q512jv.bin");

@@ -48,13 +48,22 @@ public static class QuantCommands
         var output = new Option<string>("--out") { Description = "The flash image to write (written to a temporary file, then renamed)", Required = true };
         var threads = CommandSupport.ThreadsOption();
         var format = WeightFormatOption();
-        var cmd = new Command("pack", "Calibrate the float model, choose every fixed-point format, prove each accumulator's bound, and write the flash image")
+        var minAgreement = new Option<double>("--min-agreement")
         {
-            bits, scheme, actBits, bnBits, calib, output, threads, format,
+            Description = "Percent of calibration photos on which the packed image (run by the runtime engine) must give float's top-1 class; " +
+                "below it pack says the model collapsed and exits 4 (the image stays written, for study)",
+            DefaultValueFactory = _ => Packer.DefaultMinAgreement * 100,
+        };
+        var cmd = new Command("pack", "Calibrate the float model, choose every fixed-point format, prove each accumulator's bound, write the flash image, " +
+            "and measure its top-1 agreement with float on the calibration photos")
+        {
+            bits, scheme, actBits, bnBits, calib, output, threads, format, minAgreement,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             CommandSupport.CheckOutputs(pr.GetValue(output));
+            double min = pr.GetValue(minAgreement);
+            if (min is < 0 or > 100) throw new UsageException($"--min-agreement {min}: give a percentage, 0..100");
             var opt = new QuantOptions(pr.GetValue(bits), pr.GetValue(actBits), pr.GetValue(scheme), pr.GetValue(bnBits), pr.GetValue(format));
             opt.Validate();
             var sw = Stopwatch.StartNew();
@@ -64,12 +73,16 @@ public static class QuantCommands
             AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
             {
                 var task = ctx.AddTask($"calibrate on {set.Count} images", maxValue: Math.Max(1, set.Count));
-                r = Packer.Pack(net, set, opt, pr.GetValue(output)!, pr.GetValue(threads), done => task.Value = done);
+                var check = ctx.AddTask("check the packed image against float", maxValue: Math.Max(1, set.Count));
+                r = Packer.Pack(net, set, opt, pr.GetValue(output)!, pr.GetValue(threads), done => task.Value = done, done => check.Value = done);
             });
             var conv = r.Convs;
             Console.WriteLine($"wrote {r.Path}: {r.ImageBytes:N0} bytes, {r.Model.Layers.Length} layers, {opt.Scheme.ToString().ToLowerInvariant()} BN, " +
                 $"{opt.WeightBits}-bit weights, {opt.ActivationBits}-bit activations; accumulators need at most {conv.Max(l => l.AccumulatorBits)} bits " +
                 $"({conv.Count(l => l.AccumulatorBits <= 32)}/{conv.Count} layers fit int32); {sw.Elapsed.TotalSeconds:F1} s");
+            Console.WriteLine($"top-1 agreement with float on the {r.CheckedInputs} calibration photos (runtime engine): {r.AgreementTop1:P1}; " +
+                $"the evaluation split: edgeresnet eval --model {r.Path}");
+            r.CheckAgreement(min / 100);
             Console.WriteLine($"per-layer formats and bounds: edgeresnet inspect {r.Path}");
             return ExitCodes.Ok;
         }));
