@@ -99,7 +99,7 @@ public static class QuantCommands
             var img = FlashImage.Open(flash);
             var m = img.Model;
             Console.WriteLine($"{pr.GetValue(image)}: {img.ImageSize:N0} bytes, CRCs good; {m.Scheme.ToString().ToLowerInvariant()} BN, {m.WeightBits}-bit weights, " +
-                $"{m.ActivationBits}-bit activations, input {m.InputH}x{m.InputW}x{m.InputC} with {m.InputFrac} fraction bits, {m.Classes} classes, {m.Macs:N0} MACs per frame");
+                $"{m.ActivationBits}-bit activations, input {m.InputH}x{m.InputW}x{m.InputC} with {m.InputFrac} fraction bits, {m.Classes} classes, {m.Macs:N0} MACs per frame; {img.PaddingBytes:N0} bytes of zero padding between sections");
             var t = new Table().AddColumns("#", "layer", "op", "in", "out", "k/s", "w bits.frac", "in frac", "out frac", "BN mult bits.frac", "acc bits", "weights bytes");
             for (int i = 0; i < m.Layers.Length; i++)
             {

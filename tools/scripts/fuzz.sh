@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Property-based fuzzing (CsCheck) of the flash image reader, the serial frame reader and the board's
-# loader server: N random and mutated inputs each (default 100,000; CI runs 2,000 in the test suite).
-# Fails on any exception other than the expected FlashImageException / ProtocolException / end of
-# stream, or a hang. Usage: tools/scripts/fuzz.sh [N]
+# Property-based fuzzing (CsCheck) of the flash image reader, the serial frame reader, the board's
+# loader server, and reader + planner + engine on reshaped networks (every CRC valid, any geometry):
+# N random and mutated inputs each (default 100,000; CI runs 2,000 in the test suite). Fails on any
+# exception other than the expected FlashImageException / PlanException / ProtocolException / end of
+# stream, on a plan over its budget, on an engine that differs from the simulator, or on a hang. Usage: tools/scripts/fuzz.sh [N]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 log=$(mktemp)

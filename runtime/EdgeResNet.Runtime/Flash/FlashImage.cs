@@ -120,10 +120,20 @@ namespace EdgeResNet.Runtime.Flash
         }
 
         /// <summary>
-        /// Every body byte outside the sections (their alignment padding) is zero, as the writer leaves it.
+        /// Every body byte outside the sections (their alignment padding, <see cref="PaddingBytes"/>) is zero, as the writer leaves it.
         /// Both ways of opening check it, so a flipped padding byte is judged alike by a full verification
         /// and by the board's start, which does not read the whole image (ResNet-50: about 100 KB of padding).
         /// </summary>
+        public long PaddingBytes
+        {
+            get
+            {
+                long sections = 0;
+                foreach (var l in Model.Layers) sections += l.WeightsSize + l.BnSize;
+                return ImageSize - HeaderSize - (long)Model.Layers.Length * LayerRecordSize - sections;
+            }
+        }
+
         public void VerifyPadding(byte[] buffer)
         {
             long at = HeaderSize + (long)Model.Layers.Length * LayerRecordSize;
@@ -226,6 +236,7 @@ namespace EdgeResNet.Runtime.Flash
                 string where = $"layer {i} ('{l.Name}')";
                 if (l.Input0 < 0 || l.Input0 > i) throw new FlashImageException($"{where}: input tensor {l.Input0} is not produced before it");
                 if (l.InH != h[l.Input0] || l.InW != w[l.Input0] || l.InC != c[l.Input0]) throw new FlashImageException($"{where}: input shape does not match tensor {l.Input0}");
+                if (l.Op != QOp.Add && l.Input1 != -1) throw new FlashImageException($"{where}: second input {l.Input1} on a {l.Op} layer (only Add has one; -1 means none)");
                 if (l.OutBits < 2 || l.OutBits > (l.WideOutput ? 32 : 16)) throw new FlashImageException($"{where}: output width {l.OutBits} bits out of range");
                 switch (l.Op)
                 {
