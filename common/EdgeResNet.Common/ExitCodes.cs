@@ -35,7 +35,7 @@ public static class ExitCodes
         UnavailableException => Unavailable,
         BelowTargetException => BelowTarget,
         DeviceException => Device,
-        FlashImageException or PlanException or ImageDecodeException or InvalidDataException or FormatException or NotSupportedException
+        FlashImageException or PlanException or Signing.SignatureException or ImageDecodeException or InvalidDataException or FormatException or NotSupportedException
             or UnauthorizedAccessException or IOException => BadInput, // IOException covers file and directory not found
         _ => null,
     };

@@ -23,6 +23,8 @@ public sealed record DeviceConfig
     public string? Labels { get; init; }
     /// <summary>Stop after this many frames (0 = until the source ends or Ctrl+C).</summary>
     public int Frames { get; init; }
+    /// <summary>Public key files (KEY.pub) whose signed images this board runs; none: any valid image, with a warning.</summary>
+    public string[] Trust { get; init; } = [];
     /// <summary>Bytes of RAM the runtime may plan for (its arena and buffers; the camera's frame buffer is the source's).</summary>
     public long RamBudget { get; init; } = EdgeResNet.Runtime.Engine.ExecutionPlan.DefaultRamBudgetBytes;
     /// <summary>Verify every section CRC of the image before the first frame (reads the whole image once).</summary>
@@ -38,7 +40,7 @@ public sealed record DeviceConfig
         }
         catch (JsonException e)
         {
-            throw new UsageException($"{path}: not a valid config ({e.Message}); keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, ram_budget, verify_sections");
+            throw new UsageException($"{path}: not a valid config ({e.Message}); keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, ram_budget, trust, verify_sections");
         }
     }
 }

@@ -4,6 +4,7 @@ using System.Device.Gpio.Drivers;
 using System.Runtime.InteropServices;
 using EdgeResNet.Device;
 using EdgeResNet.Common;
+using EdgeResNet.Common.Signing;
 using EdgeResNet.Drivers.Gpio;
 using EdgeResNet.Flashing.Loader;
 using EdgeResNet.Runtime.Flash;
@@ -18,7 +19,7 @@ return root.Parse(args).Invoke();
 
 static Command RunCommand()
 {
-    var config = new Option<string?>("--config") { Description = "JSON file with the settings below (snake_case keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, ram_budget, verify_sections); options given here win" };
+    var config = new Option<string?>("--config") { Description = "JSON file with the settings below (snake_case keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, ram_budget, trust, verify_sections); options given here win" };
     var image = new Option<string?>("--image") { Description = $"The flash image: {Specs.ImageForms}" };
     var camera = new Option<string?>("--camera") { Description = $"The frame source: {Specs.CameraForms}. FORMAT: Rgb24, Bgr24, Rgb565, Yuyv, Grey8" };
     var led = new Option<int?>("--led") { Description = "GPIO pin of the status LED (lit while a frame is classified)" };
@@ -30,11 +31,12 @@ static Command RunCommand()
     {
         Description = $"Bytes of RAM the runtime may plan for (default {EdgeResNet.Runtime.Engine.ExecutionPlan.DefaultRamBudgetBytes:N0}); an image whose smallest plan needs more is refused",
     };
+    var trust = TrustOption();
     var verify = new Option<bool>("--verify-sections") { Description = "Check every section CRC of the image before the first frame (reads it all once)" };
     var logitsOut = new Option<string?>("--logits-out") { Description = "Also write each frame's logits here (one line per frame: source, then the integer logits)" };
     var cmd = new Command("run", "Classify frames: prints the label, probability and latency of each")
     {
-        config, image, camera, led, button, gpioChip, labels, frames, ramBudget, verify, logitsOut,
+        config, image, camera, led, button, gpioChip, labels, frames, ramBudget, trust, verify, logitsOut,
     };
     cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
@@ -53,11 +55,29 @@ static Command RunCommand()
             Labels = pr.GetValue(labels) ?? c.Labels,
             Frames = pr.GetValue(frames) ?? c.Frames,
             RamBudget = pr.GetValue(ramBudget) ?? c.RamBudget,
+            Trust = pr.GetValue(trust) is { Length: > 0 } keys ? keys : c.Trust,
             VerifySections = pr.GetValue(verify) || c.VerifySections,
         };
         return Run(c, pr.GetValue(logitsOut));
     }));
     return cmd;
+}
+
+static Option<string[]> TrustOption() => new("--trust")
+{
+    Description = "A public key file (KEY.pub from `edgeresnet keys new`; repeat for several): only images signed by one of them are written and booted. " +
+        "Without any, every valid image is taken and the app warns on each start",
+    AllowMultipleArgumentsPerToken = false,
+};
+
+/// <summary>Loads the trusted keys and says on every start what the board will accept.</summary>
+static IReadOnlyList<TrustedKey> LoadTrust(string[] paths, string who)
+{
+    var keys = TrustedKey.LoadAll(paths);
+    Console.WriteLine(keys.Count > 0
+        ? $"{who}: takes only images signed by key {string.Join(", key ", keys.Select(k => k.KeyIdHex))}"
+        : $"{who}: WARNING: no trusted key (--trust KEY.pub): any valid image is accepted, signed or not; whoever can write this board's flash decides what it runs");
+    return keys;
 }
 
 static Command LoaderCommand()
@@ -66,16 +86,18 @@ static Command LoaderCommand()
     var storage = new Option<string>("--storage") { Description = $"The flash holding the A/B image slots: {Specs.StorageForms}", Required = true };
     var baud = new Option<int>("--baud") { Description = "Baud rate", DefaultValueFactory = _ => 921_600 };
     var once = new Option<bool>("--once") { Description = "Exit after the first host session instead of waiting for the next one" };
+    var trust = TrustOption();
     var cmd = new Command("loader",
         "Loader mode: receive a flash image over the serial port into the inactive A/B slot; the new image boots only once it is complete and verified. " +
         "Waits for the host again after each session; Ctrl+C stops.")
     {
-        serial, storage, baud, once,
+        serial, storage, baud, once, trust,
     };
     cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
+        var keys = LoadTrust(pr.GetValue(trust) ?? [], "loader");
         using var opened = Specs.OpenStorage(pr.GetValue(storage)!, createEmulated: true);
-        var store = new SlotStore(opened.Flash, verifySections: true);
+        var store = new SlotStore(opened.Flash, verifySections: true, keys);
         Console.WriteLine($"loader: {opened.Description}, two slots of {store.SlotSize:N0} bytes (images up to {store.MaxImageLength:N0})");
         foreach (var line in store.Describe()) Console.WriteLine("  " + line);
         var cancel = new CancellationTokenSource(); // not disposed: a late signal may still touch it
@@ -110,11 +132,13 @@ static Command LoaderCommand()
 static Command SlotsCommand()
 {
     var storage = new Option<string>("--storage") { Description = $"The flash holding the A/B image slots: {Specs.StorageForms}", Required = true };
-    var cmd = new Command("slots", "Show the A/B image slots: generation, size, CRC, and which one boots (exit 2 if none can)") { storage };
+    var trust = TrustOption();
+    var cmd = new Command("slots", "Show the A/B image slots: generation, size, CRC, signer, and which one boots (exit 2 if none can)") { storage, trust };
     cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
+        var keys = LoadTrust(pr.GetValue(trust) ?? [], "slots");
         using var opened = Specs.OpenStorage(pr.GetValue(storage)!);
-        var store = new SlotStore(opened.Flash, verifySections: true);
+        var store = new SlotStore(opened.Flash, verifySections: true, keys);
         Console.WriteLine(opened.Description);
         foreach (var line in store.Describe()) Console.WriteLine("  " + line);
         var boot = store.Boot();
@@ -131,8 +155,9 @@ static int Run(DeviceConfig c, string? logitsPath)
     if (c.Frames < 0) throw new UsageException("--frames must not be negative");
     if (c.RamBudget < 1) throw new UsageException($"ram_budget {c.RamBudget}: give a positive number of bytes");
     string[]? names = c.Labels != null ? ClassLabels.Load(c.Labels) : null;
+    var trust = LoadTrust(c.Trust, "image");
 
-    using var opened = Specs.OpenImage(c.Image);
+    using var opened = Specs.OpenImage(c.Image, trust);
     // Header, layer table and BN tables are checked now; the weight sections either now (--verify-sections,
     // one extra pass over the flash) or as the first frame streams them (no extra reads).
     StreamingVerifier? verifier = null;
@@ -140,6 +165,14 @@ static int Run(DeviceConfig c, string? logitsPath)
         ?? (c.VerifySections ? FlashImage.Open(opened.Flash, verifySections: true)
         : FlashImage.OpenVerifyingWhileStreaming(opened.Flash, out verifier));
     Console.WriteLine($"image: {opened.Description}: {flashImage.Model.Layers.Length} layers, {flashImage.Model.WeightBits}-bit weights, {flashImage.Model.Scheme} batch norm");
+    // Slots checked the signature while choosing the boot slot; any other image is checked here (one read of the image).
+    if (trust.Count > 0 && opened.Image == null)
+    {
+        var signature = ImageSigning.Verify(opened.Flash, flashImage.ImageSize, trust);
+        Console.WriteLine($"image: signed by trusted key {signature.KeyId}, security counter {signature.SecurityCounter}");
+    }
+    else if (ImageSigning.ReadBlock(opened.Flash, flashImage.ImageSize, out _) is { } block)
+        Console.WriteLine($"image: carries a signature by key {block.KeyIdHex} (security counter {block.SecurityCounter}), not checked without --trust");
     // Planned before any device opens: an image that cannot run in the budget is refused first.
     var plan = new EdgeResNet.Runtime.Engine.ExecutionPlan(flashImage.Model, ramBudgetBytes: c.RamBudget);
     using var source = Specs.OpenCamera(c.Camera);

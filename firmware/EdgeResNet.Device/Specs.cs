@@ -32,7 +32,8 @@ public static class Specs
     public const string StorageForms = "spi:BUS,CS | emulated-nor:CHIPFILE | file:PATH";
     public const string CameraForms = "folder:DIR[,FORMAT][,loop] | v4l2:DEVICE[,WIDTHxHEIGHT[,FORMAT]] | arducam:SPIBUS,CS,I2CBUS[,WIDTHxHEIGHT[,FORMAT]]";
 
-    public static OpenedImage OpenImage(string spec)
+    /// <param name="trust">For slots: only an image signed by one of these keys boots (empty: any valid image).</param>
+    public static OpenedImage OpenImage(string spec, IReadOnlyList<EdgeResNet.Common.Signing.TrustedKey>? trust = null)
     {
         var (kind, rest) = Split(spec);
         switch (kind)
@@ -43,8 +44,9 @@ public static class Specs
                 var storage = OpenStorage(rest);
                 try
                 {
-                    var boot = new EdgeResNet.Flashing.Loader.SlotStore(storage.Flash, verifySections: true).Boot();
-                    return new OpenedImage(boot.Region, $"{storage.Description}, slot {boot.Slot} (generation {boot.Generation})", storage.BusBytesRead, storage, boot.Image);
+                    var boot = new EdgeResNet.Flashing.Loader.SlotStore(storage.Flash, verifySections: true, trust).Boot();
+                    return new OpenedImage(boot.Region, $"{storage.Description}, slot {boot.Slot} (generation {boot.Generation}" +
+                        (boot.Signature is { } s ? $", signed by trusted key {s.KeyId}, security counter {s.SecurityCounter})" : ")"), storage.BusBytesRead, storage, boot.Image);
                 }
                 catch { storage.Dispose(); throw; }
             }

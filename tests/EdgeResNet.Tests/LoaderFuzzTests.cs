@@ -123,7 +123,7 @@ public sealed class LoaderFuzzTests
         var frames = new List<byte[]>();
         ushort seq = 100;
         byte[] Le(params uint[] v) { var b = new byte[4 * v.Length]; for (int i = 0; i < v.Length; i++) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(4 * i), v[i]); return b; }
-        frames.Add(Protocol.Encode(FrameType.Hello, seq++, [1, 0]));
+        frames.Add(Protocol.Encode(FrameType.Hello, seq++, [(byte)Protocol.Version, 0]));
         frames.Add(Protocol.Encode(FrameType.Begin, seq++, Le((uint)img.Length, Crc32.Append(0, img))));
         for (int block = 0; block < img.Length; block += 8192)
         {

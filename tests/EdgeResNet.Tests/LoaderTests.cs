@@ -388,7 +388,7 @@ public sealed class LoaderTests
         }
         Assert.AreEqual((FrameType.Nak, (ushort)7, LoaderError.State), Ask(FrameType.Data, 7, new byte[20]));
         Assert.AreEqual((FrameType.Nak, (ushort)8, LoaderError.BadRequest), Ask((FrameType)0x42, 8, []));
-        Assert.AreEqual((FrameType.Nak, (ushort)9, LoaderError.Version), Ask(FrameType.Hello, 9, [2, 0]));
+        Assert.AreEqual((FrameType.Nak, (ushort)9, LoaderError.Version), Ask(FrameType.Hello, 9, [9, 0]));
         Assert.AreEqual((FrameType.Nak, (ushort)10, LoaderError.TooLarge), Ask(FrameType.Begin, 10, [0, 0, 2, 0, 0, 0, 0, 0]));
         var bad = Protocol.Encode(FrameType.Query, 11, new byte[8]);
         bad[9] ^= 0x10;
@@ -405,7 +405,7 @@ public sealed class LoaderTests
     {
         var s = new MemoryStream();
         s.Write([0x00, 0xA5, 0xA5, 0x11, 0x5A]);                                        // noise, half syncs
-        s.Write(Protocol.Encode(FrameType.Hello, 1, [1, 0]));
+        s.Write(Protocol.Encode(FrameType.Hello, 1, [(byte)Protocol.Version, 0]));
         s.Write([0xA5, 0x5A, 0x01, 0x02, 0x00, 0xFF, 0xFF]);                             // impossible length
         var corrupt = Protocol.Encode(FrameType.Query, 2, new byte[8]);
         corrupt[^1] ^= 1;

@@ -16,7 +16,7 @@ namespace EdgeResNet.Cli;
 public static class Commands
 {
     public static IEnumerable<Command> All() =>
-        [DemoCommand.Create(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt(), .. QuantCommands.All(), .. RuntimeCommands.All(), .. DeviceCommands.All()];
+        [DemoCommand.Create(), FetchWeights(), Eval(), Classify(), Preprocess(), ExportOnnx(), CompareOrt(), .. QuantCommands.All(), .. RuntimeCommands.All(), .. DeviceCommands.All(), .. SigningCommands.All()];
 
     static Command FetchWeights()
     {

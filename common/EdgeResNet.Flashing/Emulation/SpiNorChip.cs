@@ -32,6 +32,11 @@ namespace EdgeResNet.Flashing.Emulation;
 /// where the chip would leave the data undefined. Not modelled: status registers 2/3 and block protection,
 /// the extended address register (3-byte addresses in 3-byte mode reach the lowest 16 MiB), suspend/resume,
 /// dual/quad I/O, security registers, chip erase.</para>
+/// <para>Power loss (<see cref="CutPowerAfter"/>): once a given number of program and erase operations
+/// have completed, the next one is cut. With <c>midOperation</c> a cut page program leaves a random subset
+/// of the bits it would clear cleared, and a cut erase a random mix of erased and old bytes (seeded);
+/// without, it leaves nothing. From then on every window throws <see cref="PowerLostException"/> until
+/// <see cref="PowerOn"/>, which is a power-on reset (3-byte addresses, write-enable off).</para>
 /// <para>Like spidev, a transfer longer than <see cref="MaxTransferBytes"/> fails with an <see cref="IOException"/>.</para>
 /// </summary>
 public sealed class SpiNorChip : SpiDevice
@@ -124,6 +129,54 @@ public sealed class SpiNorChip : SpiDevice
     /// <summary>Chip-select windows.</summary>
     public long Transfers { get; private set; }
 
+    /// <summary>Program and erase operations carried out (whole or cut), counted for power-cut tests.</summary>
+    public long Operations { get; private set; }
+    public bool PoweredOff { get; private set; }
+
+    long? _cutAfter;
+    bool _cutMidOperation;
+    Random _cutRandom = new(0);
+
+    /// <summary>A copy of an in-memory chip's contents (erased state and counters fresh): the same board, again (power-cut tests).</summary>
+    public SpiNorChip Clone()
+    {
+        if (_blocks == null) throw new InvalidOperationException("only an in-memory chip can be cloned");
+        var copy = new SpiNorChip(Capacity, _jedecId, ConnectionSettings);
+        lock (_gate)
+            for (int i = 0; i < _blocks.Length; i++) copy._blocks![i] = (byte[]?)_blocks[i]?.Clone();
+        return copy;
+    }
+
+    /// <summary>Cuts the power when the operation after the first <paramref name="operations"/> starts (see the class notes).</summary>
+    public void CutPowerAfter(long operations, bool midOperation, int seed)
+    {
+        _cutAfter = Operations + operations;
+        _cutMidOperation = midOperation;
+        _cutRandom = new Random(seed);
+    }
+
+    /// <summary>Power back: a power-on reset; no cut is pending.</summary>
+    public void PowerOn()
+    {
+        lock (_gate)
+        {
+            PoweredOff = false;
+            _cutAfter = null;
+            _resetEnabled = false;
+            Reset();
+        }
+    }
+
+    /// <summary>True (and the power is off from now on) when the operation about to start is the one to cut.</summary>
+    bool CutsNow()
+    {
+        if (_cutAfter is not { } at || Operations < at) { Operations++; return false; }
+        Operations++;
+        PoweredOff = true;
+        _cutAfter = null;
+        return true;
+    }
+
     public bool IsBusy => _busyPolls != 0;
     public bool FourByteAddressMode => _fourByteMode;
 
@@ -173,6 +226,7 @@ public sealed class SpiNorChip : SpiDevice
         CheckLength(mosi.Length);
         lock (_gate)
         {
+            if (PoweredOff) throw new PowerLostException();
             Transfers++;
             miso.Fill(0xFF);
             bool resetArmed = _resetEnabled;
@@ -253,12 +307,18 @@ public sealed class SpiNorChip : SpiDevice
         long pageStart = address - address % PageSize;
         var data = mosi.Slice(header);
         Load(pageStart, _page);
+        bool cut = CutsNow();
         // data past the page end wraps to the page start; beyond 256 bytes only the last 256 count
         int first = Math.Max(0, data.Length - PageSize);
         for (int i = first; i < data.Length; i++)
-            _page[(int)((address + i) % PageSize)] &= data[i];
+        {
+            ref byte b = ref _page[(int)((address + i) % PageSize)];
+            // cut: each bit the program would clear is cleared or not, at random
+            b &= cut ? (byte)(data[i] | (_cutMidOperation ? _cutRandom.Next(256) : 0xFF)) : data[i];
+        }
         Store(pageStart, _page);
         PagePrograms++;
+        if (cut) throw new PowerLostException();
         StartBusy(ProgramBusyPolls);
     }
 
@@ -267,6 +327,18 @@ public sealed class SpiNorChip : SpiDevice
         if (!_wel || mosi.Length != 1 + addressBytes) return;
         long address = Address(mosi, addressBytes);
         long start = address - address % size;
+        if (CutsNow())
+        {
+            // cut: a random mix of erased and old bytes
+            if (_cutMidOperation)
+            {
+                var old = new byte[size];
+                Load(start, old);
+                for (int i = 0; i < size; i++) if (_cutRandom.Next(2) == 0) old[i] = 0xFF;
+                Store(start, old);
+            }
+            throw new PowerLostException();
+        }
         EraseRange(start, size);
         if (size == SectorSize) SectorErases++; else BlockErases++;
         StartBusy(size == SectorSize ? SectorEraseBusyPolls : BlockEraseBusyPolls);
@@ -399,3 +471,6 @@ public sealed class SpiNorChip : SpiDevice
         base.Dispose(disposing);
     }
 }
+
+/// <summary>The emulated chip lost its power (<see cref="SpiNorChip.CutPowerAfter"/>): nothing more reaches it until it is powered on.</summary>
+public sealed class PowerLostException() : IOException("the emulated SPI NOR chip lost power");

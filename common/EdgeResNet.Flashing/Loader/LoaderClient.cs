@@ -1,12 +1,13 @@
 using EdgeResNet.Common;
 using System.Buffers.Binary;
+using EdgeResNet.Common.Signing;
 using System.Diagnostics;
 using EdgeResNet.Runtime.Flash;
 
 namespace EdgeResNet.Flashing.Loader;
 
 /// <summary>The board's answer to HELLO.</summary>
-public sealed record HelloReply(ushort Version, long Capacity, long SlotSize, char? BootSlot, uint BootGeneration);
+public sealed record HelloReply(ushort Version, long Capacity, long SlotSize, char? BootSlot, uint BootGeneration, bool SignedOnly, uint BootSecurityCounter);
 
 /// <summary>Progress of <see cref="LoaderClient.Flash(byte[], IProgress{LoaderProgress}?)"/>: image bytes settled (skipped or written), bytes on the wire.</summary>
 public readonly record struct LoaderProgress(long BytesDone, long BytesTotal, long BytesSent, int BlocksSkipped, int BlocksWritten, int Retries, double BytesPerSecond);
@@ -82,6 +83,14 @@ public sealed class LoaderClient
         if (image.Length > max)
             throw new LoaderException(LoaderError.TooLarge, $"the image is {image.Length:N0} bytes but a slot on this board holds at most {max:N0} (flash of {hello.Capacity:N0} bytes split into slots A and B)");
 
+        // A signed image sends its manifest first: the board verifies it before BEGIN erases anything.
+        var manifest = SignedManifest(image);
+        if (manifest is null && hello.SignedOnly)
+            throw new LoaderException(LoaderError.Unauthenticated, "the board takes only signed images and this one is not signed: sign it with `edgeresnet sign IMG --key KEY --counter N`");
+        if (manifest is not null && hello.SignedOnly && manifest.SecurityCounter < hello.BootSecurityCounter)
+            throw new LoaderException(LoaderError.Rollback, $"the image's security counter {manifest.SecurityCounter} is below the {hello.BootSecurityCounter} of the image the board boots: a downgrade, which the board refuses");
+        if (manifest is not null) Request(FrameType.Manifest, manifest.Encode(), 1, LongTimeout, "MANIFEST");
+
         uint crc = Crc32.Append(0, image);
         var begin = new byte[8];
         BinaryPrimitives.WriteUInt32LittleEndian(begin, (uint)image.Length);
@@ -118,6 +127,13 @@ public sealed class LoaderClient
         return new LoaderResult((char)slot, generation, image.Length, _bytesSent, skipped, written, _dataFrames, _retries, clock.Elapsed);
     }
 
+    /// <summary>The signature block at the end of <paramref name="file"/>, or null for an unsigned image.</summary>
+    static SignatureBlock? SignedManifest(byte[] file)
+    {
+        var image = FlashImage.Open(new MemoryFlash(file), verifySections: false);
+        return ImageSigning.ReadBlock(new MemoryFlash(file), image.ImageSize, out _);
+    }
+
     public HelloReply Hello()
     {
         // A host cut off mid-frame (cable pulled) leaves the board's reader waiting for the rest of that
@@ -126,10 +142,11 @@ public sealed class LoaderClient
         Send(new byte[Protocol.MaxFrameSize], "HELLO", countBytes: false);
         var version = new byte[2];
         BinaryPrimitives.WriteUInt16LittleEndian(version, Protocol.Version);
-        var r = Request(FrameType.Hello, version, 23, LongTimeout, "HELLO");
+        var r = Request(FrameType.Hello, version, Protocol.HelloReplySize, LongTimeout, "HELLO");
         char? boot = r[18] == 0 ? null : (char)r[18];
         return new HelloReply(BinaryPrimitives.ReadUInt16LittleEndian(r), (long)BinaryPrimitives.ReadUInt64LittleEndian(r.AsSpan(2)),
-            (long)BinaryPrimitives.ReadUInt64LittleEndian(r.AsSpan(10)), boot, BinaryPrimitives.ReadUInt32LittleEndian(r.AsSpan(19)));
+            (long)BinaryPrimitives.ReadUInt64LittleEndian(r.AsSpan(10)), boot, BinaryPrimitives.ReadUInt32LittleEndian(r.AsSpan(19)),
+            r[23] == 1, BinaryPrimitives.ReadUInt32LittleEndian(r.AsSpan(24)));
     }
 
     /// <summary>Sends a request and returns its ACK payload; resends on timeout, garbled reply or NAK crc; throws on any other NAK.</summary>

@@ -20,6 +20,12 @@ public enum LoaderError : byte
     Version = 7,
     /// <summary>The flash failed (erase, program or verify).</summary>
     Device = 8,
+    /// <summary>The board trusts signing keys and the image or its manifest is not signed by one of them.</summary>
+    Unauthenticated = 9,
+    /// <summary>The image's security counter is below the booting image's: a downgrade.</summary>
+    Rollback = 10,
+    /// <summary>A per-session bound was reached (a sector erased twice, too many chunks, a second full check).</summary>
+    Limit = 11,
 }
 
 /// <summary>A loader request refused by the board (or by <see cref="SlotStore"/> directly), with its NAK code.</summary>

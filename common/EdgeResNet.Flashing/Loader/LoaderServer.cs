@@ -1,4 +1,5 @@
 using EdgeResNet.Common;
+using EdgeResNet.Common.Signing;
 using System.Buffers.Binary;
 using EdgeResNet.Runtime.Flash;
 
@@ -39,7 +40,7 @@ public sealed class LoaderServer(SlotStore store, Stream link)
             byte[] reply;
             FrameType type = FrameType.Ack;
             try { reply = Handle(request); }
-            catch (Exception e) when (e is LoaderException or DeviceException or FlashImageException or IOException or ArgumentException)
+            catch (Exception e) when (e is LoaderException or DeviceException or FlashImageException or SignatureException or IOException or ArgumentException)
             {
                 var code = e is LoaderException l ? l.Code : LoaderError.Device;
                 Log?.Invoke($"{request.Type} refused: {e.Message}");
@@ -62,13 +63,24 @@ public sealed class LoaderServer(SlotStore store, Stream link)
                 if (version != Protocol.Version)
                     throw new LoaderException(LoaderError.Version, $"the host speaks loader protocol {version}, this board {Protocol.Version}; use matching tools");
                 var boot = Store.FindBoot();
-                var r = new byte[23];
+                var r = new byte[Protocol.HelloReplySize];
                 BinaryPrimitives.WriteUInt16LittleEndian(r, Protocol.Version);
                 BinaryPrimitives.WriteUInt64LittleEndian(r.AsSpan(2), (ulong)Store.Capacity);
                 BinaryPrimitives.WriteUInt64LittleEndian(r.AsSpan(10), (ulong)Store.SlotSize);
                 r[18] = (byte)(boot?.Slot ?? '\0');
                 BinaryPrimitives.WriteUInt32LittleEndian(r.AsSpan(19), boot?.Record?.Generation ?? 0);
+                r[23] = (byte)(Store.RequiresSignature ? 1 : 0);
+                BinaryPrimitives.WriteUInt32LittleEndian(r.AsSpan(24), boot?.Signature?.SecurityCounter ?? 0);
                 return r;
+            }
+            case FrameType.Manifest:
+            {
+                Expect(p, SignatureBlock.Size, "MANIFEST");
+                var manifest = SignatureBlock.Decode(p, out string reason) ?? throw new LoaderException(LoaderError.BadRequest, "MANIFEST: " + reason);
+                bool verified = Store.Authorize(manifest);
+                Log?.Invoke(verified ? $"manifest verified: key {manifest.KeyIdHex}, security counter {manifest.SecurityCounter}, {manifest.ImageLength:N0}-byte image"
+                    : "manifest taken unchecked: this board trusts no key");
+                return [(byte)(verified ? 1 : 0)];
             }
             case FrameType.Begin:
             {

@@ -4,13 +4,14 @@ using EdgeResNet.Runtime.Flash;
 namespace EdgeResNet.Flashing.Loader;
 
 /// <summary>
-/// The serial loader protocol (version 1; docs/serial-protocol.md has the full description).
+/// The serial loader protocol (version 2; docs/serial-protocol.md has the full description).
 /// <para>Every frame, both ways: <c>0xA5 0x5A | type u8 | seq u16 | length u16 | payload | CRC-32 u32</c>,
 /// little-endian, the CRC (the runtime's <see cref="Crc32"/>) over type..payload, payload at most
 /// <see cref="MaxPayload"/> bytes. The host sends one request and waits for its reply, which
 /// carries the same seq: an ACK with the reply payload, or a NAK with an error code and a UTF-8 message.</para>
 /// <list type="table">
-/// <item><term>HELLO</term><description>u16 protocol version → u16 version, u64 capacity, u64 slot size, u8 boot slot ('A', 'B' or 0), u32 boot generation</description></item>
+/// <item><term>HELLO</term><description>u16 protocol version → u16 version, u64 capacity, u64 slot size, u8 boot slot ('A', 'B' or 0), u32 boot generation, u8 flags (1: signed images only), u32 boot security counter</description></item>
+/// <item><term>MANIFEST</term><description>the image's 128-byte signature block → u8 1 if verified with a trusted key, 0 if the board trusts none (sent before BEGIN, which it authorises)</description></item>
 /// <item><term>BEGIN</term><description>u32 image length, u32 image CRC → u8 target slot (the board erases the target's commit record)</description></item>
 /// <item><term>QUERY</term><description>u32 offset, u32 length (≤ 1 MiB) → u32 CRC-32 of the target slot's image bytes there (the host skips blocks already right)</description></item>
 /// <item><term>DATA</term><description>u32 offset (a multiple of 4096), 1..4096 image bytes → u8 what the sector needed (0 nothing, 1 program, 2 erase + program)</description></item>
@@ -22,7 +23,10 @@ namespace EdgeResNet.Flashing.Loader;
 /// </summary>
 public static class Protocol
 {
-    public const ushort Version = 1;
+    /// <summary>2: HELLO reports the signature requirement and security counter; MANIFEST.</summary>
+    public const ushort Version = 2;
+    /// <summary>Bytes of the HELLO reply.</summary>
+    public const int HelloReplySize = 28;
     public const byte Sync0 = 0xA5, Sync1 = 0x5A;
     /// <summary>Sync (2) + type (1) + seq (2) + length (2).</summary>
     public const int HeaderSize = 7;
@@ -74,6 +78,7 @@ public enum FrameType : byte
     Query = 0x03,
     Data = 0x04,
     Commit = 0x05,
+    Manifest = 0x06,
     Ack = 0x80,
     Nak = 0x81,
 }

@@ -52,6 +52,8 @@ public sealed class SectorWriter
     }
 
     public IWritableFlash Flash { get; }
+    /// <summary>Asked before each sector erase (with the sector's offset); false refuses it (the loader's wear bound).</summary>
+    public Func<long, bool>? EraseAllowed { get; init; }
     public int SectorSize => _old.Length;
     /// <summary>Every sector written through this writer so far.</summary>
     public SectorCounts Counts { get; private set; }
@@ -81,6 +83,8 @@ public sealed class SectorWriter
         }
         else
         {
+            if (EraseAllowed is { } allowed && !allowed(offset))
+                throw new LoaderException(LoaderError.Limit, $"the sector at 0x{offset:X} was already erased once in this session; an image needs each sector erased at most once (BEGIN again for a new session)");
             action = SectorAction.Erased;
             Flash.Erase(offset, size);
             ProgramPages(offset, skipPage: p => !_new.AsSpan(p, PageSize).ContainsAnyExcept((byte)0xFF));

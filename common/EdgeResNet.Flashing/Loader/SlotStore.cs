@@ -1,4 +1,5 @@
 using EdgeResNet.Common;
+using EdgeResNet.Common.Signing;
 using System.Buffers.Binary;
 using EdgeResNet.Flashing.Storage;
 using EdgeResNet.Runtime.Flash;
@@ -33,11 +34,11 @@ public readonly record struct SlotRecord(uint Generation, uint ImageLength, uint
     }
 }
 
-/// <summary>One slot as found: its record (if intact) and whether it boots, or why not.</summary>
-public sealed record SlotStatus(char Slot, SlotRecord? Record, bool Bootable, string Reason, FlashImage? Image, IFlash? Region);
+/// <summary>One slot as found: its record (if intact) and whether it boots, or why not; with trusted keys, who signed it.</summary>
+public sealed record SlotStatus(char Slot, SlotRecord? Record, bool Bootable, string Reason, FlashImage? Image, IFlash? Region, SignatureCheck? Signature = null);
 
-/// <summary>The slot the board boots: its letter, generation, the image's flash region, and the opened image.</summary>
-public sealed record BootImage(char Slot, uint Generation, IFlash Region, FlashImage Image);
+/// <summary>The slot the board boots: its letter, generation, the image's flash region, the opened image, and its checked signature (with trusted keys).</summary>
+public sealed record BootImage(char Slot, uint Generation, IFlash Region, FlashImage Image, SignatureCheck? Signature);
 
 /// <summary>
 /// Two image slots, A and B, in one writable flash, so that writing a new image never endangers
@@ -47,6 +48,11 @@ public sealed record BootImage(char Slot, uint Generation, IFlash Region, FlashI
 /// the target's record first, so a half-written slot can never boot, and only ever writes the
 /// slot that does not boot now. <see cref="Boot"/> takes the intact slot with the highest
 /// generation whose image opens, else the other one.
+/// <para>With trusted keys (<see cref="Trust"/>) a slot boots only if its image carries a signature
+/// block by one of them over exactly its bytes; writing needs the signed manifest first
+/// (<see cref="Authorize"/>), before anything is erased, and refuses a security counter below the
+/// booting image's (anti-rollback). One write session (BEGIN to the next BEGIN) erases each sector
+/// at most once, takes a bounded number of DATA chunks, and reads the whole slot back at most once.</para>
 /// <para>The store assumes it owns the flash: it remembers each slot's status once read (a slot is
 /// read whole when sections are verified) until it writes that slot; a new store sees changes made
 /// behind its back.</para>
@@ -61,22 +67,33 @@ public sealed class SlotStore
     char? _target;
     SlotRecord _pending;
     uint? _committedGeneration;
+    SignatureBlock? _manifest;
+    readonly HashSet<long> _erasedThisSession = new();
+    long _chunksThisSession;
+    bool _commitChecked;
 
     /// <param name="verifySections">
     /// Boot (and the choice of the slot to overwrite, which must agree with boot) also checks every
     /// section CRC and the whole-image CRC: one read of the image. Without it only the header and
     /// the layer table are checked.
     /// </param>
-    public SlotStore(IWritableFlash flash, bool verifySections = true)
+    /// <param name="trust">Public keys whose signed images may boot and be written; none: unsigned images boot too.</param>
+    public SlotStore(IWritableFlash flash, bool verifySections = true, IReadOnlyList<TrustedKey>? trust = null)
     {
         if (RecordSectorSize % flash.SectorSize != 0)
             throw new DeviceException($"flash sector size {flash.SectorSize} does not divide the {RecordSectorSize}-byte slot record sector");
         Flash = flash;
         SlotSize = flash.Length / 2 / SlotAlignment * SlotAlignment;
         if (SlotSize == 0) throw new DeviceException($"a flash of {flash.Length:N0} bytes is too small for two {SlotAlignment / 1024} KiB-aligned image slots");
-        _writer = new SectorWriter(flash);
+        _writer = new SectorWriter(flash) { EraseAllowed = sector => _target == null || _erasedThisSession.Add(sector) };
         _verifySections = verifySections;
+        Trust = trust ?? [];
     }
+
+    public IReadOnlyList<TrustedKey> Trust { get; }
+    public bool RequiresSignature => Trust.Count > 0;
+    /// <summary>The security counter of the image that boots (0 without one, or without trusted keys): a new image may not go below it.</summary>
+    public uint BootSecurityCounter => FindBoot()?.Signature?.SecurityCounter ?? 0;
 
     public IWritableFlash Flash { get; }
     public long Capacity => Flash.Length;
@@ -114,13 +131,14 @@ public sealed class SlotStore
         try
         {
             var image = FlashImage.Open(region, _verifySections);
-            if (image.ImageSize != rec.ImageLength)
+            if (image.ImageSize != rec.ImageLength && image.ImageSize + SignatureBlock.Size != rec.ImageLength)
                 return new SlotStatus(slot, rec, false, $"the image header says {image.ImageSize:N0} bytes, the record {rec.ImageLength:N0}", null, null);
-            return new SlotStatus(slot, rec, true, "bootable", image, region);
+            var signature = RequiresSignature ? ImageSigning.Verify(region, image.ImageSize, Trust) : (SignatureCheck?)null;
+            return new SlotStatus(slot, rec, true, "bootable", image, region, signature);
         }
-        catch (FlashImageException e)
+        catch (Exception e) when (e is FlashImageException or SignatureException)
         {
-            return new SlotStatus(slot, rec, false, e.Message, null, null);
+            return new SlotStatus(slot, rec, false, e is SignatureException ? "signature: " + e.Message : e.Message, null, null);
         }
     }
 
@@ -133,7 +151,7 @@ public sealed class SlotStore
         var boot = FindBoot();
         if (boot is null)
             throw new FlashImageException($"no bootable image in slot A or B: A: {Inspect('A').Reason}; B: {Inspect('B').Reason} — flash one with `edgeresnet flash`");
-        return new BootImage(boot.Slot, boot.Record!.Value.Generation, boot.Region!, boot.Image!);
+        return new BootImage(boot.Slot, boot.Record!.Value.Generation, boot.Region!, boot.Image!, boot.Signature);
     }
 
     /// <summary>
@@ -167,8 +185,32 @@ public sealed class SlotStore
         {
             if (s.Record is not { } r) return $"slot {s.Slot}: {s.Reason}";
             string state = s.Bootable ? (boot?.Slot == s.Slot ? "bootable, boots" : "bootable") : "not bootable: " + s.Reason;
-            return $"slot {s.Slot}: generation {r.Generation}, {r.ImageLength:N0} bytes, CRC {r.ImageCrc:x8}, {state}";
+            string signed = s.Signature is { } sig ? $", signed by key {sig.KeyId}, security counter {sig.SecurityCounter}" : "";
+            return $"slot {s.Slot}: generation {r.Generation}, {r.ImageLength:N0} bytes, CRC {r.ImageCrc:x8}{signed}, {state}";
         }).ToArray();
+    }
+
+    /// <summary>
+    /// Takes the signed manifest of the image about to be written (its signature block) before BEGIN
+    /// erases anything. With trusted keys: it must be signed by one of them, and its security counter
+    /// may not be below the booting image's. Without: it is kept unchecked (the board trusts no key).
+    /// Returns whether it was checked.
+    /// </summary>
+    public bool Authorize(SignatureBlock manifest)
+    {
+        if (manifest.ImageLength <= 0 || manifest.ImageLength + SignatureBlock.Size > MaxImageLength)
+            throw new LoaderException(LoaderError.TooLarge, $"the manifest announces a {manifest.ImageLength:N0}-byte image; a slot holds at most {MaxImageLength - SignatureBlock.Size:N0} bytes and its signature block");
+        _manifest = null;
+        if (RequiresSignature)
+        {
+            try { ImageSigning.VerifyManifest(manifest, Trust); }
+            catch (SignatureException e) { throw new LoaderException(LoaderError.Unauthenticated, "manifest refused: " + e.Message); }
+            uint current = BootSecurityCounter;
+            if (manifest.SecurityCounter < current)
+                throw new LoaderException(LoaderError.Rollback, $"security counter {manifest.SecurityCounter} is below the {current} of the image that boots now: a downgrade, refused (sign the image with --counter {current} or higher)");
+        }
+        _manifest = manifest;
+        return RequiresSignature;
     }
 
     /// <summary>
@@ -181,6 +223,11 @@ public sealed class SlotStore
         if (length <= 0 || length > MaxImageLength)
             throw new LoaderException(LoaderError.TooLarge, length <= 0 ? "the image is empty"
                 : $"the image is {length:N0} bytes but a slot holds at most {MaxImageLength:N0} (flash of {Capacity:N0} bytes split into slots A and B); use a bigger flash or pack with fewer weight bits");
+        // Checked before anything is erased: with trusted keys only the image of a verified manifest may be written.
+        if (RequiresSignature && (_manifest is null || length != _manifest.ImageLength + SignatureBlock.Size))
+            throw new LoaderException(LoaderError.Unauthenticated, _manifest is null
+                ? "this board takes only signed images: send the signed manifest (MANIFEST) before BEGIN; `edgeresnet flash` does so for an image signed with `edgeresnet sign`"
+                : $"BEGIN announces {length:N0} bytes, the verified manifest {_manifest.ImageLength + SignatureBlock.Size:N0} (image and signature block)");
         char target = FindBoot()?.Slot == 'A' ? 'B' : 'A';
         long record = SlotOffset(target);
         var sector = new byte[RecordSectorSize];
@@ -194,6 +241,9 @@ public sealed class SlotStore
         _target = target;
         _pending = new SlotRecord(0, (uint)length, crc);
         _committedGeneration = null;
+        _erasedThisSession.Clear();
+        _chunksThisSession = 0;
+        _commitChecked = false;
         return target;
     }
 
@@ -205,6 +255,10 @@ public sealed class SlotStore
         if (_committedGeneration is not null) throw new LoaderException(LoaderError.State, $"slot {target} is committed; BEGIN a new image first");
         if (offset < 0 || offset % RecordSectorSize != 0 || data.Length == 0 || data.Length > RecordSectorSize || offset + data.Length > _pending.ImageLength)
             throw new LoaderException(LoaderError.Range, $"{data.Length} bytes at {offset} are not a 4 KiB-aligned chunk of the {_pending.ImageLength:N0}-byte image");
+        // A session sends each chunk once, plus resends: four times the image's chunks bounds a host that misbehaves.
+        long limit = 4 * ((_pending.ImageLength + RecordSectorSize - 1) / RecordSectorSize) + 64;
+        if (++_chunksThisSession > limit)
+            throw new LoaderException(LoaderError.Limit, $"{limit:N0} DATA chunks in this session, four times what the {_pending.ImageLength:N0}-byte image needs; BEGIN again");
         // The SectorWriter works in flash sectors, which divide 4 KiB (checked in the constructor).
         var d = _writer.Write(ImageOffset(target) + offset, data);
         return d.Erased > 0 ? SectorAction.Erased : d.Programmed > 0 ? SectorAction.Programmed : SectorAction.Skipped;
@@ -228,6 +282,9 @@ public sealed class SlotStore
     {
         if (_committedGeneration is { } done) return done;
         var target = RequireWriting();
+        if (_commitChecked)
+            throw new LoaderException(LoaderError.Limit, "COMMIT already read this slot back once in this session and found it wrong; BEGIN again (the sectors already right are kept)");
+        _commitChecked = true;
         var region = new FlashRegion(Flash, ImageOffset(target), _pending.ImageLength);
         uint crc = Crc32.Of(region, 0, region.Length, new byte[64 * 1024]);
         if (crc != _pending.ImageCrc)
@@ -235,6 +292,16 @@ public sealed class SlotStore
         FlashImage image;
         try { image = FlashImage.Open(region, verifySections: true); }
         catch (FlashImageException e) { throw new LoaderException(LoaderError.Verify, $"the image written to slot {target} is not a valid flash image: {e.Message}"); }
+        SignatureCheck? signature = null;
+        if (RequiresSignature)
+        {
+            // The slot must hold exactly the image of the manifest verified before BEGIN, and hash to it.
+            var block = ImageSigning.ReadBlock(region, image.ImageSize, out string reason);
+            if (block is null || !block.Encode().AsSpan().SequenceEqual(_manifest!.Encode()))
+                throw new LoaderException(LoaderError.Unauthenticated, $"slot {target} does not end with the signature block of the verified manifest ({(block is null ? reason : "another block")})");
+            try { signature = ImageSigning.Verify(region, image.ImageSize, Trust); }
+            catch (SignatureException e) { throw new LoaderException(LoaderError.Unauthenticated, $"the image written to slot {target}: {e.Message}"); }
+        }
 
         char other = target == 'A' ? 'B' : 'A';
         uint generation = (ReadRecord(other, out _)?.Generation ?? 0) + 1;
@@ -246,7 +313,7 @@ public sealed class SlotStore
         _writer.Write(SlotOffset(target), record);
         Flash.Sync();
         _committedGeneration = generation;
-        _status[target - 'A'] = new SlotStatus(target, _pending with { Generation = generation }, true, "bootable", image, region);
+        _status[target - 'A'] = new SlotStatus(target, _pending with { Generation = generation }, true, "bootable", image, region, signature);
         return generation;
     }
 

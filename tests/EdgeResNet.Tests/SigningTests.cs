@@ -1,0 +1,131 @@
+using System.Buffers.Binary;
+using EdgeResNet.Common;
+using EdgeResNet.Common.Signing;
+using EdgeResNet.Flashing.Loader;
+using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Tools.Quantization;
+
+namespace EdgeResNet.Tests;
+
+/// <summary>Signed images, trusted keys, anti-rollback and the loader's per-session bounds (issue 15).</summary>
+[TestClass]
+public sealed class SigningTests
+{
+    internal static readonly Lazy<SigningKey> Key = new(SigningKey.Create);
+    internal static readonly Lazy<TrustedKey> Trusted = new(() => TrustedKey.FromPem(Key.Value.PublicKeyPem, "test key"));
+    static readonly Lazy<byte[]> Image1 = new(() => RuntimeTests.MiniPacked(new QuantOptions(), 3).Image);
+    static readonly Lazy<byte[]> Image2 = new(() => RuntimeTests.MiniPacked(new QuantOptions(), 4).Image);
+
+    internal static byte[] Signed(byte[] image, uint counter, SigningKey? key = null) => ImageSigning.Sign(image, key ?? Key.Value, counter);
+
+    static MemoryStorage FlashFor(byte[] image) => new(2 * ((image.Length + SlotStore.RecordSectorSize + 65535) / 65536 * 65536 + 65536));
+
+    /// <summary>What the loader does for one image: manifest (if signed), BEGIN, every chunk, COMMIT.</summary>
+    internal static uint Update(SlotStore store, byte[] file)
+    {
+        long size = FlashImage.Open(new MemoryFlash(file), verifySections: false).ImageSize;
+        if (ImageSigning.ReadBlock(new MemoryFlash(file), size, out _) is { } manifest) store.Authorize(manifest);
+        store.BeginWrite(file.Length, Crc32.Append(0, file));
+        for (int o = 0; o < file.Length; o += 4096) store.WriteData(o, file.AsSpan(o, Math.Min(4096, file.Length - o)));
+        return store.Commit();
+    }
+
+    [TestMethod]
+    public void KeysAreWrittenPrivateAndNeverOverwritten()
+    {
+        using var dir = new TempDirectory();
+        string path = Path.Combine(dir.Path, "board.key");
+        using (var key = SigningKey.Create()) key.Save(path);
+        Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path), "the private key is readable by its owner only");
+        using var loaded = SigningKey.Load(path);
+        Assert.AreEqual(loaded.KeyIdHex, TrustedKey.Load(path + ".pub").KeyIdHex, "the .pub file is the private key's public half");
+        StringAssert.Contains(Assert.ThrowsExactly<UsageException>(() => loaded.Save(path)).Message, "a key is never overwritten");
+        StringAssert.Contains(Assert.ThrowsExactly<UsageException>(() => TrustedKey.Load(path)).Message, "is a private key; a board needs only the public key");
+        StringAssert.Contains(Assert.ThrowsExactly<UsageException>(() => SigningKey.Load(path + ".pub")).Message, "holds only a public key");
+    }
+
+    [TestMethod]
+    public void ASignedImageVerifiesAndEveryKindOfTamperingIsNamed()
+    {
+        var image = Image1.Value;
+        var signed = Signed(image, 7);
+        Assert.AreEqual(image.Length + SignatureBlock.Size, signed.Length);
+        CollectionAssert.AreEqual(image, signed[..image.Length], "signing appends; the image itself is unchanged");
+        var resigned = Signed(signed, 8);
+        Assert.AreEqual(signed.Length, resigned.Length, "signing a signed image replaces its block");
+        CollectionAssert.AreEqual(image, resigned[..image.Length]);
+        var trust = new[] { Trusted.Value };
+        var check = ImageSigning.Verify(new MemoryFlash(signed), image.Length, trust);
+        Assert.AreEqual((Key.Value.KeyIdHex, 7u), (check.KeyId, check.SecurityCounter));
+
+        string Refusal(byte[] file) => Assert.ThrowsExactly<SignatureException>(() => ImageSigning.Verify(new MemoryFlash(file), image.Length, trust)).Message;
+        StringAssert.Contains(Refusal(image), "the image is not signed");
+        var body = (byte[])signed.Clone();
+        body[image.Length / 2] ^= 1;
+        StringAssert.Contains(Refusal(body), "do not hash to the signed SHA-256");
+        var counter = (byte[])signed.Clone();
+        BinaryPrimitives.WriteUInt32LittleEndian(counter.AsSpan(image.Length + 12), 99);
+        StringAssert.Contains(Refusal(counter), "the signature does not verify");
+        using var stranger = SigningKey.Create();
+        StringAssert.Contains(Refusal(Signed(image, 7, stranger)), $"signed by key {stranger.KeyIdHex}, which this board does not trust");
+        var noise = (byte[])signed.Clone();
+        noise.AsSpan(image.Length).Fill(0xFF);
+        StringAssert.Contains(Refusal(noise), "no signature block follows it");
+    }
+
+    [TestMethod]
+    public void ATrustingBoardRefusesUnsignedForeignAndDowngradedImagesBeforeErasingAnything()
+    {
+        var flash = FlashFor(Signed(Image1.Value, 0));
+        var store = new SlotStore(flash, trust: [Trusted.Value]);
+        Assert.AreEqual(1u, Update(store, Signed(Image1.Value, 5)));
+        var before = (byte[])flash.Bytes.Clone();
+
+        var fresh = new SlotStore(flash, trust: [Trusted.Value]);
+        var e = Assert.ThrowsExactly<LoaderException>(() => Update(fresh, Image2.Value));
+        Assert.AreEqual(LoaderError.Unauthenticated, e.Code);
+        StringAssert.Contains(e.Message, "send the signed manifest (MANIFEST) before BEGIN");
+        using var stranger = SigningKey.Create();
+        Assert.AreEqual(LoaderError.Unauthenticated, Assert.ThrowsExactly<LoaderException>(() => Update(fresh, Signed(Image2.Value, 9, stranger))).Code);
+        e = Assert.ThrowsExactly<LoaderException>(() => Update(fresh, Signed(Image2.Value, 4)));
+        Assert.AreEqual(LoaderError.Rollback, e.Code);
+        StringAssert.Contains(e.Message, "security counter 4 is below the 5 of the image that boots now");
+        CollectionAssert.AreEqual(before, flash.Bytes, "nothing was erased or written for a refused image");
+
+        Assert.AreEqual(2u, Update(fresh, Signed(Image2.Value, 5)), "an equal counter is no downgrade");
+        var boot = new SlotStore(flash, trust: [Trusted.Value]).Boot();
+        Assert.AreEqual(('B', 2u, 5u), (boot.Slot, boot.Generation, boot.Signature!.Value.SecurityCounter));
+
+        // A board that trusts the key boots only signed slots: an unsigned image written by an untrusting loader does not boot on it.
+        Update(new SlotStore(flash), Image1.Value); // slot A, generation 3, unsigned
+        Assert.AreEqual('A', new SlotStore(flash).Boot().Slot);
+        var trusting = new SlotStore(flash, trust: [Trusted.Value]);
+        Assert.AreEqual('B', trusting.Boot().Slot, "the newer, unsigned slot is passed over");
+        StringAssert.Contains(trusting.Inspect('A').Reason, "signature: the image is not signed");
+    }
+
+    [TestMethod]
+    public void ASessionErasesASectorOnceAndReadsTheSlotBackOnce()
+    {
+        var image = Image1.Value;
+        var flash = FlashFor(image);
+        var store = new SlotStore(flash);
+        store.BeginWrite(image.Length, Crc32.Append(0, image));
+        var zeros = new byte[4096];
+        var ones = Enumerable.Repeat((byte)0xFF, 4096).ToArray();
+        Assert.AreEqual(SectorAction.Programmed, store.WriteData(0, zeros));
+        Assert.AreEqual(SectorAction.Skipped, store.WriteData(0, zeros), "a resend does nothing");
+        Assert.AreEqual(SectorAction.Erased, store.WriteData(0, ones), "the first erase of a sector in a session");
+        Assert.AreEqual(SectorAction.Programmed, store.WriteData(0, zeros));
+        var e = Assert.ThrowsExactly<LoaderException>(() => store.WriteData(0, ones));
+        Assert.AreEqual(LoaderError.Limit, e.Code);
+        StringAssert.Contains(e.Message, "was already erased once in this session");
+
+        // COMMIT of a wrong slot reads it back once; again only after a new BEGIN.
+        Assert.AreEqual(LoaderError.Verify, Assert.ThrowsExactly<LoaderException>(() => store.Commit()).Code);
+        e = Assert.ThrowsExactly<LoaderException>(() => store.Commit());
+        Assert.AreEqual(LoaderError.Limit, e.Code);
+        StringAssert.Contains(e.Message, "COMMIT already read this slot back once in this session");
+        Assert.AreEqual(1u, Update(store, image), "a new session writes and commits the image");
+    }
+}
