@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using CsCheck;
+using EdgeResNet.Common.Signing;
 using EdgeResNet.Flashing.Loader;
 using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Engine;
@@ -35,7 +36,7 @@ public sealed class LoaderFuzzTests
     // ---- FrameReader ----
 
     static readonly Gen<FrameType> AnyType = Gen.Frequency(
-        (4, Gen.OneOf(FrameType.Hello, FrameType.Begin, FrameType.Query, FrameType.Data, FrameType.Commit, FrameType.Ack, FrameType.Nak)),
+        (4, Gen.OneOf(FrameType.Hello, FrameType.Manifest, FrameType.Begin, FrameType.Query, FrameType.Data, FrameType.Commit, FrameType.Ack, FrameType.Nak)),
         (1, Gen.Byte.Select(b => (FrameType)b)));
 
     /// <summary>A piece of line traffic: a valid frame (small or full size), noise, a header with an impossible length, or a frame cut short.</summary>
@@ -104,41 +105,57 @@ public sealed class LoaderFuzzTests
 
     // ---- LoaderServer ----
 
-    /// <summary>A flash with the image committed in slot A, as the board has it before an update.</summary>
-    static readonly Lazy<byte[]> BaseFlash = new(() =>
-    {
-        var img = Image.Value;
-        var flash = new MemoryStorage(2 * ((img.Length + SlotStore.RecordSectorSize + 65535) / 65536 * 65536));
-        var store = new SlotStore(flash);
-        store.BeginWrite(img.Length, Crc32.Append(0, img));
-        for (int o = 0; o < img.Length; o += 4096) store.WriteData(o, img.AsSpan(o, Math.Min(4096, img.Length - o)));
-        store.Commit();
-        return flash.Bytes;
-    });
+    /// <summary>
+    /// One loader set-up: the image the host sends, the flash as the board has it before the update (the
+    /// same image committed in slot A), the keys the board trusts, and the host's session. Unsigned: the
+    /// board trusts no key. Signed: the image carries a signature block and the board trusts its key.
+    /// </summary>
+    sealed record LoaderCase(byte[] Image, byte[] BaseFlash, TrustedKey[] Trust, byte[][] Session, byte[][] TamperedSession, byte[][] ForeignSession);
 
-    /// <summary>What a host sends to put the image into slot B: HELLO, BEGIN, QUERY + DATA per 8 KiB block, COMMIT.</summary>
-    static readonly Lazy<byte[][]> Session = new(() =>
+    static readonly Lazy<LoaderCase> Unsigned = new(() => MakeCase(Image.Value, []));
+    static readonly Lazy<LoaderCase> Signed = new(() => MakeCase(SigningTests.Signed(Image.Value, 1), [SigningTests.Trusted.Value]));
+
+    static LoaderCase MakeCase(byte[] img, TrustedKey[] trust)
     {
-        var img = Image.Value;
+        var flash = new MemoryStorage(2 * ((img.Length + SlotStore.RecordSectorSize + 65535) / 65536 * 65536));
+        SigningTests.Update(new SlotStore(flash, trust: trust), img);
+        // An attacker's sessions: the image with one byte changed under its genuine manifest, and the image signed by another key.
+        var tampered = (byte[])img.Clone();
+        tampered[img.Length / 3] ^= 0x40;
+        using var stranger = SigningKey.Create();
+        var foreign = trust.Length > 0 ? ImageSigning.Sign(img, stranger, 9) : tampered;
+        return new LoaderCase(img, flash.Bytes, trust, SessionFor(img, img), SessionFor(tampered, img), SessionFor(foreign, foreign));
+    }
+
+    /// <summary>
+    /// What a host sends to put <paramref name="data"/> into slot B: HELLO, the MANIFEST of <paramref name="manifestOf"/>
+    /// if it is signed, BEGIN, QUERY + DATA per 8 KiB block, COMMIT.
+    /// </summary>
+    static byte[][] SessionFor(byte[] data, byte[] manifestOf)
+    {
         var frames = new List<byte[]>();
         ushort seq = 100;
         byte[] Le(params uint[] v) { var b = new byte[4 * v.Length]; for (int i = 0; i < v.Length; i++) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(4 * i), v[i]); return b; }
         frames.Add(Protocol.Encode(FrameType.Hello, seq++, [(byte)Protocol.Version, 0]));
-        frames.Add(Protocol.Encode(FrameType.Begin, seq++, Le((uint)img.Length, Crc32.Append(0, img))));
-        for (int block = 0; block < img.Length; block += 8192)
+        long size = FlashImage.Open(new MemoryFlash(manifestOf), verifySections: false).ImageSize;
+        if (ImageSigning.ReadBlock(new MemoryFlash(manifestOf), size, out _) is { } manifest)
+            frames.Add(Protocol.Encode(FrameType.Manifest, seq++, manifest.Encode()));
+        frames.Add(Protocol.Encode(FrameType.Begin, seq++, Le((uint)data.Length, Crc32.Append(0, data))));
+        for (int block = 0; block < data.Length; block += 8192)
         {
-            frames.Add(Protocol.Encode(FrameType.Query, seq++, Le((uint)block, (uint)Math.Min(8192, img.Length - block))));
-            for (int o = block; o < Math.Min(block + 8192, img.Length); o += 4096)
-                frames.Add(Protocol.Encode(FrameType.Data, seq++, [.. Le((uint)o), .. img.AsSpan(o, Math.Min(4096, img.Length - o))]));
+            frames.Add(Protocol.Encode(FrameType.Query, seq++, Le((uint)block, (uint)Math.Min(8192, data.Length - block))));
+            for (int o = block; o < Math.Min(block + 8192, data.Length); o += 4096)
+                frames.Add(Protocol.Encode(FrameType.Data, seq++, [.. Le((uint)o), .. data.AsSpan(o, Math.Min(4096, data.Length - o))]));
         }
         frames.Add(Protocol.Encode(FrameType.Commit, seq, []));
         return frames.ToArray();
-    });
+    }
 
     /// <summary>The session damaged: bit flips, a cut, noise spliced in, frames dropped, repeated or swapped, a huge length field; or left intact (kind 0).</summary>
-    static readonly Gen<(int Kind, byte[] Bytes)> MutatedSession = Gen.Select(Gen.Int[0, 6], Gen.Int.Array[1, 4], Gen.Byte.Array[1, 64], (kind, numbers, noise) =>
+    /// <para>Kinds 7 and 8: an attacker's intact session (a tampered image under the genuine manifest; an image by a stranger's key).</para>
+    static Gen<(int Kind, byte[] Bytes)> MutatedSession(LoaderCase c) => Gen.Select(Gen.Int[0, 8], Gen.Int.Array[1, 4], Gen.Byte.Array[1, 64], (kind, numbers, noise) =>
     {
-        var frames = Session.Value.ToList();
+        var frames = (kind switch { 7 => c.TamperedSession, 8 => c.ForeignSession, _ => c.Session }).ToList();
         int Pick(int x, int count) => (x & int.MaxValue) % count;
         switch (kind)
         {
@@ -189,21 +206,34 @@ public sealed class LoaderFuzzTests
         var p = new byte[8];
         BinaryPrimitives.WriteUInt32LittleEndian(p, (a & 1) == 0 ? a % (200 * 1024) & ~4095u : a);
         BinaryPrimitives.WriteUInt32LittleEndian(p.AsSpan(4), b % 3 == 0 ? b % (128 * 1024) : b);
-        return Protocol.Encode(t, s, t switch { FrameType.Commit => [], FrameType.Hello => p[..2], FrameType.Data => [.. p[..4], .. tail], _ => (a & 2) == 0 ? p : [.. p, .. tail] });
+        return Protocol.Encode(t, s, t switch { FrameType.Commit => [], FrameType.Hello => p[..2], FrameType.Data => [.. p[..4], .. tail], FrameType.Manifest when (a & 4) == 0 => RandomManifest(tail), _ => (a & 2) == 0 ? p : [.. p, .. tail] });
     }).Array[1, 12].Select(frames => (-1, Concat(frames)));
 
+    /// <summary>A 128-byte MANIFEST payload with the right magic and size and random fields and signature.</summary>
+    static byte[] RandomManifest(byte[] random)
+    {
+        var m = new byte[SignatureBlock.Size];
+        for (int i = 0; i < m.Length; i++) m[i] = random.Length == 0 ? (byte)i : random[i % random.Length];
+        SignatureBlock.Magic.CopyTo(m);
+        BinaryPrimitives.WriteUInt32LittleEndian(m.AsSpan(8), SignatureBlock.Size);
+        return m;
+    }
+
     [TestMethod]
-    public void NoByteStreamMakesTheBoardFailOrLoseItsBootableImage()
+    [DataRow(false)]
+    [DataRow(true)] // the board trusts a key: the signed path, manifest first
+    public void NoByteStreamMakesTheBoardFailOrLoseItsBootableImage(bool signed)
     {
         long received = 0, corrupt = 0, committedB = 0, bytes = 0;
-        var img = Image.Value;
+        var c = (signed ? Signed : Unsigned).Value;
+        var img = c.Image;
         var clock = Stopwatch.StartNew();
-        Gen.Frequency((3, MutatedSession), (1, RandomRequests)).Sample(input =>
+        Gen.Frequency((3, MutatedSession(c)), (1, RandomRequests)).Sample(input =>
         {
-            var flash = new MemoryStorage(BaseFlash.Value.Length);
-            BaseFlash.Value.CopyTo(flash.Bytes, 0);
+            var flash = new MemoryStorage(c.BaseFlash.Length);
+            c.BaseFlash.CopyTo(flash.Bytes, 0);
             var replies = new MemoryStream();
-            var server = new LoaderServer(new SlotStore(flash), new DuplexMemory(new MemoryStream(input.Bytes), replies));
+            var server = new LoaderServer(new SlotStore(flash, trust: c.Trust), new DuplexMemory(new MemoryStream(input.Bytes), replies));
             server.Run(); // must return at the end of the input, whatever it held
 
             // every reply is a well-formed frame, one per frame received (good or corrupt)
@@ -219,17 +249,18 @@ public sealed class LoaderFuzzTests
 
             // the board still boots, and whatever boots is exactly the image: nothing else can be committed
             // (header and table checks only: the byte comparison below is stronger than the section CRCs)
-            var boot = new SlotStore(flash, verifySections: false).Boot();
+            var boot = new SlotStore(flash, verifySections: false, trust: c.Trust).Boot();
             var back = new byte[boot.Region.Length];
             boot.Region.Read(0, back);
             Assert.IsTrue(back.AsSpan().SequenceEqual(img), $"slot {boot.Slot} boots something else");
             if (input.Kind == 0) Assert.AreEqual(('B', 2u), (boot.Slot, boot.Generation), "the intact session commits slot B");
+            if (input.Kind == 7 || (signed && input.Kind == 8)) Assert.AreEqual('A', boot.Slot, "an attacker's session committed");
             if (boot.Slot == 'B') Interlocked.Increment(ref committedB);
             Interlocked.Add(ref received, server.FramesReceived);
             Interlocked.Add(ref corrupt, server.CorruptFrames);
             Interlocked.Add(ref bytes, input.Bytes.Length);
         }, iter: Iterations, print: x => $"kind {x.Kind}, {x.Bytes.Length} bytes: {Convert.ToHexString(x.Bytes.AsSpan(0, Math.Min(64, x.Bytes.Length)))}...");
-        Report("LoaderServer", Iterations, clock, $"{bytes:N0} bytes, {received:N0} frames answered, {corrupt:N0} corrupt frames NAKed, {committedB:N0} runs committed slot B");
+        Report(signed ? "LoaderServer (signed images, trusted key)" : "LoaderServer (unsigned)", Iterations, clock, $"{bytes:N0} bytes, {received:N0} frames answered, {corrupt:N0} corrupt frames NAKed, {committedB:N0} runs committed slot B");
     }
 
     // ---- FlashImage.Open ----

@@ -104,6 +104,42 @@ public sealed class SigningTests
         StringAssert.Contains(trusting.Inspect('A').Reason, "signature: the image is not signed");
     }
 
+    /// <summary>Over the serial link: the host sends a signed image's manifest first; the board refuses a foreign one, the host an unsigned or downgraded one.</summary>
+    [TestMethod]
+    public void OverTheLinkASignedImageIsTakenAndEveryOtherRefusedWithThePreviousOneBooting()
+    {
+        var flash = FlashFor(Signed(Image1.Value, 0));
+        LoaderResult Send(byte[] file)
+        {
+            var (host, board) = PipeEnd.Pair();
+            var run = Task.Run(new LoaderServer(new SlotStore(flash, trust: [Trusted.Value]), board).Run);
+            try { return new LoaderClient(host) { Timeout = TimeSpan.FromSeconds(1), LongTimeout = TimeSpan.FromSeconds(20) }.Flash(file); }
+            finally
+            {
+                host.Dispose();
+                Assert.IsTrue(run.Wait(TimeSpan.FromSeconds(20)), "the board loop did not end when the link closed");
+            }
+        }
+        var good = Signed(Image1.Value, 3);
+        Assert.AreEqual(1u, Send(good).Generation);
+        var before = (byte[])flash.Bytes.Clone();
+        using var stranger = SigningKey.Create();
+        foreach (var (file, code, says) in new[]
+        {
+            (Image2.Value, LoaderError.Unauthenticated, "the board takes only signed images and this one is not signed"),
+            (Signed(Image2.Value, 2), LoaderError.Rollback, "security counter 2 is below the 3 of the image the board boots"),
+            (Signed(Image2.Value, 4, stranger), LoaderError.Unauthenticated, $"the board refused MANIFEST: manifest refused: signed by key {stranger.KeyIdHex}"),
+        })
+        {
+            var e = Assert.ThrowsExactly<LoaderException>(() => Send(file));
+            Assert.AreEqual(code, e.Code, e.Message);
+            StringAssert.Contains(e.Message, says);
+        }
+        CollectionAssert.AreEqual(before, flash.Bytes, "a refused image erased or wrote nothing");
+        var boot = new SlotStore(flash, trust: [Trusted.Value]).Boot();
+        Assert.AreEqual(('A', 1u, 3u), (boot.Slot, boot.Generation, boot.Signature!.Value.SecurityCounter));
+    }
+
     [TestMethod]
     public void ASessionErasesASectorOnceAndReadsTheSlotBackOnce()
     {
