@@ -8,6 +8,9 @@
 #     in the middle (kill -9): the small one must still boot; then the rerun resumes, commits
 #     generation 2, and the app classifies from the A/B slots with the same logits.
 # Also: the board app refuses an image whose smallest plan is over --ram-budget (exit 2, one line).
+#  3. Signed: a loader given --trust KEY.pub takes a signed image and refuses an unsigned one, a
+#     tampered one (another valid image under the genuine signature block) and a downgrade (a lower
+#     security counter); after each refusal the signed image still boots.
 # Corrupted chunks are tested in-process (LoaderTests), where the corruption can be placed.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 device() { x64 "$@"; }
@@ -60,3 +63,33 @@ cmp -s "$work/file.logits" "$work/slots.logits" || fail "logits from the serial-
 echo "logits identical from the A/B slot written over serial"
 kill -TERM "$loader"; wait "$loader" || fail "the loader did not stop cleanly on SIGTERM"
 echo "serial loader log:"; sed 's/^/  /' "$work/loader.log"
+
+echo "== signed updates: a loader that trusts one key refuses an unsigned, a tampered and a downgraded image"
+./edgeresnet keys new --out "$work/board.key" | head -2
+[ "$(stat -c %a "$work/board.key")" = 600 ] || fail "the private key file is not mode 0600"
+./edgeresnet sign "$work/mini/mini.img" --key "$work/board.key" --counter 2 --out "$work/signed2.img"
+./edgeresnet sign "$work/mini/mini.img" --key "$work/board.key" --counter 1 --out "$work/signed1.img"
+./edgeresnet mini-image --out "$work/other" --seed 7 >/dev/null
+# tampered: another valid image (every CRC right) under the genuine signature block
+size=$(stat -c %s "$work/mini/mini.img")
+[ "$(stat -c %s "$work/other/mini.img")" = "$size" ] || fail "the two mini images differ in size"
+{ cat "$work/other/mini.img"; tail -c 128 "$work/signed2.img"; } > "$work/tampered.img"
+signed_storage="emulated-nor:$work/signed-chip.bin"
+dotnet .build/device-x64/edgeresnet-device.dll loader --serial "$work/board" --storage "$signed_storage" --trust "$work/board.key.pub" > "$work/signed-loader.log" 2>&1 & loader=$!; pids+=($loader)
+wait_for 60 "the trusting loader listening" grep -q "listening" "$work/signed-loader.log"
+grep -q "loader: takes only images signed by key" "$work/signed-loader.log" || fail "the loader does not say which key it trusts"
+./edgeresnet flash --image "$work/signed2.img" --serial "$work/host" | tail -1
+for bad in "$work/mini/mini.img:not signed" "$work/tampered.img:do not hash to the signed SHA-256" "$work/signed1.img:a downgrade"; do
+  file=${bad%%:*} says=${bad#*:}
+  rc=0; ./edgeresnet flash --image "$file" --serial "$work/host" > "$work/bad.log" 2>&1 || rc=$?
+  tail -1 "$work/bad.log"
+  [ "$rc" -ne 0 ] && grep -q "$says" "$work/bad.log" || fail "$(basename "$file") was not refused with \"$says\" (exit $rc)"
+  device slots --storage "$signed_storage" --trust "$work/board.key.pub" > "$work/slots.txt"
+  grep -q "boots slot A, generation 1" "$work/slots.txt" || { cat "$work/slots.txt"; fail "after refusing $(basename "$file") the signed image does not boot"; }
+done
+echo "unsigned, tampered and downgraded images refused; the signed image still boots"
+device run --image "slots:$signed_storage" --trust "$work/board.key.pub" --camera "folder:$samples" --frames 1 | grep -E '^image'
+device run --image "slots:$signed_storage" --camera "folder:$samples" --frames 1 | grep -q "WARNING: no trusted key" || fail "no warning without --trust"
+kill -TERM "$loader"; wait "$loader" || fail "the trusting loader did not stop cleanly on SIGTERM"
+grep -iE "BEGIN-|PRIVATE|signature: [0-9a-f]{64}" "$work/signed-loader.log" && fail "key material in the loader log"
+echo "signed loader log:"; sed 's/^/  /' "$work/signed-loader.log"
