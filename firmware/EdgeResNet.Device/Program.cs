@@ -117,7 +117,7 @@ static Command LoaderCommand()
             }
             if (cancel.IsCancellationRequested) { link.Dispose(); break; } // the signal came while the port was opening
             Console.WriteLine($"loader: listening on {port}");
-            try { new LoaderServer(store, link) { Log = line => Console.WriteLine("loader: " + line) }.Run(); }
+            try { new LoaderServer(store, link) { Log = line => Console.WriteLine("loader: " + line), IdleTimeout = TimeSpan.FromSeconds(60) }.Run(); }
             catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or TimeoutException) { }
             link.Dispose();
             Console.WriteLine("loader: host session ended");

@@ -140,6 +140,21 @@ public sealed class SigningTests
         Assert.AreEqual(('A', 1u, 3u), (boot.Slot, boot.Generation, boot.Signature!.Value.SecurityCounter));
     }
 
+    /// <summary>A host that goes silent mid-session does not hold the loader: the session ends after the idle timeout.</summary>
+    [TestMethod]
+    public void ASilentHostEndsTheSessionAfterTheIdleTimeout()
+    {
+        var (host, board) = PipeEnd.Pair();
+        var server = new LoaderServer(new SlotStore(FlashFor(Image1.Value)), board) { IdleTimeout = TimeSpan.FromMilliseconds(300) };
+        var run = Task.Run(server.Run);
+        host.Write(Protocol.Encode(FrameType.Hello, 1, [(byte)Protocol.Version, 0]));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var e = Assert.ThrowsExactly<AggregateException>(() => run.Wait(TimeSpan.FromSeconds(10)));
+        Assert.IsInstanceOfType<TimeoutException>(e.InnerException);
+        Assert.AreEqual(1, server.FramesReceived);
+        host.Dispose();
+    }
+
     [TestMethod]
     public void ASessionErasesASectorOnceAndReadsTheSlotBackOnce()
     {

@@ -20,8 +20,13 @@ public sealed class LoaderServer(SlotStore store, Stream link)
     public long CorruptFrames { get; private set; }
     /// <summary>Called with one line per notable event (begin, commit, refusals), for the board's log.</summary>
     public Action<string>? Log { get; init; }
+    /// <summary>Once a host has sent a frame, a silence this long ends the session (<see cref="TimeoutException"/>), so a vanished host cannot hold the loader. Null: wait for ever.</summary>
+    public TimeSpan? IdleTimeout { get; init; }
 
-    /// <summary>Answers requests until the link closes (end of stream). Link errors (<see cref="IOException"/>) propagate.</summary>
+    /// <summary>
+    /// Answers requests until the link closes (end of stream). Link errors (<see cref="IOException"/>)
+    /// and, after <see cref="IdleTimeout"/> of silence, <see cref="TimeoutException"/> propagate.
+    /// </summary>
     public void Run()
     {
         while (true)
@@ -35,6 +40,12 @@ public sealed class LoaderServer(SlotStore store, Stream link)
                 // The seq may be corrupt too; the host ignores a NAK that does not carry its seq and times out instead.
                 Protocol.Write(link, FrameType.Nak, e.Seq ?? 0, Protocol.NakPayload(LoaderError.Crc, "crc: " + e.Message));
                 continue;
+            }
+            finally
+            {
+                // Before the first frame the loader waits for a host as long as it takes; after it, a session has a deadline.
+                if (IdleTimeout is { } idle && link.CanTimeout && link.ReadTimeout == Timeout.Infinite)
+                    link.ReadTimeout = (int)idle.TotalMilliseconds;
             }
             FramesReceived++;
             byte[] reply;
