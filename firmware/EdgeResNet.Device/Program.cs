@@ -96,6 +96,7 @@ static Command LoaderCommand()
     cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
         var keys = LoadTrust(pr.GetValue(trust) ?? [], "loader");
+        SerialLink.CheckExists(pr.GetValue(serial)!); // a mistyped port must not leave a new chip file behind
         using var opened = Specs.OpenStorage(pr.GetValue(storage)!, createEmulated: true);
         var store = new SlotStore(opened.Flash, verifySections: true, keys);
         Console.WriteLine($"loader: {opened.Description}, two slots of {store.SlotSize:N0} bytes (images up to {store.MaxImageLength:N0})");

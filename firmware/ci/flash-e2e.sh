@@ -22,6 +22,11 @@ rc=0; device run --image "$image" --camera "$camera" --frames 1 --ram-budget 100
 cat "$work/budget.err"
 [ "$rc" -eq 2 ] && [ "$(wc -l < "$work/budget.err")" -eq 1 ] && grep -q "more than the RAM budget of 1,000 B" "$work/budget.err" \
   || fail "a budget below the smallest plan gave exit $rc, not 2 with one line naming the budget"
+echo "== a mistyped serial port stops the loader before it creates an emulated chip"
+rc=0; device loader --serial "$work/no-such-tty" --storage "emulated-nor:$work/never.bin" >/dev/null 2>"$work/port.err" || rc=$?
+cat "$work/port.err"
+[ "$rc" -eq 5 ] && [ ! -e "$work/never.bin" ] && grep -q "serial port $work/no-such-tty does not exist" "$work/port.err" \
+  || fail "a missing serial port gave exit $rc (not 5) or left a chip file"
 
 echo "== SPI: flash the full image into the emulated chip"
 ./edgeresnet flash --image "$image" --spi-emulation "$work/spi-chip.bin" --offset 1048576 | tail -1

@@ -13,9 +13,7 @@ public static class SerialLink
     /// </summary>
     public static Stream Open(string portName, int baud = 115200, TimeSpan? readTimeout = null)
     {
-        // SerialPort on Linux reports a missing device as a bare IOException; name the port and what exists.
-        if (!OperatingSystem.IsWindows() && !File.Exists(portName))
-            throw new DeviceException($"serial port {portName} does not exist (ports found: {Available()})");
+        CheckExists(portName);
         var port = new SerialPort(portName, baud, Parity.None, 8, StopBits.One)
         {
             Handshake = Handshake.None,
@@ -35,6 +33,16 @@ public static class SerialLink
             throw new DeviceException($"serial port {portName} cannot be opened: {e.Message} (ports found: {Available()})", e);
         }
         return port.BaseStream;
+    }
+
+    /// <summary>
+    /// Throws <see cref="DeviceException"/> naming the ports found when <paramref name="portName"/> does not exist
+    /// (SerialPort on Linux reports a missing device as a bare IOException). The loader checks this before it touches its storage.
+    /// </summary>
+    public static void CheckExists(string portName)
+    {
+        if (!OperatingSystem.IsWindows() && !File.Exists(portName))
+            throw new DeviceException($"serial port {portName} does not exist (ports found: {Available()})");
     }
 
     static string Available()
