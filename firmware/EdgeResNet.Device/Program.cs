@@ -40,7 +40,6 @@ static Command RunCommand()
     };
     cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
-        if (pr.GetValue(ramBudget) is long b && b < 1) throw new UsageException($"--ram-budget {b}: give a positive number of bytes");
         if (pr.GetValue(frames) is int f && f < 1) throw new UsageException($"--frames {f}: give 1 or more (leave it out to run until the source ends or Ctrl+C)");
         foreach (var (name, pin) in new[] { ("--led", pr.GetValue(led)), ("--button", pr.GetValue(button)), ("--gpio-chip", pr.GetValue(gpioChip)) })
             if (pin is int p && p < 0) throw new UsageException($"{name} {p}: a GPIO pin or chip number is 0 or more (leave the option out for none)");
@@ -154,7 +153,7 @@ static int Run(DeviceConfig c, string? logitsPath)
     if (c.Image == null) throw new UsageException($"no flash image: give --image ({Specs.ImageForms}) or \"image\" in the config");
     if (c.Camera == null) throw new UsageException($"no frame source: give --camera ({Specs.CameraForms}) or \"camera\" in the config");
     if (c.Frames < 0) throw new UsageException("--frames must not be negative");
-    if (c.RamBudget < 1) throw new UsageException($"ram_budget {c.RamBudget}: give a positive number of bytes");
+    if (c.RamBudget < 1) throw new UsageException($"--ram-budget (ram_budget) {c.RamBudget}: give a positive number of bytes");
     string[]? names = c.Labels != null ? ClassLabels.Load(c.Labels) : null;
     var trust = LoadTrust(c.Trust, "image");
 
@@ -172,7 +171,7 @@ static int Run(DeviceConfig c, string? logitsPath)
         var signature = ImageSigning.Verify(opened.Flash, flashImage.ImageSize, trust);
         Console.WriteLine($"image: signed by trusted key {signature.KeyId}, security counter {signature.SecurityCounter}");
     }
-    else if (ImageSigning.ReadBlock(opened.Flash, flashImage.ImageSize, out _) is { } block)
+    else if (trust.Count == 0 && ImageSigning.ReadBlock(opened.Flash, flashImage.ImageSize, out _) is { } block)
         Console.WriteLine($"image: carries a signature by key {block.KeyIdHex} (security counter {block.SecurityCounter}), not checked without --trust");
     // Planned before any device opens: an image that cannot run in the budget is refused first.
     var plan = new EdgeResNet.Runtime.Engine.ExecutionPlan(flashImage.Model, ramBudgetBytes: c.RamBudget);

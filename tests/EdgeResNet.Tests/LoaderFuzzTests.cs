@@ -119,9 +119,13 @@ public sealed class LoaderFuzzTests
     {
         var flash = new MemoryStorage(2 * ((img.Length + SlotStore.RecordSectorSize + 65535) / 65536 * 65536));
         SigningTests.Update(new SlotStore(flash, trust: trust), img);
-        // An attacker's sessions: the image with one byte changed under its genuine manifest, and the image signed by another key.
-        var tampered = (byte[])img.Clone();
-        tampered[img.Length / 3] ^= 0x40;
+        // An attacker's sessions. Signed: another valid image (every CRC right, so only the hash can tell) under the
+        // genuine manifest, and the image signed by another key. Unsigned: the image with a byte changed (the CRCs tell).
+        var other = RuntimeTests.MiniPacked(new QuantOptions(), 8).Image;
+        Assert.AreEqual(Image.Value.Length, other.Length, "the mini images of two seeds have one size");
+        var flipped = (byte[])img.Clone();
+        flipped[img.Length / 3] ^= 0x40;
+        byte[] tampered = trust.Length > 0 ? [.. other, .. img.AsSpan(other.Length)] : flipped;
         using var stranger = SigningKey.Create();
         var foreign = trust.Length > 0 ? ImageSigning.Sign(img, stranger, 9) : tampered;
         return new LoaderCase(img, flash.Bytes, trust, SessionFor(img, img), SessionFor(tampered, img), SessionFor(foreign, foreign));
@@ -137,8 +141,7 @@ public sealed class LoaderFuzzTests
         ushort seq = 100;
         byte[] Le(params uint[] v) { var b = new byte[4 * v.Length]; for (int i = 0; i < v.Length; i++) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(4 * i), v[i]); return b; }
         frames.Add(Protocol.Encode(FrameType.Hello, seq++, [(byte)Protocol.Version, 0]));
-        long size = FlashImage.Open(new MemoryFlash(manifestOf), verifySections: false).ImageSize;
-        if (ImageSigning.ReadBlock(new MemoryFlash(manifestOf), size, out _) is { } manifest)
+        if (ImageSigning.ReadBlock(manifestOf) is { } manifest)
             frames.Add(Protocol.Encode(FrameType.Manifest, seq++, manifest.Encode()));
         frames.Add(Protocol.Encode(FrameType.Begin, seq++, Le((uint)data.Length, Crc32.Append(0, data))));
         for (int block = 0; block < data.Length; block += 8192)

@@ -23,8 +23,7 @@ public sealed class SigningTests
     /// <summary>What the loader does for one image: manifest (if signed), BEGIN, every chunk, COMMIT.</summary>
     internal static uint Update(SlotStore store, byte[] file)
     {
-        long size = FlashImage.Open(new MemoryFlash(file), verifySections: false).ImageSize;
-        if (ImageSigning.ReadBlock(new MemoryFlash(file), size, out _) is { } manifest) store.Authorize(manifest);
+        if (ImageSigning.ReadBlock(file) is { } manifest) store.Authorize(manifest);
         store.BeginWrite(file.Length, Crc32.Append(0, file));
         for (int o = 0; o < file.Length; o += 4096) store.WriteData(o, file.AsSpan(o, Math.Min(4096, file.Length - o)));
         return store.Commit();
@@ -147,12 +146,81 @@ public sealed class SigningTests
         var (host, board) = PipeEnd.Pair();
         var server = new LoaderServer(new SlotStore(FlashFor(Image1.Value)), board) { IdleTimeout = TimeSpan.FromMilliseconds(300) };
         var run = Task.Run(server.Run);
+        Thread.Sleep(600);
+        Assert.IsFalse(run.IsCompleted, "before a host's first frame the loader waits as long as it takes");
         host.Write(Protocol.Encode(FrameType.Hello, 1, [(byte)Protocol.Version, 0]));
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var e = Assert.ThrowsExactly<AggregateException>(() => run.Wait(TimeSpan.FromSeconds(10)));
         Assert.IsInstanceOfType<TimeoutException>(e.InnerException);
+        Assert.IsGreaterThanOrEqualTo(250, clock.ElapsedMilliseconds, "the session ended before its idle timeout");
         Assert.AreEqual(1, server.FramesReceived);
         host.Dispose();
+    }
+
+    /// <summary>Raw frames, as a hostile host sends them (no client-side checks): what the board itself refuses.</summary>
+    [TestMethod]
+    public void TheBoardItselfRefusesBareBeginsStaleManifestsAndEraseLoops()
+    {
+        var flash = FlashFor(Signed(Image1.Value, 0));
+        var store = new SlotStore(flash, trust: [Trusted.Value]);
+        Update(store, Signed(Image1.Value, 5)); // slot A boots, counter 5
+        var image = Signed(Image2.Value, 6);
+        var manifest = ImageSigning.ReadBlock(image)!;
+        using var stranger = SigningKey.Create();
+        byte[] Le(params uint[] v) { var b = new byte[4 * v.Length]; for (int i = 0; i < v.Length; i++) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(4 * i), v[i]); return b; }
+        var begin = Le((uint)image.Length, Crc32.Append(0, image));
+        (FrameType, LoaderError?)[] Session(params (FrameType Type, byte[] Payload)[] requests)
+        {
+            var input = new MemoryStream();
+            ushort seq = 1;
+            foreach (var (t, p) in requests) input.Write(Protocol.Encode(t, seq++, p));
+            input.Position = 0;
+            var replies = new MemoryStream();
+            new LoaderServer(store, new DuplexMemory(input, replies)).Run();
+            replies.Position = 0;
+            var reader = new FrameReader(replies);
+            return requests.Select(_ => { var f = reader.ReadFrame(); return (f.Type, f.Type == FrameType.Nak ? (LoaderError?)f.Payload.Span[0] : null); }).ToArray();
+        }
+        var data = Enumerable.Range(0, (image.Length + 4095) / 4096)
+            .Select(i => (FrameType.Data, (byte[])[.. Le((uint)(4096 * i)), .. image.AsSpan(4096 * i, Math.Min(4096, image.Length - 4096 * i))])).ToArray();
+
+        // A refused manifest after BEGIN changes nothing: the write still commits against the manifest BEGIN took.
+        var r = Session([(FrameType.Manifest, manifest.Encode()), (FrameType.Begin, begin), .. data,
+            (FrameType.Manifest, ImageSigning.ReadBlock(Signed(Image2.Value, 6, stranger))!.Encode()), (FrameType.Commit, [])]);
+        Assert.AreEqual((FrameType.Nak, (LoaderError?)LoaderError.Unauthenticated), r[^2], "the stranger's manifest");
+        Assert.AreEqual((FrameType.Ack, (LoaderError?)null), r[^1], "COMMIT of the genuine write");
+        Assert.AreEqual(('B', 2u), (new SlotStore(flash, trust: [Trusted.Value]).Boot().Slot, new SlotStore(flash, trust: [Trusted.Value]).Boot().Generation));
+        var committed = (byte[])flash.Bytes.Clone();
+
+        // The manifest authorised that image only: a bare BEGIN afterwards, or in a new session, erases nothing.
+        r = Session([(FrameType.Begin, begin)]);
+        Assert.AreEqual((FrameType.Nak, (LoaderError?)LoaderError.Unauthenticated), r[0]);
+        CollectionAssert.AreEqual(committed, flash.Bytes, "a bare BEGIN erased something");
+
+        // BEGIN again and again does not reset the erase bound: a sector is erased once per host session.
+        var ones = Enumerable.Repeat((byte)0xFF, 4096).ToArray();
+        var zeros = new byte[4096];
+        r = Session([(FrameType.Manifest, manifest.Encode()), (FrameType.Begin, begin), (FrameType.Data, [.. Le(0), .. zeros]), (FrameType.Data, [.. Le(0), .. ones]),
+            (FrameType.Begin, begin), (FrameType.Data, [.. Le(0), .. zeros]), (FrameType.Data, [.. Le(0), .. ones])]);
+        Assert.AreEqual((FrameType.Ack, (LoaderError?)null), r[3], "the first erase");
+        Assert.AreEqual((FrameType.Nak, (LoaderError?)LoaderError.Limit), r[^1], "the second erase of one sector in a session");
+    }
+
+    /// <summary>The anti-rollback floor is the highest signed counter of an intact record: damage to the newest slot does not revive an older, lower-counter one.</summary>
+    [TestMethod]
+    public void ADamagedNewestSlotDoesNotBringBackALowerCounter()
+    {
+        var flash = FlashFor(Signed(Image1.Value, 0));
+        var store = new SlotStore(flash, trust: [Trusted.Value]);
+        Update(store, Signed(Image1.Value, 5));
+        Update(new SlotStore(flash, trust: [Trusted.Value]), Signed(Image2.Value, 7)); // slot B, counter 7
+        var b = new SlotStore(flash).Inspect('B').Image!.Model.Layers.First(l => l.WeightsSize > 0);
+        flash.Bytes[new SlotStore(flash).ImageOffset('B') + b.WeightsOffset] ^= 1; // B's weights damaged, its record and manifest intact
+        var after = new SlotStore(flash, trust: [Trusted.Value]);
+        Assert.AreEqual(7u, after.SecurityFloor);
+        StringAssert.Contains(Assert.ThrowsExactly<FlashImageException>(() => after.Boot()).Message, "security counter 5 is below the floor 7");
+        Assert.AreEqual(LoaderError.Rollback, Assert.ThrowsExactly<LoaderException>(() => after.Authorize(ImageSigning.ReadBlock(Signed(Image1.Value, 6))!)).Code);
+        Assert.AreEqual(3u, Update(after, Signed(Image1.Value, 7)), "an image at the floor repairs the board");
     }
 
     [TestMethod]
@@ -177,6 +245,7 @@ public sealed class SigningTests
         e = Assert.ThrowsExactly<LoaderException>(() => store.Commit());
         Assert.AreEqual(LoaderError.Limit, e.Code);
         StringAssert.Contains(e.Message, "COMMIT already read this slot back once in this session");
+        store.BeginSession();
         Assert.AreEqual(1u, Update(store, image), "a new session writes and commits the image");
     }
 }

@@ -81,18 +81,7 @@ public sealed class TrustedKey
     {
         if (pem.Contains("PRIVATE KEY", StringComparison.Ordinal))
             throw new UsageException($"{path} is a private key; a board needs only the public key (KEY.pub), and the private key must never leave the signing machine");
-        var key = ECDsa.Create();
-        try { key.ImportFromPem(pem); }
-        catch (Exception e) when (e is ArgumentException or CryptographicException)
-        {
-            key.Dispose();
-            throw new UsageException($"{path}: not a PEM public key ({e.GetType().Name}); give the KEY.pub file `edgeresnet keys new` wrote");
-        }
-        if (key.KeySize != 256)
-        {
-            key.Dispose();
-            throw new UsageException($"{path}: a {key.KeySize}-bit EC key; images are signed with ECDSA P-256");
-        }
+        var key = ImageSigning.ImportP256(pem, path, "public key", "give the KEY.pub file `edgeresnet keys new` wrote");
         return new TrustedKey(key, path);
     }
 
@@ -119,23 +108,12 @@ public sealed class SigningKey : IDisposable
     public static SigningKey Load(string path)
     {
         if (!File.Exists(path)) throw new UsageException($"signing key not found: {path}; make one with `edgeresnet keys new --out {path}`");
-        var key = ECDsa.Create();
-        try { key.ImportFromPem(File.ReadAllText(path)); }
-        catch (Exception e) when (e is ArgumentException or CryptographicException)
-        {
-            key.Dispose();
-            throw new UsageException($"{path}: not a PEM private key ({e.GetType().Name}); give the file `edgeresnet keys new` wrote");
-        }
+        var key = ImageSigning.ImportP256(File.ReadAllText(path), path, "private key", "give the file `edgeresnet keys new` wrote");
         try { key.ExportParameters(includePrivateParameters: true); }
         catch (CryptographicException)
         {
             key.Dispose();
             throw new UsageException($"{path} holds only a public key; signing needs the private key file (without .pub)");
-        }
-        if (key.KeySize != 256)
-        {
-            key.Dispose();
-            throw new UsageException($"{path}: a {key.KeySize}-bit EC key; images are signed with ECDSA P-256");
         }
         return new SigningKey(key);
     }
@@ -173,8 +151,40 @@ public sealed class SignatureException(string message) : Exception(message);
 /// <summary>Signing a packed image and checking one on the board.</summary>
 public static class ImageSigning
 {
+    /// <summary>An ECDSA key from PEM text that must be on the NIST P-256 curve; any problem is a usage error naming <paramref name="path"/>.</summary>
+    internal static ECDsa ImportP256(string pem, string path, string what, string hint)
+    {
+        var key = ECDsa.Create();
+        try
+        {
+            key.ImportFromPem(pem);
+            if (key.ExportParameters(includePrivateParameters: false).Curve.Oid?.Value != P256Oid)
+                throw new UsageException($"{path}: an EC key on another curve; images are signed with ECDSA P-256 (NIST, secp256r1)");
+            return key;
+        }
+        catch (Exception e) when (e is ArgumentException or CryptographicException)
+        {
+            key.Dispose();
+            throw new UsageException($"{path}: not a PEM {what} ({e.GetType().Name}); {hint}");
+        }
+        catch
+        {
+            key.Dispose();
+            throw;
+        }
+    }
+
+    const string P256Oid = "1.2.840.10045.3.1.7";
+
     /// <summary>Key id: the first 8 bytes of SHA-256 over the public key's SubjectPublicKeyInfo (DER).</summary>
     public static byte[] KeyIdOf(ECDsa key) => SHA256.HashData(key.ExportSubjectPublicKeyInfo()).AsSpan(0, SignatureBlock.KeyIdSize).ToArray();
+
+    /// <summary>Whether <paramref name="length"/> bytes are exactly the image, or the image and its signature block.</summary>
+    public static bool IsImageOrSigned(long imageSize, long length) => length == imageSize || length == imageSize + SignatureBlock.Size;
+
+    /// <summary>The signature block at the end of an image file, or null when the file is not signed (the image must open).</summary>
+    public static SignatureBlock? ReadBlock(byte[] file) =>
+        ReadBlock(new MemoryFlash(file), FlashImage.Open(new MemoryFlash(file), verifySections: false).ImageSize, out _);
 
     /// <summary>
     /// <paramref name="file"/> (an image, signed or not) with a new signature block: the image must open
@@ -184,7 +194,7 @@ public static class ImageSigning
     {
         var image = FlashImage.Open(new MemoryFlash(file), verifySections: true);
         long size = image.ImageSize;
-        if (file.Length != size && file.Length != size + SignatureBlock.Size)
+        if (!IsImageOrSigned(size, file.Length))
             throw new FlashImageException($"{file.Length - size} bytes follow the {size:N0}-byte image, which is neither nothing nor a signature block");
         var body = file.AsSpan(0, (int)size);
         return [.. body, .. key.Sign(body, securityCounter).Encode()];

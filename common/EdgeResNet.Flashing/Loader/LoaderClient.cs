@@ -84,7 +84,7 @@ public sealed class LoaderClient
             throw new LoaderException(LoaderError.TooLarge, $"the image is {image.Length:N0} bytes but a slot on this board holds at most {max:N0} (flash of {hello.Capacity:N0} bytes split into slots A and B)");
 
         // A signed image sends its manifest first: the board verifies it before BEGIN erases anything.
-        var manifest = SignedManifest(image);
+        var manifest = ImageSigning.ReadBlock(image);
         if (manifest is null && hello.SignedOnly)
             throw new LoaderException(LoaderError.Unauthenticated, "the board takes only signed images and this one is not signed: sign it with `edgeresnet sign IMG --key KEY --counter N`");
         if (manifest is not null && hello.SignedOnly && manifest.SecurityCounter < hello.BootSecurityCounter)
@@ -125,13 +125,6 @@ public sealed class LoaderClient
 
         uint generation = BinaryPrimitives.ReadUInt32LittleEndian(Request(FrameType.Commit, [], 4, LongTimeout, "COMMIT"));
         return new LoaderResult((char)slot, generation, image.Length, _bytesSent, skipped, written, _dataFrames, _retries, clock.Elapsed);
-    }
-
-    /// <summary>The signature block at the end of <paramref name="file"/>, or null for an unsigned image.</summary>
-    static SignatureBlock? SignedManifest(byte[] file)
-    {
-        var image = FlashImage.Open(new MemoryFlash(file), verifySections: false);
-        return ImageSigning.ReadBlock(new MemoryFlash(file), image.ImageSize, out _);
     }
 
     public HelloReply Hello()

@@ -29,6 +29,7 @@ public sealed class LoaderServer(SlotStore store, Stream link)
     /// </summary>
     public void Run()
     {
+        Store.BeginSession();
         while (true)
         {
             Frame request;

@@ -67,7 +67,8 @@ public sealed class SlotStore
     char? _target;
     SlotRecord _pending;
     uint? _committedGeneration;
-    SignatureBlock? _manifest;
+    SignatureBlock? _manifest;        // verified by MANIFEST, for the next BEGIN; cleared by COMMIT and by a new host session
+    SignatureBlock? _writingManifest; // the one BEGIN took: COMMIT checks the slot against it
     readonly HashSet<long> _erasedThisSession = new();
     long _chunksThisSession;
     bool _commitChecked;
@@ -92,8 +93,43 @@ public sealed class SlotStore
 
     public IReadOnlyList<TrustedKey> Trust { get; }
     public bool RequiresSignature => Trust.Count > 0;
-    /// <summary>The security counter of the image that boots (0 without one, or without trusted keys): a new image may not go below it.</summary>
+    /// <summary>The security counter of the image that boots (0 without one, or without trusted keys).</summary>
     public uint BootSecurityCounter => FindBoot()?.Signature?.SecurityCounter ?? 0;
+
+    /// <summary>
+    /// The anti-rollback floor: the highest security counter among the slots whose record is intact and
+    /// whose manifest is signed by a trusted key (0 without trusted keys). No image below it is written
+    /// or booted, so a damaged newest slot cannot bring back an older, lower-counter fallback.
+    /// </summary>
+    public uint SecurityFloor
+    {
+        get
+        {
+            if (!RequiresSignature) return 0;
+            uint floor = 0;
+            foreach (char slot in "AB")
+            {
+                if (ReadRecord(slot, out _) is not { } rec || rec.ImageLength <= SignatureBlock.Size || rec.ImageLength > MaxImageLength) continue;
+                var block = new byte[SignatureBlock.Size];
+                Flash.Read(ImageOffset(slot) + rec.ImageLength - SignatureBlock.Size, block);
+                if (SignatureBlock.Decode(block, out _) is not { } manifest) continue;
+                try { floor = Math.Max(floor, ImageSigning.VerifyManifest(manifest, Trust).SecurityCounter); }
+                catch (SignatureException) { }
+            }
+            return floor;
+        }
+    }
+
+    /// <summary>
+    /// A host connected (the loader server calls this first): the per-session bounds start afresh, and a
+    /// manifest verified in an earlier session no longer authorises anything.
+    /// </summary>
+    public void BeginSession()
+    {
+        _erasedThisSession.Clear();
+        _chunksThisSession = 0;
+        _manifest = null;
+    }
 
     public IWritableFlash Flash { get; }
     public long Capacity => Flash.Length;
@@ -131,9 +167,11 @@ public sealed class SlotStore
         try
         {
             var image = FlashImage.Open(region, _verifySections);
-            if (image.ImageSize != rec.ImageLength && image.ImageSize + SignatureBlock.Size != rec.ImageLength)
+            if (!ImageSigning.IsImageOrSigned(image.ImageSize, rec.ImageLength))
                 return new SlotStatus(slot, rec, false, $"the image header says {image.ImageSize:N0} bytes, the record {rec.ImageLength:N0}", null, null);
             var signature = RequiresSignature ? ImageSigning.Verify(region, image.ImageSize, Trust) : (SignatureCheck?)null;
+            if (signature is { } sig && sig.SecurityCounter < SecurityFloor)
+                return new SlotStatus(slot, rec, false, $"security counter {sig.SecurityCounter} is below the floor {SecurityFloor} a newer signed slot set (anti-rollback)", null, null);
             return new SlotStatus(slot, rec, true, "bootable", image, region, signature);
         }
         catch (Exception e) when (e is FlashImageException or SignatureException)
@@ -198,16 +236,16 @@ public sealed class SlotStore
     /// </summary>
     public bool Authorize(SignatureBlock manifest)
     {
-        if (manifest.ImageLength <= 0 || manifest.ImageLength + SignatureBlock.Size > MaxImageLength)
+        if (manifest.ImageLength <= 0 || manifest.ImageLength > MaxImageLength - SignatureBlock.Size)
             throw new LoaderException(LoaderError.TooLarge, $"the manifest announces a {manifest.ImageLength:N0}-byte image; a slot holds at most {MaxImageLength - SignatureBlock.Size:N0} bytes and its signature block");
-        _manifest = null;
+        // Checked before it replaces anything: a refused manifest leaves the state as it was.
         if (RequiresSignature)
         {
             try { ImageSigning.VerifyManifest(manifest, Trust); }
             catch (SignatureException e) { throw new LoaderException(LoaderError.Unauthenticated, "manifest refused: " + e.Message); }
-            uint current = BootSecurityCounter;
-            if (manifest.SecurityCounter < current)
-                throw new LoaderException(LoaderError.Rollback, $"security counter {manifest.SecurityCounter} is below the {current} of the image that boots now: a downgrade, refused (sign the image with --counter {current} or higher)");
+            uint floor = Math.Max(BootSecurityCounter, SecurityFloor);
+            if (manifest.SecurityCounter < floor)
+                throw new LoaderException(LoaderError.Rollback, $"security counter {manifest.SecurityCounter} is below the {floor} of the image that boots now: a downgrade, refused (sign the image with --counter {floor} or higher)");
         }
         _manifest = manifest;
         return RequiresSignature;
@@ -241,13 +279,15 @@ public sealed class SlotStore
         _target = target;
         _pending = new SlotRecord(0, (uint)length, crc);
         _committedGeneration = null;
-        _erasedThisSession.Clear();
-        _chunksThisSession = 0;
+        _writingManifest = _manifest; // a repeated BEGIN (its reply was lost) takes the same one
         _commitChecked = false;
         return target;
     }
 
-    /// <summary>Writes image bytes at <paramref name="offset"/> (a multiple of 4096) of the target slot; a repeat is harmless.</summary>
+    /// <summary>
+    /// Writes image bytes at <paramref name="offset"/> (a multiple of 4096) of the target slot; a repeat is harmless.
+    /// Per host session (<see cref="BeginSession"/>) a sector is erased at most once and the chunks are bounded.
+    /// </summary>
     public SectorAction WriteData(long offset, ReadOnlySpan<byte> data)
     {
         var target = RequireWriting();
@@ -292,12 +332,16 @@ public sealed class SlotStore
         FlashImage image;
         try { image = FlashImage.Open(region, verifySections: true); }
         catch (FlashImageException e) { throw new LoaderException(LoaderError.Verify, $"the image written to slot {target} is not a valid flash image: {e.Message}"); }
+        if (!ImageSigning.IsImageOrSigned(image.ImageSize, _pending.ImageLength))
+            throw new LoaderException(LoaderError.Verify, $"BEGIN announced {_pending.ImageLength:N0} bytes but the image in slot {target} is {image.ImageSize:N0} bytes (with or without its {SignatureBlock.Size}-byte signature block, it must be the whole file)");
         SignatureCheck? signature = null;
         if (RequiresSignature)
         {
             // The slot must hold exactly the image of the manifest verified before BEGIN, and hash to it.
             var block = ImageSigning.ReadBlock(region, image.ImageSize, out string reason);
-            if (block is null || !block.Encode().AsSpan().SequenceEqual(_manifest!.Encode()))
+            if (_writingManifest is null)
+                throw new LoaderException(LoaderError.Unauthenticated, "no verified manifest for this write; send MANIFEST, then BEGIN again");
+            if (block is null || !block.Encode().AsSpan().SequenceEqual(_writingManifest.Encode()))
                 throw new LoaderException(LoaderError.Unauthenticated, $"slot {target} does not end with the signature block of the verified manifest ({(block is null ? reason : "another block")})");
             try { signature = ImageSigning.Verify(region, image.ImageSize, Trust); }
             catch (SignatureException e) { throw new LoaderException(LoaderError.Unauthenticated, $"the image written to slot {target}: {e.Message}"); }
@@ -313,6 +357,7 @@ public sealed class SlotStore
         _writer.Write(SlotOffset(target), record);
         Flash.Sync();
         _committedGeneration = generation;
+        _manifest = _writingManifest = null; // the next image needs its own manifest
         _status[target - 'A'] = new SlotStatus(target, _pending with { Generation = generation }, true, "bootable", image, region, signature);
         return generation;
     }

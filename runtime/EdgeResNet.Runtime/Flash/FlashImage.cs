@@ -30,8 +30,11 @@ namespace EdgeResNet.Runtime.Flash
         /// an image with absurd geometry is refused by name before anything is sized from it.
         /// </summary>
         public const int MaxDimension = 4096, MaxChannels = 8192, MaxKernel = 16, MaxTensorElements = 1 << 25, MaxReduceSize = 1 << 16;
-        /// <summary>Fraction bits of any format, and the requantisation shifts, stay within these (a 64-bit shift must stay below 64).</summary>
-        public const int MaxFractionBits = 40, MaxShift = 62;
+        /// <summary>
+        /// Fraction bits of any format, the requantisation shifts, and the change of format across an Add or a
+        /// global pooling stay within these, so no 64-bit shift reaches 64 and no shifted value overflows.
+        /// </summary>
+        public const int MaxFractionBits = 40, MaxShift = 62, MaxFormatChange = 24;
         static readonly byte[] Magic = { (byte)'E', (byte)'D', (byte)'G', (byte)'E', (byte)'R', (byte)'N', (byte)'E', (byte)'T' };
 
         public IFlash Flash { get; }
@@ -110,12 +113,12 @@ namespace EdgeResNet.Runtime.Flash
         public void VerifySections()
         {
             var buffer = new byte[VerifyBufferBytes];
+            VerifyPadding(buffer); // always (about 78 KB): the board's streaming start checks it too, so both judge padding alike
             if (Crc32.Of(Flash, HeaderSize, ImageSize - HeaderSize, buffer) == ImageCrc) return;
             foreach (var l in Model.Layers)
                 if (l.WeightsSize > 0 && Crc32.Of(Flash, l.WeightsOffset, l.WeightsSize, buffer) != l.WeightsCrc)
                     throw WeightsCorrupt(l);
             VerifyBnSections(buffer);
-            VerifyPadding(buffer);
             throw new FlashImageException("image: whole-image CRC mismatch, with every section and the padding intact; the image is corrupt, pack or flash it again");
         }
 
@@ -315,7 +318,8 @@ namespace EdgeResNet.Runtime.Flash
 
         static void CheckSection(string what, long offset, long size, long tableEnd, long imageSize)
         {
-            if (offset < tableEnd || size < 0 || offset + size > imageSize) throw new FlashImageException($"{what} section [{offset}, +{size}) lies outside the image body");
+            // no sum that a u64 field could overflow
+            if (offset < tableEnd || size < 0 || size > imageSize - offset) throw new FlashImageException($"{what} section [{offset}, +{size}) lies outside the image body");
         }
 
         /// <summary>Writes the header (CRC included) for a model whose layer table CRC and image CRC are known.</summary>
@@ -384,6 +388,9 @@ namespace EdgeResNet.Runtime.Flash
             CheckRange(where, "right padding", l.PadRight, 0, l.KernelW - 1);
             foreach (var (field, value) in new[] { ("input fraction bits", l.InFrac), ("second input fraction bits", l.In1Frac), ("output fraction bits", l.OutFrac) })
                 CheckRange(where, field, value, -MaxFractionBits, MaxFractionBits);
+            // Add and global pooling shift by these differences: bounded, the shifted values stay far inside 64 bits.
+            if (l.Op is QOp.Add or QOp.GlobalAvgPool) CheckRange(where, "input minus output fraction bits", l.InFrac - l.OutFrac, -MaxFormatChange, MaxFormatChange);
+            if (l.Op == QOp.Add) CheckRange(where, "second input minus output fraction bits", l.In1Frac - l.OutFrac, -MaxFormatChange, MaxFormatChange);
             if (l.Op == QOp.Conv)
             {
                 CheckRange(where, "weight width (bits)", l.WeightBits, 2, 16);

@@ -19,7 +19,7 @@ namespace EdgeResNet.Runtime.Flash
 
         public void Read(long offset, Span<byte> destination)
         {
-            if (offset < 0 || offset + destination.Length > _bytes.Length)
+            if (offset < 0 || offset > _bytes.Length - destination.Length) // written so a huge offset cannot overflow
                 throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {_bytes.Length}-byte flash");
             new Span<byte>(_bytes, (int)offset, destination.Length).CopyTo(destination);
         }
@@ -40,7 +40,7 @@ namespace EdgeResNet.Runtime.Flash
 
         public void Read(long offset, Span<byte> destination)
         {
-            if (offset < 0 || offset + destination.Length > _file.Length)
+            if (offset < 0 || offset > _file.Length - destination.Length)
                 throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {_file.Length}-byte image");
             _file.Position = offset;
             int done = 0;
