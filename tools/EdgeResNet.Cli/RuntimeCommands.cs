@@ -21,7 +21,32 @@ namespace EdgeResNet.Cli;
 /// <summary>The device runtime from the host: footprint and benchmark.</summary>
 public static class RuntimeCommands
 {
-    public static IEnumerable<Command> All() => [FootprintCommand(), Report(), Bench(), MiniImage()];
+    public static IEnumerable<Command> All() => [FootprintCommand(), Report(), Bench(), Profile(), MiniImage()];
+
+    static Command Profile()
+    {
+        var image = new Argument<string>("image") { Description = "A flash image (.img)" };
+        var frames = new Option<int>("--frames") { Description = "Frames to profile (after one warm-up frame); the figures are their mean", DefaultValueFactory = _ => 10 };
+        var json = new Option<string?>("--json") { Description = "Also write the profile as JSON (per layer: ms, G MAC/s, flash bytes, share of the frame)" };
+        var cmd = new Command("profile", "Per-layer profile of the runtime engine on one thread: milliseconds, G MAC/s, flash bytes read and share of the frame for every layer")
+        {
+            image, frames, json,
+        };
+        cmd.SetAction(pr => ExitCodes.Guard(() =>
+        {
+            CommandSupport.CheckOutputs(pr.GetValue(json));
+            var r = LayerProfile.Run(pr.GetValue(image)!, pr.GetValue(frames), EdgeResNet.Tools.RepoPaths.SampleImages());
+            var t = new Table().AddColumns("#", "layer", "op", "MACs", "ms", "G MAC/s", "flash bytes", "share");
+            foreach (var l in r.Layers)
+                t.AddRow($"{l.Index}", Markup.Escape(l.Name), l.Op, l.Macs > 0 ? $"{l.Macs:N0}" : "", $"{l.Ms:F2}", l.Macs > 0 ? $"{l.GMacPerSecond:F1}" : "",
+                    l.FlashBytes > 0 ? $"{l.FlashBytes:N0}" : "", $"{l.Share:P1}");
+            AnsiConsole.Write(t);
+            Console.WriteLine($"{r.Model}: {r.FrameMs:F1} ms per frame (mean of {r.Frames}, one thread, {r.Kernel}), {r.GMacPerSecond:F1} G MAC/s, {r.FlashBytesPerFrame:N0} flash bytes per frame");
+            if (pr.GetValue(json) is string path) CommandSupport.WriteJsonAtomically(path, r);
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
 
     static Command MiniImage()
     {

@@ -273,6 +273,16 @@ namespace EdgeResNet.Runtime.Engine
             throw new PlanException("the layer table does not end with global average pooling + dense");
         }
 
+        /// <summary>For each layer, the index of the step that runs it.</summary>
+        public int[] StepOfLayer()
+        {
+            var map = new int[Model.Layers.Length];
+            for (int i = 0; i < Steps.Count; i++)
+                foreach (int layer in new[] { Steps[i].A, Steps[i].B, Steps[i].C, Steps[i].P, Steps[i].Add, Steps[i].Pool, Steps[i].Gap, Steps[i].Fc })
+                    if (layer >= 0) map[layer] = i;
+            return map;
+        }
+
         /// <summary>The step's name for reports: "conv1+max_pooling2d", "res2a", "avg_pool+fc1000".</summary>
         public string StepName(PlanStep s)
         {

@@ -62,19 +62,33 @@ namespace EdgeResNet.Runtime.Engine
             return _logits;
         }
 
-        public void Run() => RunSteps(null);
+        public void Run()
+        {
+            _afterLayer = null;
+            RunSteps();
+        }
 
-        /// <summary>A frame as <see cref="Run()"/>, calling <paramref name="afterStep"/> after each step of the plan (profiling: flash bytes and time per step).</summary>
-        public void RunProfiled(Action<PlanStep> afterStep) => RunSteps(afterStep);
+        /// <summary>
+        /// A frame as <see cref="Run()"/>, calling <paramref name="afterLayer"/> with a layer's index each time a piece
+        /// of it (a band, a channel group) is done: whatever happened since the previous call belongs to that layer
+        /// (profiling: time and flash bytes per layer, or per step).
+        /// </summary>
+        public void RunProfiled(Action<int> afterLayer)
+        {
+            _afterLayer = afterLayer;
+            try { RunSteps(); }
+            finally { _afterLayer = null; }
+        }
 
-        void RunSteps(Action<PlanStep>? afterStep)
+        Action<int>? _afterLayer;
+
+        void RunSteps()
         {
             foreach (var step in Plan.Steps)
             {
                 if (step.Kind == StepKind.Stem) RunStem(step);
                 else if (step.Kind == StepKind.Bottleneck) RunBottleneck(step);
                 else RunHead(step);
-                afterStep?.Invoke(step);
             }
         }
 
@@ -96,6 +110,7 @@ namespace EdgeResNet.Runtime.Engine
                 ConvRows(s.A, input, 0, ringEnd, hi, ring, ringBase, 0, conv.OutC, 0, conv.OutC, default);
                 ringEnd = hi;
                 ReferenceKernels.MaxPool(pool, ring, ringBase, output, m0, m1 - m0, 0);
+                _afterLayer?.Invoke(s.Pool);
             }
         }
 
@@ -133,6 +148,7 @@ namespace EdgeResNet.Runtime.Engine
                             var cv = group.Slice(gi, n);
                             AddRow(add, cFirst ? cv : sv, cFirst ? sv : cv, y.Slice(yi, n));
                         }
+                    _afterLayer?.Invoke(s.Add);
                 }
             }
         }
@@ -142,6 +158,7 @@ namespace EdgeResNet.Runtime.Engine
             var gap = _layers[s.Gap]; var fc = _layers[s.Fc];
             var pooled = Scratch(s, 0, gap.OutC);
             ReferenceKernels.GlobalAvgPool(gap, Tensor(s.InputOffset, gap.InSize), pooled);
+            _afterLayer?.Invoke(s.Gap);
             ConvRows(s.Fc, pooled, 0, 0, 1, default, 0, 0, fc.OutC, 0, fc.OutC, _logits);
         }
 
@@ -187,6 +204,7 @@ namespace EdgeResNet.Runtime.Engine
                         new Span<short>(_arena, Plan.TensorAreaShorts + Plan.ScratchShorts, Plan.Im2ColShorts), _acc);
                 }
             }
+            _afterLayer?.Invoke(layer);
         }
 
         void AddRow(QLayer add, Span<short> a, Span<short> b, Span<short> y)

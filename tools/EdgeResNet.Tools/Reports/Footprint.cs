@@ -103,13 +103,13 @@ public static class Footprint
         engine.Run(input); // first frame: JIT
         input.CopyTo(engine.Input);
         // The per-step counter is made before the allocation count starts: the frame itself allocates nothing.
+        var stepOf = plan.StepOfLayer();
         var stepFlash = new long[plan.Steps.Count];
-        int stepIndex = 0;
-        long stepStart = counting.BytesRead;
-        Action<PlanStep> afterStep = _ => { stepFlash[stepIndex++] = counting.BytesRead - stepStart; stepStart = counting.BytesRead; };
+        long last = counting.BytesRead;
+        Action<int> afterLayer = layer => { stepFlash[stepOf[layer]] += counting.BytesRead - last; last = counting.BytesRead; };
         long readBefore = counting.BytesRead, readsBefore = counting.Reads, allocBefore = GC.GetAllocatedBytesForCurrentThread();
         long start = Stopwatch.GetTimestamp();
-        engine.RunProfiled(afterStep);
+        engine.RunProfiled(afterLayer);
         var elapsed = Stopwatch.GetElapsedTime(start);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - allocBefore;
         long flashPerFrame = counting.BytesRead - readBefore;
