@@ -52,7 +52,10 @@ namespace EdgeResNet.Runtime.Kernels
                     if (split) DotTile(a, pixels, wl, coCount, kp, chunk, s, 0);
                 }
             }
-            bool vectorStore = Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
+            bool avx512Store = Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
+            // AVX2 has no 64-bit multiply or arithmetic shift: its path multiplies 32 x 32 -> 64 bits, exact where the proven bound fits 32 bits.
+            bool avx2Store = !avx512Store && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8;
+            bool vectorStore = avx512Store || avx2Store;
             Span<long> mul = vectorStore ? stackalloc long[coCount] : default, add = vectorStore ? stackalloc long[coCount] : default;
             if (vectorStore)
                 for (int c = 0; c < coCount; c++)
@@ -63,7 +66,8 @@ namespace EdgeResNet.Runtime.Kernels
             for (int p = 0; p < pixels; p++)
             {
                 int oy = t.OyStart + p / l.OutW, ox = p % l.OutW, first = t.OutIndex(l, oy, ox, t.CoStart), row = p * coCount, c = 0;
-                if (vectorStore) c = RequantizeRow(l, acc.Slice(row, coCount), mul, add, output.Slice(first, coCount));
+                if (avx512Store) c = RequantizeRow(l, acc.Slice(row, coCount), mul, add, output.Slice(first, coCount));
+                else if (avx2Store) c = RequantizeRowAvx2(l, acc.Slice(row, coCount), mul, add, output.Slice(first, coCount));
                 for (; c < coCount; c++)
                     ReferenceKernels.Store(l, acc[row + c], multipliers[t.CoStart + c], offsets[t.CoStart + c], first + c, output, wideOutput);
             }
@@ -90,6 +94,42 @@ namespace EdgeResNet.Runtime.Kernels
                     Avx512BW.ConvertToVector256Int16(Vector512.Narrow(v0, v1)).Store(y + c);
                 }
             return c;
+        }
+
+        /// <summary>
+        /// <see cref="RequantizeRow"/> on AVX2, 8 channels at a time, for layers whose accumulators are proven to fit
+        /// 32 bits: vpmuldq multiplies the low (signed 32-bit) halves of the 64-bit accumulator and multiplier lanes
+        /// into exact 64-bit products; the arithmetic shift AVX2 lacks is a logical one with the sign restored
+        /// ((x &gt;&gt;&gt; s) ^ t) - t, t = 2^(63-s); clamped with 64-bit compares, packed to int16.
+        /// </summary>
+        static int RequantizeRowAvx2(QLayer l, Span<long> acc, Span<long> mul, Span<long> add, Span<short> output)
+        {
+            var lo = Vector256.Create(l.Relu ? 0L : -(1L << (l.OutBits - 1)));
+            var hi = Vector256.Create((1L << (l.OutBits - 1)) - 1);
+            var count = Vector128.CreateScalar((long)l.OutShift);
+            var sign = Vector256.Create(1L << (63 - l.OutShift));
+            var lowHalves = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
+            int c = 0;
+            fixed (long* a = acc, m = mul, o = add)
+            fixed (short* y = output)
+                for (; c + 8 <= acc.Length; c += 8)
+                {
+                    var v0 = Avx2.Add(Avx2.Multiply(Avx.LoadVector256(a + c).AsInt32(), Avx.LoadVector256(m + c).AsInt32()), Avx.LoadVector256(o + c));
+                    var v1 = Avx2.Add(Avx2.Multiply(Avx.LoadVector256(a + c + 4).AsInt32(), Avx.LoadVector256(m + c + 4).AsInt32()), Avx.LoadVector256(o + c + 4));
+                    v0 = Clamp(Avx2.Subtract(Avx2.Xor(Avx2.ShiftRightLogical(v0, count), sign), sign), lo, hi);
+                    v1 = Clamp(Avx2.Subtract(Avx2.Xor(Avx2.ShiftRightLogical(v1, count), sign), sign), lo, hi);
+                    // the low 32 bits of each lane hold the int16 result: gather them, then pack
+                    var p0 = Avx2.PermuteVar8x32(v0.AsInt32(), lowHalves).GetLower();
+                    var p1 = Avx2.PermuteVar8x32(v1.AsInt32(), lowHalves).GetLower();
+                    Sse2.PackSignedSaturate(p0, p1).Store(y + c);
+                }
+            return c;
+        }
+
+        static Vector256<long> Clamp(Vector256<long> v, Vector256<long> lo, Vector256<long> hi)
+        {
+            v = Avx2.BlendVariable(v, hi, Avx2.CompareGreaterThan(v, hi));
+            return Avx2.BlendVariable(v, lo, Avx2.CompareGreaterThan(lo, v));
         }
 
         static Span<short> Im2Col(QLayer l, ConvTile t, Span<short> input, Span<short> rows)
