@@ -150,6 +150,30 @@ public sealed class QuantizationTests
         }
     }
 
+    /// <summary>Odd channel counts (the vector tail), every kernel/stride/padding mix, negative values (padding counts as 0).</summary>
+    [TestMethod]
+    public void FastMaxPoolIsBitExactWithTheReference()
+    {
+        var rng = new Random(13);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            int k = rng.Next(1, 5), stride = rng.Next(1, 4), c = rng.Next(1, 41), h = rng.Next(k, 12), w = rng.Next(k, 12);
+            var l = new QLayer
+            {
+                Op = QOp.MaxPool, InH = h, InW = w, InC = c, OutC = c, KernelH = k, KernelW = k, StrideH = stride, StrideW = stride,
+                PadTop = rng.Next(k), PadLeft = rng.Next(k), PadBottom = rng.Next(k), PadRight = rng.Next(k),
+            };
+            l.OutH = (h + l.PadTop + l.PadBottom - k) / stride + 1;
+            l.OutW = (w + l.PadLeft + l.PadRight - k) / stride + 1;
+            var input = Enumerable.Range(0, h * w * c).Select(_ => (short)rng.Next(trial % 2 == 0 ? -32768 : -5, 32768)).ToArray();
+            var expected = new short[l.OutSize];
+            var actual = new short[l.OutSize];
+            ReferenceKernels.MaxPool(l, input, 0, expected, 0, l.OutH, 0);
+            FastPool.MaxPool(l, input, 0, actual, 0, l.OutH, 0);
+            CollectionAssert.AreEqual(expected, actual, $"{h}x{w}x{c} k{k} s{stride} pads {l.PadTop},{l.PadLeft},{l.PadBottom},{l.PadRight}");
+        }
+    }
+
     [TestMethod]
     public void FixedPointRoundsHalfUpAndSaturates()
     {

@@ -109,7 +109,7 @@ namespace EdgeResNet.Runtime.Engine
                 Slide(ring, rowSize, ref ringBase, ref ringEnd, lo);
                 ConvRows(s.A, input, 0, ringEnd, hi, ring, ringBase, 0, conv.OutC, 0, conv.OutC, default);
                 ringEnd = hi;
-                ReferenceKernels.MaxPool(pool, ring, ringBase, output, m0, m1 - m0, 0);
+                MaxPool(pool, ring, ringBase, output, m0, m1 - m0);
                 _afterLayer?.Invoke(s.Pool);
             }
         }
@@ -205,6 +205,14 @@ namespace EdgeResNet.Runtime.Engine
                 }
             }
             _afterLayer?.Invoke(layer);
+        }
+
+        void MaxPool(QLayer pool, Span<short> input, int inRowBase, Span<short> output, int oyStart, int oyCount)
+        {
+#if NET
+            if (Plan.SimdKernels) { FastPool.MaxPool(pool, input, inRowBase, output, oyStart, oyCount, 0); return; }
+#endif
+            ReferenceKernels.MaxPool(pool, input, inRowBase, output, oyStart, oyCount, 0);
         }
 
         void AddRow(QLayer add, Span<short> a, Span<short> b, Span<short> y)
