@@ -7,7 +7,7 @@ using EdgeResNet.Runtime.Flash;
 namespace EdgeResNet.Flashing.Loader;
 
 /// <summary>The board's answer to HELLO.</summary>
-public sealed record HelloReply(ushort Version, long Capacity, long SlotSize, char? BootSlot, uint BootGeneration, bool SignedOnly, uint BootSecurityCounter);
+public sealed record HelloReply(ushort Version, long Capacity, long SlotSize, char? BootSlot, uint BootGeneration, bool SignedOnly, uint SecurityFloor);
 
 /// <summary>Progress of <see cref="LoaderClient.Flash(byte[], IProgress{LoaderProgress}?)"/>: image bytes settled (skipped or written), bytes on the wire.</summary>
 public readonly record struct LoaderProgress(long BytesDone, long BytesTotal, long BytesSent, int BlocksSkipped, int BlocksWritten, int Retries, double BytesPerSecond);
@@ -87,8 +87,8 @@ public sealed class LoaderClient
         var manifest = ImageSigning.ReadBlock(image);
         if (manifest is null && hello.SignedOnly)
             throw new LoaderException(LoaderError.Unauthenticated, "the board takes only signed images and this one is not signed: sign it with `edgeresnet sign IMG --key KEY --counter N`");
-        if (manifest is not null && hello.SignedOnly && manifest.SecurityCounter < hello.BootSecurityCounter)
-            throw new LoaderException(LoaderError.Rollback, $"the image's security counter {manifest.SecurityCounter} is below the {hello.BootSecurityCounter} of the image the board boots: a downgrade, which the board refuses");
+        if (manifest is not null && hello.SignedOnly && manifest.SecurityCounter < hello.SecurityFloor)
+            throw new LoaderException(LoaderError.Rollback, $"the image's security counter {manifest.SecurityCounter} is below the {hello.SecurityFloor} of the image the board boots: a downgrade, which the board refuses; sign it again with --counter {hello.SecurityFloor} or higher");
         if (manifest is not null) Request(FrameType.Manifest, manifest.Encode(), 1, LongTimeout, "MANIFEST");
 
         uint crc = Crc32.Append(0, image);

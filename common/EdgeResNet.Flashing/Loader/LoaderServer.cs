@@ -82,7 +82,7 @@ public sealed class LoaderServer(SlotStore store, Stream link)
                 r[18] = (byte)(boot?.Slot ?? '\0');
                 BinaryPrimitives.WriteUInt32LittleEndian(r.AsSpan(19), boot?.Record?.Generation ?? 0);
                 r[23] = (byte)(Store.RequiresSignature ? 1 : 0);
-                BinaryPrimitives.WriteUInt32LittleEndian(r.AsSpan(24), boot?.Signature?.SecurityCounter ?? 0);
+                BinaryPrimitives.WriteUInt32LittleEndian(r.AsSpan(24), Store.SecurityFloor);
                 return r;
             }
             case FrameType.Manifest:

@@ -10,7 +10,7 @@ namespace EdgeResNet.Flashing.Loader;
 /// <see cref="MaxPayload"/> bytes. The host sends one request and waits for its reply, which
 /// carries the same seq: an ACK with the reply payload, or a NAK with an error code and a UTF-8 message.</para>
 /// <list type="table">
-/// <item><term>HELLO</term><description>u16 protocol version → u16 version, u64 capacity, u64 slot size, u8 boot slot ('A', 'B' or 0), u32 boot generation, u8 flags (1: signed images only), u32 boot security counter</description></item>
+/// <item><term>HELLO</term><description>u16 protocol version → u16 version, u64 capacity, u64 slot size, u8 boot slot ('A', 'B' or 0), u32 boot generation, u8 flags (1: signed images only), u32 anti-rollback floor (SlotStore.SecurityFloor)</description></item>
 /// <item><term>MANIFEST</term><description>the image's 128-byte signature block → u8 1 if verified with a trusted key, 0 if the board trusts none (sent before BEGIN, which it authorises)</description></item>
 /// <item><term>BEGIN</term><description>u32 image length, u32 image CRC → u8 target slot (the board erases the target's commit record)</description></item>
 /// <item><term>QUERY</term><description>u32 offset, u32 length (≤ 1 MiB) → u32 CRC-32 of the target slot's image bytes there (the host skips blocks already right)</description></item>

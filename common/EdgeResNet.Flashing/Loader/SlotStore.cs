@@ -93,13 +93,11 @@ public sealed class SlotStore
 
     public IReadOnlyList<TrustedKey> Trust { get; }
     public bool RequiresSignature => Trust.Count > 0;
-    /// <summary>The security counter of the image that boots (0 without one, or without trusted keys).</summary>
-    public uint BootSecurityCounter => FindBoot()?.Signature?.SecurityCounter ?? 0;
-
     /// <summary>
     /// The anti-rollback floor: the highest security counter among the slots whose record is intact and
-    /// whose manifest is signed by a trusted key (0 without trusted keys). No image below it is written
-    /// or booted, so a damaged newest slot cannot bring back an older, lower-counter fallback.
+    /// whose manifest is signed by a trusted key (0 without trusted keys); the booting image's counter is
+    /// never above it. No image below it is written or booted, so a damaged newest slot cannot bring back
+    /// an older, lower-counter fallback. Reads two records and two blocks, no image bytes.
     /// </summary>
     public uint SecurityFloor
     {
@@ -170,8 +168,8 @@ public sealed class SlotStore
             if (!ImageSigning.IsImageOrSigned(image.ImageSize, rec.ImageLength))
                 return new SlotStatus(slot, rec, false, $"the image header says {image.ImageSize:N0} bytes, the record {rec.ImageLength:N0}", null, null);
             var signature = RequiresSignature ? ImageSigning.Verify(region, image.ImageSize, Trust) : (SignatureCheck?)null;
-            if (signature is { } sig && sig.SecurityCounter < SecurityFloor)
-                return new SlotStatus(slot, rec, false, $"security counter {sig.SecurityCounter} is below the floor {SecurityFloor} a newer signed slot set (anti-rollback)", null, null);
+            if (signature is { } sig && SecurityFloor is var floor && sig.SecurityCounter < floor)
+                return new SlotStatus(slot, rec, false, $"security counter {sig.SecurityCounter} is below the floor {floor} a newer signed slot set (anti-rollback); flash an image signed with --counter {floor} or higher", null, null);
             return new SlotStatus(slot, rec, true, "bootable", image, region, signature);
         }
         catch (Exception e) when (e is FlashImageException or SignatureException)
@@ -243,7 +241,7 @@ public sealed class SlotStore
         {
             try { ImageSigning.VerifyManifest(manifest, Trust); }
             catch (SignatureException e) { throw new LoaderException(LoaderError.Unauthenticated, "manifest refused: " + e.Message); }
-            uint floor = Math.Max(BootSecurityCounter, SecurityFloor);
+            uint floor = SecurityFloor;
             if (manifest.SecurityCounter < floor)
                 throw new LoaderException(LoaderError.Rollback, $"security counter {manifest.SecurityCounter} is below the {floor} of the image that boots now: a downgrade, refused (sign the image with --counter {floor} or higher)");
         }

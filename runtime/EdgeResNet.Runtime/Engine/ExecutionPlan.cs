@@ -145,7 +145,7 @@ namespace EdgeResNet.Runtime.Engine
             }
             // Below its budget the planner shrinks bands down to one row, so a plan still over budget is the smallest there is.
             if (enforceBudget && RamBytes > ramBudgetBytes)
-                throw new PlanException($"this image needs {RamBytes:N0} B of RAM even with one-row bands, more than the RAM budget of {ramBudgetBytes:N0} B", RamBytes);
+                throw new PlanException($"this image needs {RamBytes:N0} B of RAM even with one-row bands, more than the RAM budget of {ramBudgetBytes:N0} B; raise the budget to at least that, or pack a smaller network for this board", RamBytes);
         }
 
         /// <summary>One past the last tensor-area value the step's input and output occupy.</summary>
