@@ -33,6 +33,25 @@ public static class QuantCommands
         DefaultValueFactory = _ => WeightFormat.Mse,
     };
 
+    static Option<WeightScales?> ScalesOption() => new("--scales")
+    {
+        Description = "Weight steps: PerLayer (one power of two per layer) or PerChannel (one real step per output channel, MSE-best clipping, " +
+            "absorbed by the channel's BN multiplier: no run-time cost). Default PerLayer, PerChannel with --flash-budget",
+    };
+
+    static Option<bool> BiasCorrectionOption() => new("--bias-correction")
+    {
+        Description = "Move each channel's expected weight-rounding error on the calibration photos into its BN offset (on by default with --flash-budget; --bias-correction false turns it off)",
+    };
+
+    /// <summary>A byte count as 21000000, 21e6 or 21,000,000.</summary>
+    internal static long ParseBytes(string option, string text)
+    {
+        if (!double.TryParse(text.Replace(",", "").Replace("_", ""), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) || v < 1 || v > 1e12)
+            throw new UsageException($"{option} '{text}': give a byte count such as 21000000 or 21e6");
+        return (long)v;
+    }
+
     static Option<string?> CalibOption() => new("--calib")
     {
         Description = "Calibration photos: the Calibration split (class_index % 10 == 0) of this labelled folder (default ../shared/imagenet-samples)",
@@ -54,17 +73,27 @@ public static class QuantCommands
                 "below it pack says the model collapsed and exits 4 (the image stays written, for study)",
             DefaultValueFactory = _ => Packer.DefaultMinAgreement * 100,
         };
-        var cmd = new Command("pack", "Calibrate the float model, choose every fixed-point format, prove each accumulator's bound, write the flash image, " +
-            "and measure its top-1 agreement with float on the calibration photos")
+        var scales = ScalesOption();
+        var biasCorrection = BiasCorrectionOption();
+        var budget = new Option<string?>("--flash-budget")
         {
-            bits, scheme, actBits, bnBits, calib, output, threads, format, minAgreement,
+            Description = "Choose each conv layer's weight width (2..16) so the image fits in this many bytes (e.g. 16e6 for two A/B slots on a 32 MB chip): " +
+                "a greedy search on the measured sensitivity of each layer on the calibration photos. --bits is then ignored",
+        };
+        var cmd = new Command("pack", "Calibrate the float model, choose every fixed-point format (and with --flash-budget every layer's weight width), " +
+            "prove each accumulator's bound, write the flash image, and measure its top-1 agreement with float on the calibration photos")
+        {
+            bits, scheme, actBits, bnBits, calib, output, threads, format, minAgreement, scales, biasCorrection, budget,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             CommandSupport.CheckOutputs(pr.GetValue(output));
             double min = pr.GetValue(minAgreement);
             if (min is < 0 or > 100) throw new UsageException($"--min-agreement {min}: give a percentage, 0..100");
-            var opt = new QuantOptions(pr.GetValue(bits), pr.GetValue(actBits), pr.GetValue(scheme), pr.GetValue(bnBits), pr.GetValue(format));
+            long? flashBudget = pr.GetValue(budget) is string b ? ParseBytes("--flash-budget", b) : null;
+            var opt = new QuantOptions(pr.GetValue(bits), pr.GetValue(actBits), pr.GetValue(scheme), pr.GetValue(bnBits), pr.GetValue(format),
+                pr.GetValue(scales) ?? (flashBudget != null ? WeightScales.PerChannel : WeightScales.PerLayer),
+                pr.GetResult(biasCorrection) != null ? pr.GetValue(biasCorrection) : flashBudget != null);
             opt.Validate();
             var sw = Stopwatch.StartNew();
             var net = CommandSupport.LoadNetwork();
@@ -73,13 +102,24 @@ public static class QuantCommands
             AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
             {
                 var task = ctx.AddTask($"calibrate on {set.Count} images", maxValue: Math.Max(1, set.Count));
-                var check = ctx.AddTask("check the packed image against float", maxValue: Math.Max(1, set.Count));
-                r = Packer.Pack(net, set, opt, pr.GetValue(output)!, pr.GetValue(threads), done => task.Value = done, done => check.Value = done);
+                var search = new Dictionary<string, ProgressTask>();
+                var check = ctx.AddTask("check the packed image against float", maxValue: Math.Max(1, set.Count), autoStart: false);
+                r = Packer.Pack(net, set, opt, pr.GetValue(output)!, pr.GetValue(threads), done => task.Value = done, done => check.Value = done, flashBudget,
+                    (label, done, total) =>
+                    {
+                        lock (search)
+                        {
+                            if (!search.TryGetValue(label, out var t)) search[label] = t = ctx.AddTask(label, maxValue: total);
+                            t.Value = done;
+                        }
+                    });
             });
             var conv = r.Convs;
             Console.WriteLine($"wrote {r.Path}: {r.ImageBytes:N0} bytes, {r.Model.Layers.Length} layers, {opt.Scheme.ToString().ToLowerInvariant()} BN, " +
-                $"{opt.WeightBits}-bit weights, {opt.ActivationBits}-bit activations; accumulators need at most {conv.Max(l => l.AccumulatorBits)} bits " +
+                $"{WidthsSummary(r.Model)} weights ({opt.Scales}{(opt.BiasCorrection ? ", bias-corrected" : "")}), {opt.ActivationBits}-bit activations; accumulators need at most {conv.Max(l => l.AccumulatorBits)} bits " +
                 $"({conv.Count(l => l.AccumulatorBits <= 32)}/{conv.Count} layers fit int32); {sw.Elapsed.TotalSeconds:F1} s");
+            if (r.Widths is WidthChoice w)
+                Console.WriteLine($"widths chosen for the budget of {flashBudget:N0} B (mean {w.MeanBits:F2} bits per weight, predicted logit noise-to-signal {w.PredictedLogitNoise:G3}): {w.Widths}");
             Console.WriteLine($"top-1 agreement with float on the {r.CheckedInputs} calibration photos (runtime engine): {r.AgreementTop1:P1}; " +
                 $"the evaluation split: edgeresnet eval --model {r.Path}");
             r.CheckAgreement(min / 100);
@@ -98,7 +138,7 @@ public static class QuantCommands
             using var flash = new FileFlash(pr.GetValue(image)!);
             var img = FlashImage.Open(flash);
             var m = img.Model;
-            Console.WriteLine($"{pr.GetValue(image)}: {img.ImageSize:N0} bytes, CRCs good; {m.Scheme.ToString().ToLowerInvariant()} BN, {m.WeightBits}-bit weights, " +
+            Console.WriteLine($"{pr.GetValue(image)}: {img.ImageSize:N0} bytes, CRCs good; {m.Scheme.ToString().ToLowerInvariant()} BN, {WidthsSummary(m)} weights, " +
                 $"{m.ActivationBits}-bit activations, input {m.InputH}x{m.InputW}x{m.InputC} with {m.InputFrac} fraction bits, {m.Classes} classes, {m.Macs:N0} MACs per frame; {img.PaddingBytes:N0} bytes of zero padding between sections");
             var t = new Table().AddColumns("#", "layer", "op", "in", "out", "k/s", "w bits.frac", "in frac", "out frac", "BN mult bits.frac", "acc bits", "weights bytes");
             for (int i = 0; i < m.Layers.Length; i++)
@@ -188,9 +228,19 @@ public static class QuantCommands
         var output = new Option<string>("--out") { Description = "Folder for sweep.md, sweep.json and sweep.png", Required = true };
         var threads = CommandSupport.ThreadsOption();
         var format = WeightFormatOption();
-        var cmd = new Command("sweep", "The accuracy-vs-bit-width study: for each scheme and weight width, quantise, lay out the flash image and evaluate it on the runtime engine; float baseline on the same images")
+        var methods = new Option<string?>("--methods")
         {
-            bits, schemes, actBits, images, split, limit, output, threads, format,
+            Description = "Comma-separated: per-layer (one power-of-two step per layer), per-channel (a real step per output channel), per-channel+bc (and bias correction), " +
+                "per-layer+bc, mixed (per-channel+bc, widths chosen per budget; needs --flash-budgets). Default per-layer, or per-layer,per-channel+bc,mixed with --flash-budgets",
+        };
+        var budgets = new Option<string?>("--flash-budgets")
+        {
+            Description = "Comma-separated image sizes in bytes (e.g. 16e6,21e6,25.6e6): each uniform method runs at the widest width that fits, mixed at the budget (--bits is then ignored)",
+        };
+        var cmd = new Command("sweep", "The accuracy study: for each scheme and weight width (or flash budget) and method, quantise, lay out the flash image and evaluate it on the runtime engine; " +
+            "float baseline on the same images. Widths are only ever chosen on the calibration photos")
+        {
+            bits, schemes, actBits, images, split, limit, output, threads, format, methods, budgets,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
@@ -198,23 +248,37 @@ public static class QuantCommands
             var bitList = ParseBits(pr.GetValue(bits)!);
             var schemeList = pr.GetValue(schemes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => Enum.TryParse<BnScheme>(s, ignoreCase: true, out var v) ? v : throw new UsageException($"unknown scheme '{s}'; use separate or folded")).ToList();
-            int t = pr.GetValue(threads);
+            var budgetList = pr.GetValue(budgets)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(b => ParseBytes("--flash-budgets", b)).ToList();
+            var methodList = (pr.GetValue(methods) ?? (budgetList != null ? "per-layer,per-channel+bc,mixed" : "per-layer"))
+                .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+            foreach (var m in methodList) BitWidthSweep.OptionsOf(m, BnScheme.Separate, 8, 16, WeightFormat.Mse); // names an unknown method before any work
+            if (methodList.Contains("mixed") && budgetList == null) throw new UsageException("--methods mixed chooses widths for a flash budget: give --flash-budgets");
+            int t = pr.GetValue(threads), act = pr.GetValue(actBits);
+            var fmt = pr.GetValue(format);
             string dir = CommandSupport.ImagesDir(pr.GetValue(images));
             var set = Dataset.Load(dir, pr.GetValue(split), pr.GetValue(limit));
+            var calibration = Dataset.Load(dir, Split.Calibration);
+            if (set.Select(x => x.FileName).Intersect(calibration.Select(x => x.FileName)).Any() && methodList.Contains("mixed"))
+                Console.Error.WriteLine("warning: the evaluated photos include calibration photos, which the width search sees; use --split Evaluation for figures to report");
             var net = CommandSupport.LoadNetwork();
             var cal = Calibrate(net, dir, t);
+            var calibrationInputs = new float[calibration.Count][];
+            float[] CalibrationInput(int i) => calibrationInputs[i] ??= CaffePreprocessing.Run(RgbImage.Load(calibration[i].Path));
+            var settings = budgetList != null
+                ? BitWidthSweep.BudgetSettings(Quantizer.Quantize(net, cal, new QuantOptions(2, act)).Layers, budgetList, schemeList, methodList, act, fmt)
+                : schemeList.SelectMany(sc => bitList.SelectMany(b => methodList.Select(m => new SweepSetting(m, BitWidthSweep.OptionsOf(m, sc, b, act, fmt))))).ToList();
             SweepResult result = null!;
             AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
             {
                 var tasks = new Dictionary<string, ProgressTask>();
-                result = BitWidthSweep.Run(net, cal, set, schemeList, bitList, pr.GetValue(actBits), t, (label, done, total) =>
+                result = BitWidthSweep.Run(net, cal, set, settings, t, (label, done, total) =>
                 {
                     lock (tasks)
                     {
                         if (!tasks.TryGetValue(label, out var task)) tasks[label] = task = ctx.AddTask(label, maxValue: total);
                         task.Value = done;
                     }
-                }, pr.GetValue(format));
+                }, CalibrationInput);
             });
             string outDir = pr.GetValue(output)!;
             Directory.CreateDirectory(outDir);
@@ -224,10 +288,20 @@ public static class QuantCommands
             CommandSupport.WriteJsonAtomically(Path.Combine(outDir, "sweep.json"), result);
             BitWidthSweep.Plot(result, Path.Combine(outDir, "sweep.png"));
             Console.WriteLine(md);
-            Console.WriteLine($"wrote {outDir}/sweep.md, sweep.json, sweep.png");
+            Console.WriteLine($"wrote {outDir}/sweep.md, sweep.json, sweep.png" + (budgetList != null ? ", sweep-agreement.png" : ""));
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    /// <summary>"10-bit" for one width, "mixed 4..8-bit (mean 6.21 bits per weight)" for several.</summary>
+    internal static string WidthsSummary(QModel m)
+    {
+        var convs = m.Layers.Where(l => l.Op == QOp.Conv).ToList();
+        int lo = convs.Min(l => l.WeightBits), hi = convs.Max(l => l.WeightBits);
+        if (lo == hi) return $"{lo}-bit";
+        double mean = convs.Sum(l => (double)l.WeightBits * l.ReduceSize * l.OutC) / convs.Sum(l => (double)l.ReduceSize * l.OutC);
+        return $"mixed {lo}..{hi}-bit (mean {mean:F2} bits per weight)";
     }
 
     static IReadOnlyList<int> ParseBits(string s)

@@ -37,6 +37,24 @@ public sealed class FloatReference
 
     public Network Network => _net;
 
+    FloatReference(FloatReference other)
+    {
+        _net = other._net;
+        _packedKernels = new Dictionary<string, float[]>(other._packedKernels);
+        _batchNorm = other._batchNorm;
+        _lastUse = other._lastUse;
+    }
+
+    /// <summary>The same network with conv or dense layer <paramref name="layer"/>'s kernel (HWIO / [in][out]) replaced, sharing every other layer (the mixed-precision search probes one layer's rounding at a time).</summary>
+    public FloatReference WithKernel(string layer, float[] kernel)
+    {
+        var l = _net.ByName[layer];
+        if (kernel.Length != l.Kernel.Length) throw new ArgumentException($"layer '{layer}' has {l.Kernel.Length} weights, not {kernel.Length}");
+        var copy = new FloatReference(this);
+        copy._packedKernels[layer] = Gemm.PackB(kernel, l.Kind == LayerKind.Dense ? In(l).C : l.KernelH * l.KernelW * In(l).C, l.OutShape.C);
+        return copy;
+    }
+
     Shape3 In(Layer l, int k = 0) => _net.ByName[l.Inputs[k]].OutShape;
 
     /// <summary>Runs one HWC input tensor to the logits (pre-softmax).</summary>

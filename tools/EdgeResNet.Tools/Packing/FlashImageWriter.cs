@@ -17,15 +17,7 @@ public static class FlashImageWriter
     public static PackedImage Pack(QModel model)
     {
         var sections = new SectionPlacement[model.Layers.Length];
-        long offset = FlashImage.HeaderSize + (long)model.Layers.Length * FlashImage.LayerRecordSize;
-        for (int i = 0; i < model.Layers.Length; i++)
-        {
-            var l = model.Layers[i];
-            if (l.Op != QOp.Conv) continue;
-            sections[i].WeightsOffset = Align(offset, FlashImage.SectionAlignment);
-            sections[i].BnOffset = Align(sections[i].WeightsOffset + l.WeightsSize, FlashImage.BnAlignment);
-            offset = sections[i].BnOffset + l.BnSize;
-        }
+        long offset = Layout(model.Layers, l => l.WeightsSize, sections);
         var image = new byte[checked((int)offset)];
         for (int i = 0; i < model.Layers.Length; i++)
         {
@@ -51,6 +43,25 @@ public static class FlashImageWriter
         FlashImage.EncodeHeader(model, image.Length, tableCrc, imageCrc, image);
         return new PackedImage(image, sections, tableCrc, imageCrc);
     }
+
+    /// <summary>Places every layer's sections (into <paramref name="sections"/> if given) and returns the image size.</summary>
+    static long Layout(QLayer[] layers, Func<QLayer, long> weightsSize, SectionPlacement[]? sections)
+    {
+        long offset = FlashImage.HeaderSize + (long)layers.Length * FlashImage.LayerRecordSize;
+        for (int i = 0; i < layers.Length; i++)
+        {
+            var l = layers[i];
+            if (l.Op != QOp.Conv) continue;
+            long weights = Align(offset, FlashImage.SectionAlignment), bn = Align(weights + weightsSize(l), FlashImage.BnAlignment);
+            if (sections != null) { sections[i].WeightsOffset = weights; sections[i].BnOffset = bn; }
+            offset = bn + l.BnSize;
+        }
+        return offset;
+    }
+
+    /// <summary>The size of the image of <paramref name="layers"/> with conv layer i's weights at <paramref name="bitsOf"/>(i) bits (the flash-budget search).</summary>
+    public static long ImageBytes(QLayer[] layers, Func<int, int> bitsOf) =>
+        Layout(layers, l => (long)BitPacking.PackedBytes(l.ReduceSize, bitsOf(Array.IndexOf(layers, l))) * l.OutC, null);
 
     public static byte[] ToBytes(QModel model) => Pack(model).Bytes;
 

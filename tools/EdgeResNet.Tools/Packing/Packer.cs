@@ -11,7 +11,7 @@ using EdgeResNet.Tools.Quantization;
 namespace EdgeResNet.Tools.Packing;
 
 /// <summary>What <see cref="Packer.Pack"/> wrote, and how often the packed image's top-1 agrees with float's on the calibration inputs.</summary>
-public sealed record PackResult(string Path, long ImageBytes, uint ImageCrc, QModel Model, double Seconds, double AgreementTop1, int CheckedInputs)
+public sealed record PackResult(string Path, long ImageBytes, uint ImageCrc, QModel Model, double Seconds, double AgreementTop1, int CheckedInputs, WidthChoice? Widths = null)
 {
     public IReadOnlyList<QLayer> Convs => Model.Layers.Where(l => l.Op == QOp.Conv).ToList();
 
@@ -33,27 +33,38 @@ public static class Packer
     /// <summary>The agreement with float below which pack calls a model collapsed (the 10-bit image agrees on about 99 % of photos, 6-bit weights on 74 to 88 %).</summary>
     public const double DefaultMinAgreement = 0.8;
 
+    /// <summary>Photos of the calibration split the flash-budget search probes each layer on.</summary>
+    public const int DefaultProbeImages = 10;
+
+    /// <param name="flashBudget">When given, the weight width of every conv layer is chosen (<see cref="MixedPrecision"/>) so the image fits in this many bytes.</param>
     public static PackResult Pack(Network net, IReadOnlyList<LabeledImage> calibration, QuantOptions options, string path, int threads,
-        Action<int>? calibrationProgress = null, Action<int>? checkProgress = null)
+        Action<int>? calibrationProgress = null, Action<int>? checkProgress = null, long? flashBudget = null, Action<string, int, int>? searchProgress = null)
     {
         if (calibration.Count == 0) throw new UsageException("no calibration images (class_index % 10 == 0) in the calibration folder");
-        var inputs = new float[calibration.Count][]; // decoded once, for the calibration and the check
+        var inputs = new float[calibration.Count][]; // decoded once, for the calibration, the search and the check
         return Pack(net, calibration.Count, i => inputs[i] ??= CaffePreprocessing.Run(RgbImage.Load(calibration[i].Path)), options, path, threads,
-            calibrationProgress, checkProgress);
+            calibrationProgress, checkProgress, flashBudget, searchProgress);
     }
 
     /// <summary><see cref="Pack"/> on <paramref name="count"/> float input tensors made by <paramref name="inputOf"/>.</summary>
     public static PackResult Pack(Network net, int count, Func<int, float[]> inputOf, QuantOptions options, string path, int threads,
-        Action<int>? calibrationProgress = null, Action<int>? checkProgress = null)
+        Action<int>? calibrationProgress = null, Action<int>? checkProgress = null, long? flashBudget = null, Action<string, int, int>? searchProgress = null)
     {
         options.Validate();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var cal = Calibration.Run(new FloatReference(net), count, inputOf, threads, calibrationProgress);
+        WidthChoice? widths = null;
+        if (flashBudget is long budget)
+        {
+            var sensitivity = MixedPrecision.Measure(net, cal, options, Math.Min(DefaultProbeImages, count), inputOf, threads, searchProgress);
+            widths = MixedPrecision.Choose(sensitivity, budget);
+            options = options with { LayerBits = widths.Widths };
+        }
         var model = Quantizer.Quantize(net, cal, options);
         var packed = FlashImageWriter.Pack(model);
         double agreement = Agreement(packed.Bytes, count, inputOf, cal.FloatTop1, threads, checkProgress);
         AtomicFile.WriteAllBytes(path, packed.Bytes);
-        return new PackResult(path, packed.Bytes.Length, packed.ImageCrc, model, clock.Elapsed.TotalSeconds, agreement, count);
+        return new PackResult(path, packed.Bytes.Length, packed.ImageCrc, model, clock.Elapsed.TotalSeconds, agreement, count, widths);
     }
 
     /// <summary>Fraction of the inputs on which the image, run by the runtime engine as the board runs it, has float's top-1 class.</summary>

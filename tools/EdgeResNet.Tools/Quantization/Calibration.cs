@@ -4,13 +4,44 @@ using EdgeResNet.Tools.Imaging;
 
 namespace EdgeResNet.Tools.Quantization;
 
+/// <summary>Per-channel first and second moments of one float tensor over all positions of all calibration inputs.</summary>
+public sealed class ChannelMoments(int channels)
+{
+    public readonly double[] Sum = new double[channels], SumSquares = new double[channels];
+    public long Count; // values per channel
+
+    public double Mean(int c) => Count == 0 ? 0 : Sum[c] / Count;
+    public double MeanSquare(int c) => Count == 0 ? 0 : SumSquares[c] / Count;
+
+    internal void Add(float[] hwc)
+    {
+        int channels = Sum.Length;
+        for (int i = 0; i < hwc.Length; i += channels)
+            for (int c = 0; c < channels; c++)
+            {
+                double v = hwc[i + c];
+                Sum[c] += v;
+                SumSquares[c] += v * v;
+            }
+        Count += hwc.Length / channels;
+    }
+
+    internal void Merge(ChannelMoments o)
+    {
+        for (int c = 0; c < Sum.Length; c++) { Sum[c] += o.Sum[c]; SumSquares[c] += o.SumSquares[c]; }
+        Count += o.Count;
+    }
+}
+
 /// <summary>
 /// Per-tensor statistics of the float model on the calibration images: the largest |x| of every
-/// layer's output (the input tensor under the input layer's name).
+/// layer's output (the input tensor under the input layer's name), and its per-channel moments
+/// (bias correction and the mixed-precision search use them).
 /// </summary>
 public sealed class Calibration
 {
     public Dictionary<string, float> MaxAbs { get; } = new();
+    public Dictionary<string, ChannelMoments> Moments { get; } = new();
     public int Images { get; private set; }
     /// <summary>The float network's top-1 class of each calibration input (the packed image is checked against it).</summary>
     public int[] FloatTop1 { get; private set; } = [];
@@ -23,13 +54,16 @@ public sealed class Calibration
     {
         var cal = new Calibration { FloatTop1 = new int[count] };
         int done = 0;
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new Dictionary<string, float>(), (i, _, local) =>
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new Calibration(), (i, _, local) =>
         {
             var logits = reference.Forward(inputOf(i), (layer, output) =>
             {
                 float m = 0;
                 foreach (var v in output) m = Math.Max(m, Math.Abs(v));
-                local[layer.Name] = Math.Max(local.GetValueOrDefault(layer.Name), m);
+                local.MaxAbs[layer.Name] = Math.Max(local.MaxAbs.GetValueOrDefault(layer.Name), m);
+                if (!local.Moments.TryGetValue(layer.Name, out var moments))
+                    local.Moments[layer.Name] = moments = new ChannelMoments(layer.OutShape.C);
+                moments.Add(output);
             });
             cal.FloatTop1[i] = Evaluator.TopK(logits, 1)[0];
             progress?.Invoke(Interlocked.Increment(ref done));
@@ -37,7 +71,11 @@ public sealed class Calibration
         }, local =>
         {
             lock (cal)
-                foreach (var (k, v) in local) cal.MaxAbs[k] = Math.Max(cal.MaxAbs.GetValueOrDefault(k), v);
+            {
+                foreach (var (k, v) in local.MaxAbs) cal.MaxAbs[k] = Math.Max(cal.MaxAbs.GetValueOrDefault(k), v);
+                foreach (var (k, v) in local.Moments)
+                    if (cal.Moments.TryGetValue(k, out var m)) m.Merge(v); else cal.Moments[k] = v;
+            }
         });
         cal.Images = count;
         return cal;

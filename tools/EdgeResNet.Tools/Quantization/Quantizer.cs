@@ -9,11 +9,29 @@ namespace EdgeResNet.Tools.Quantization;
 /// <summary>How a layer's weight format is chosen: the least squared error of a few candidates (clips outliers), or the largest |w| (never clips).</summary>
 public enum WeightFormat { Mse, Max }
 
-public sealed record QuantOptions(int WeightBits = 10, int ActivationBits = 16, BnScheme Scheme = BnScheme.Separate, int MultiplierBits = 16, WeightFormat WeightFormat = WeightFormat.Mse)
+/// <summary>One weight step per layer (a power of two), or one per output channel (any real value, absorbed by the channel's BN multiplier).</summary>
+public enum WeightScales { PerLayer, PerChannel }
+
+/// <summary>Weight bits per conv layer by name, for mixed precision; layers it does not name use <see cref="QuantOptions.WeightBits"/>.</summary>
+public sealed class LayerWidths(IReadOnlyDictionary<string, int> bits)
 {
+    public IReadOnlyDictionary<string, int> Bits { get; } = bits;
+
+    /// <summary>"conv1=8,res2a_branch2a=6,...": the stamp key and the report both print it.</summary>
+    public override string ToString() => string.Join(",", Bits.Select(p => $"{p.Key}={p.Value}"));
+}
+
+public sealed record QuantOptions(int WeightBits = 10, int ActivationBits = 16, BnScheme Scheme = BnScheme.Separate, int MultiplierBits = 16, WeightFormat WeightFormat = WeightFormat.Mse,
+    WeightScales Scales = WeightScales.PerLayer, bool BiasCorrection = false, LayerWidths? LayerBits = null)
+{
+    /// <summary>The weight width of conv layer <paramref name="name"/>.</summary>
+    public int BitsOf(string name) => LayerBits != null && LayerBits.Bits.TryGetValue(name, out int b) ? b : WeightBits;
+
     public void Validate()
     {
         if (WeightBits is < 2 or > 16) throw new UsageException($"--bits {WeightBits}: weight bits must be 2..16");
+        foreach (var (name, b) in LayerBits?.Bits ?? new Dictionary<string, int>())
+            if (b is < 2 or > 16) throw new UsageException($"layer '{name}': {b} weight bits; weight bits must be 2..16");
         if (ActivationBits is < 4 or > 16) throw new UsageException($"--act-bits {ActivationBits}: activation bits must be 4..16");
         if (MultiplierBits is < 4 or > 24) throw new UsageException($"--bn-bits {MultiplierBits}: BN multiplier bits must be 4..24");
     }
@@ -23,8 +41,12 @@ public sealed record QuantOptions(int WeightBits = 10, int ActivationBits = 16, 
 /// Lowers the float network to the integer layer table and chooses every fixed-point format:
 /// Conv(+BN)(+ReLU) becomes one Conv layer, ZeroPadding2D becomes the padding of its consumer,
 /// ReLU after Add is fused into the Add, Dense becomes a 1x1 Conv with int32 output (the logits).
-/// Formats are powers of two: a per-tensor fraction-bit count from calibration, a per-layer one
-/// for weights (the MSE-best of a few candidates), a per-layer one for the BN multipliers.
+/// Activation formats are powers of two: a per-tensor fraction-bit count from calibration. Weights
+/// have one step per layer (a power of two, the MSE-best of a few candidates) or, with
+/// <see cref="WeightScales.PerChannel"/>, one per output channel (any real value, MSE-best clipping),
+/// whose ratio to the layer's power of two the channel's multiplier absorbs: the runtime arithmetic
+/// is the same. The BN multipliers have a per-layer format; bias correction moves the weights'
+/// expected rounding error on the calibration inputs into the offsets.
 /// </summary>
 public static class Quantizer
 {
@@ -62,7 +84,7 @@ public static class Quantizer
                     model.InputH = l.OutShape.H; model.InputW = l.OutShape.W; model.InputC = l.OutShape.C;
                     model.Preprocessing = InputPreprocessing.Caffe(cropSize: model.InputH);
                     model.InputFrac = ActFrac(l.Name);
-                    tensors[l.Name] = new Tensor(0, l.OutShape, model.InputFrac, NonNegative: false);
+                    tensors[l.Name] = new Tensor(0, l.OutShape, model.InputFrac, NonNegative: false, l.Name);
                     break;
                 case LayerKind.ZeroPad:
                     if (consumers[l.Name].Any(c => c.Kind is not (LayerKind.Conv2D or LayerKind.MaxPool)))
@@ -76,10 +98,10 @@ public static class Quantizer
                     Layer outLayer = relu ?? bn ?? l;
                     if (bn != null) fused.Add(bn.Name);
                     if (relu != null) fused.Add(relu.Name);
-                    var q = ConvLayer(l, bn, src, pad, relu != null, ActFrac(outLayer.Name), opt);
+                    var q = ConvLayer(l, bn, src, pad, relu != null, ActFrac(outLayer.Name), opt, cal);
                     q.Name = l.Name;
                     layers.Add(q);
-                    tensors[outLayer.Name] = new Tensor(layers.Count, outLayer.OutShape, q.OutFrac, relu != null);
+                    tensors[outLayer.Name] = new Tensor(layers.Count, outLayer.OutShape, q.OutFrac, relu != null, outLayer.Name);
                     break;
                 }
                 case LayerKind.MaxPool:
@@ -92,7 +114,7 @@ public static class Quantizer
                         throw new ModelFormatException($"layer '{l.Name}': padded max pooling of a tensor that can be negative is not supported in the integer network");
                     var q = Geometry(new QLayer { Name = l.Name, Op = QOp.MaxPool, Input0 = src.Id, InFrac = src.Frac, OutFrac = src.Frac, OutBits = opt.ActivationBits }, src.Shape, l, pad);
                     layers.Add(q);
-                    tensors[l.Name] = new Tensor(layers.Count, l.OutShape, src.Frac, src.NonNegative);
+                    tensors[l.Name] = new Tensor(layers.Count, l.OutShape, src.Frac, src.NonNegative, l.Name);
                     break;
                 }
                 case LayerKind.Add:
@@ -110,7 +132,7 @@ public static class Quantizer
                         Name = l.Name, Op = QOp.Add, Input0 = a.Id, Input1 = b.Id, InH = s.H, InW = s.W, InC = s.C, OutH = s.H, OutW = s.W, OutC = s.C,
                         InFrac = a.Frac, In1Frac = b.Frac, OutFrac = frac, OutBits = opt.ActivationBits, Relu = relu != null,
                     });
-                    tensors[outLayer.Name] = new Tensor(layers.Count, s, frac, relu != null);
+                    tensors[outLayer.Name] = new Tensor(layers.Count, s, frac, relu != null, outLayer.Name);
                     break;
                 }
                 case LayerKind.GlobalAvgPool:
@@ -122,16 +144,16 @@ public static class Quantizer
                         Name = l.Name, Op = QOp.GlobalAvgPool, Input0 = src.Id, InH = src.Shape.H, InW = src.Shape.W, InC = src.Shape.C,
                         OutH = 1, OutW = 1, OutC = src.Shape.C, InFrac = src.Frac, OutFrac = frac, OutBits = opt.ActivationBits,
                     });
-                    tensors[l.Name] = new Tensor(layers.Count, l.OutShape, frac, src.NonNegative);
+                    tensors[l.Name] = new Tensor(layers.Count, l.OutShape, frac, src.NonNegative, l.Name);
                     break;
                 }
                 case LayerKind.Dense:
                 {
                     var src = tensors[l.Inputs[0]];
-                    var q = ConvLayer(l, null, src, null, relu: false, outFrac: 0, opt);
+                    var q = ConvLayer(l, null, src, null, relu: false, outFrac: 0, opt, cal);
                     q.Name = l.Name;
                     layers.Add(q);
-                    tensors[l.Name] = new Tensor(layers.Count, l.OutShape, q.OutFrac, false);
+                    tensors[l.Name] = new Tensor(layers.Count, l.OutShape, q.OutFrac, false, l.Name);
                     break;
                 }
                 case LayerKind.Relu:
@@ -146,12 +168,13 @@ public static class Quantizer
         return model;
     }
 
-    sealed record Tensor(int Id, Shape3 Shape, int Frac, bool NonNegative);
+    /// <param name="Float">The float layer whose output this tensor holds (its calibration statistics).</param>
+    sealed record Tensor(int Id, Shape3 Shape, int Frac, bool NonNegative, string Float);
 
-    static ILookup<string, Layer> Consumers(Network net) => net.Layers.SelectMany(l => l.Inputs.Select(i => (i, l))).ToLookup(p => p.i, p => p.l);
+    internal static ILookup<string, Layer> Consumers(Network net) => net.Layers.SelectMany(l => l.Inputs.Select(i => (i, l))).ToLookup(p => p.i, p => p.l);
 
     /// <summary>The float layers an integer layer takes in with <paramref name="l"/>: after a Conv2D the BatchNorm it alone feeds, after that (or an Add) the ReLU.</summary>
-    static (Layer? Bn, Layer? Relu) FusedAfter(Layer l, ILookup<string, Layer> consumers)
+    internal static (Layer? Bn, Layer? Relu) FusedAfter(Layer l, ILookup<string, Layer> consumers)
     {
         Layer? Single(Layer x) => consumers[x.Name].Count() == 1 ? consumers[x.Name].First() : null;
         Layer? bn = l.Kind == LayerKind.Conv2D && Single(l) is { Kind: LayerKind.BatchNorm } b ? b : null;
@@ -182,7 +205,7 @@ public static class Quantizer
     }
 
     /// <summary>Conv (or Dense) with its BN: quantised weights, per-channel multiplier/offset and shifts, and the overflow proof.</summary>
-    static QLayer ConvLayer(Layer l, Layer? bn, Tensor src, Layer? pad, bool relu, int outFrac, QuantOptions opt)
+    static QLayer ConvLayer(Layer l, Layer? bn, Tensor src, Layer? pad, bool relu, int outFrac, QuantOptions opt, Calibration cal)
     {
         bool dense = l.Kind == LayerKind.Dense;
         var q = dense
@@ -192,7 +215,7 @@ public static class Quantizer
         q.Input0 = src.Id;
         q.InFrac = src.Frac;
         q.Relu = relu;
-        q.WeightBits = opt.WeightBits;
+        q.WeightBits = opt.BitsOf(l.Name);
         int cout = q.OutC, k = q.ReduceSize;
 
         // Per output channel: y = scale * conv(x) + shift (BN, with the conv bias moved into the shift).
@@ -205,27 +228,41 @@ public static class Quantizer
             shift[c] = bn == null ? l.Bias[c] : s * l.Bias[c] + bn.Beta[c] - bn.Mean[c] * s;
         }
         bool folded = opt.Scheme == BnScheme.Folded && bn != null;
+        // What the multiplier carries besides the weight step: the BN scale in the separate scheme, else 1.
+        double MultiplierScale(int c) => bn != null && !folded ? scale[c] : 1.0;
 
         // Weights as [cout][k] in (ky, kx, ci) order from HWIO / [in][out]; folded: times the BN scale.
         var w = new double[cout * k];
         for (int i = 0; i < k; i++)
             for (int c = 0; c < cout; c++)
                 w[c * k + i] = l.Kernel[i * cout + c] * (folded ? scale[c] : 1.0);
+
+        // The weight step of each channel: w ~ q * step. Per layer it is one power of two; per channel the
+        // MSE-best clipping of each channel's own range, and 2^WeightFrac * step (at most 1) joins the multiplier.
+        long wMax = (1L << (q.WeightBits - 1)) - 1;
+        var step = new double[cout];
+        if (opt.Scales == WeightScales.PerChannel)
+            for (int c = 0; c < cout; c++) step[c] = ChannelStep(w.AsSpan(c * k, k), wMax, opt.WeightFormat);
+        else
+            Array.Fill(step, Math.Pow(2, -(opt.WeightFormat == WeightFormat.Max ? FracFor(w.Max(Math.Abs), q.WeightBits) : WeightFrac(w, q.WeightBits))));
         // Weights up to 10 bits must keep the accumulator in int32 (the board's fast path): where the
-        // proven bound does not fit, give up a fraction bit. Wider weights accumulate in 64 bits.
-        long wMax = (1L << (opt.WeightBits - 1)) - 1;
+        // proven bound does not fit, give up a fraction bit (double every step). Wider weights accumulate in 64 bits.
         q.Weights = new short[cout * q.WeightStride];
-        for (q.WeightFrac = opt.WeightFormat == WeightFormat.Max ? FracFor(w.Max(Math.Abs), opt.WeightBits) : WeightFrac(w, opt.WeightBits); ; q.WeightFrac--)
+        for (; ; )
         {
             for (int c = 0; c < cout; c++)
                 for (int i = 0; i < k; i++)
-                    q.Weights[c * q.WeightStride + i] = (short)Math.Clamp(RoundHalfUp(w[c * k + i] * Math.Pow(2, q.WeightFrac)), -wMax, wMax);
+                    q.Weights[c * q.WeightStride + i] = (short)Math.Clamp(RoundHalfUp(w[c * k + i] / step[c]), -wMax, wMax);
             q.AccumulatorBits = AccumulatorBits(q, src.NonNegative, opt.ActivationBits);
-            if (opt.WeightBits > Int32AccumulatorMaxWeightBits || q.AccumulatorBits <= 32) break;
+            if (q.WeightBits > Int32AccumulatorMaxWeightBits || q.AccumulatorBits <= 32) break;
+            for (int c = 0; c < cout; c++) step[c] *= 2;
         }
+        q.WeightFrac = (int)Math.Floor(-Math.Log2(step.Max()));
+        var channelRatio = step.Select(st => st * Math.Pow(2, q.WeightFrac)).ToArray(); // 1 for per-layer steps
 
         int accFrac = q.WeightFrac + q.InFrac;
-        if (folded || bn == null)
+        var multiplier = Enumerable.Range(0, cout).Select(c => MultiplierScale(c) * channelRatio[c]).ToArray();
+        if (multiplier.All(m => m == 1.0))
         {
             q.MultiplierBits = 0;
             q.MultiplierFrac = 0;
@@ -234,9 +271,22 @@ public static class Quantizer
         else
         {
             q.MultiplierBits = opt.MultiplierBits;
-            q.MultiplierFrac = FracFor(scale.Max(Math.Abs), opt.MultiplierBits);
+            q.MultiplierFrac = FracFor(multiplier.Max(Math.Abs), opt.MultiplierBits);
             long mMax = (1L << (opt.MultiplierBits - 1)) - 1;
-            q.Multipliers = scale.Select(s => (int)Math.Clamp(RoundHalfUp(s * Math.Pow(2, q.MultiplierFrac)), -mMax, mMax)).ToArray();
+            q.Multipliers = multiplier.Select(m => (int)Math.Clamp(RoundHalfUp(m * Math.Pow(2, q.MultiplierFrac)), -mMax, mMax)).ToArray();
+        }
+        if (opt.BiasCorrection)
+        {
+            // The output's expected error on the calibration inputs, sum_i (w_realised - w) * E[x_i], moves into the shift.
+            var inputs = cal.Moments.TryGetValue(src.Float, out var mo) ? mo
+                : throw new InvalidOperationException($"no calibration moments for tensor '{src.Float}'; calibrate with this network");
+            for (int c = 0; c < cout; c++)
+            {
+                double realised = Math.Pow(2, -q.WeightFrac - q.MultiplierFrac) * q.Multipliers[c], error = 0;
+                for (int i = 0; i < k; i++)
+                    error += (q.Weights[c * q.WeightStride + i] * realised - w[c * k + i] * MultiplierScale(c)) * inputs.Mean(i % q.InC);
+                shift[c] -= error;
+            }
         }
         int sumFrac = accFrac + q.MultiplierFrac;
         int offsetFrac = Math.Min(sumFrac, FracFor(shift.Max(Math.Abs), 32));
@@ -247,10 +297,11 @@ public static class Quantizer
             throw new InvalidOperationException($"layer '{l.Name}': accumulator ({q.AccumulatorBits} bits) times multiplier ({q.MultiplierBits} bits) could overflow 64 bits");
         if (dense)
         {
-            // The logits: int32, exact when the proven bound allows, else shifted just enough to fit.
+            // The logits: int32, exact when the proven bound allows, else shifted just enough to fit
+            // (the accumulator times the multiplier, whose magnitude is below 2^(MultiplierBits - 1), plus the offset).
             q.WideOutput = true;
             q.OutBits = 32;
-            q.OutShift = Math.Max(0, q.AccumulatorBits + 1 - 32);
+            q.OutShift = Math.Max(0, q.AccumulatorBits + Math.Max(q.MultiplierBits - 1, 0) + 1 - 32);
             q.OutFrac = sumFrac - q.OutShift;
         }
         else
@@ -311,6 +362,30 @@ public static class Quantizer
                 err += d * d;
             }
             if (err < bestErr) { bestErr = err; best = f; }
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// One channel's weight step: its largest |w| over the largest code (no clipping), or with
+    /// <see cref="WeightFormat.Mse"/> the least squared error over clipping that range to 100 %, 97.5 % ... 30 %.
+    /// </summary>
+    static double ChannelStep(ReadOnlySpan<double> w, long qMax, WeightFormat format)
+    {
+        double max = 0;
+        foreach (var v in w) max = Math.Max(max, Math.Abs(v));
+        if (max == 0) return 1;
+        if (format == WeightFormat.Max) return max / qMax;
+        double best = max / qMax, bestErr = double.MaxValue;
+        for (int a = 40; a >= 12; a--)
+        {
+            double st = max * a / 40 / qMax, err = 0;
+            foreach (var v in w)
+            {
+                double d = v - Math.Clamp(RoundHalfUp(v / st), -qMax, qMax) * st;
+                err += d * d;
+            }
+            if (err < bestErr) { bestErr = err; best = st; }
         }
         return best;
     }
