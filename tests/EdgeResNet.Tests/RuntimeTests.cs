@@ -23,9 +23,26 @@ public sealed class RuntimeTests
     [DataRow(12, BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false)]  // weights over 10 bits: split planes, 64-bit accumulation
     [DataRow(10, BnScheme.Separate, 0L, false)]        // no RAM to spare: the smallest plan, one-row bands everywhere
     [DataRow(8, BnScheme.Folded, 0L, true)]            // the reference kernel (the netstandard path)
-    public void RuntimeLogitsEqualTheSimulatorBitForBit(int bits, BnScheme scheme, long ramBudget, bool referenceKernels)
+    public void RuntimeLogitsEqualTheSimulatorBitForBit(int bits, BnScheme scheme, long ramBudget, bool referenceKernels) =>
+        AssertRuntimeEqualsSimulator(new QuantOptions(bits, 16, scheme), ramBudget, referenceKernels);
+
+    [TestMethod]
+    [DataRow(BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false)]
+    [DataRow(BnScheme.Folded, ExecutionPlan.DefaultRamBudgetBytes, false)]
+    [DataRow(BnScheme.Separate, 0L, false)]
+    [DataRow(BnScheme.Folded, 0L, true)]
+    public void AMixedWidthPerChannelImageRunsBitExactWithTheSimulator(BnScheme scheme, long ramBudget, bool referenceKernels)
     {
-        var (model, bytes, inputs) = MiniPacked(new QuantOptions(bits, 16, scheme));
+        var options = MiniResNet.MixedOptions(scheme);
+        var widths = MiniPacked(options).Model.Layers.Where(l => l.Op == QOp.Conv).Select(l => l.WeightBits).ToList();
+        CollectionAssert.AreEqual(options.LayerBits!.Bits.Values.ToList(), widths, "every conv has the width it was given");
+        Assert.IsTrue(widths.Contains(2) && widths.Contains(16) && widths.Any(b => b is > 10 and < 16), "2 bits, 16 bits and a split width in between");
+        AssertRuntimeEqualsSimulator(options, ramBudget, referenceKernels);
+    }
+
+    static void AssertRuntimeEqualsSimulator(QuantOptions options, long ramBudget, bool referenceKernels)
+    {
+        var (model, bytes, inputs) = MiniPacked(options);
         var sim = new IntegerSimulator(model);
         var image = FlashImage.Open(new MemoryFlash(bytes));
         var plan = ramBudget == 0 ? ExecutionPlan.Smallest(image.Model, referenceKernels) : new ExecutionPlan(image.Model, ramBudgetBytes: ramBudget, referenceKernels: referenceKernels);

@@ -11,7 +11,8 @@ namespace EdgeResNet.Tools.Model;
 /// </summary>
 public static class MiniResNet
 {
-    public static Network Build(int seed = 1, int size = 32, int classes = 10)
+    /// <param name="width">Multiplies every channel count (a wide network makes a large image: the A/B test of a 32 MB chip).</param>
+    public static Network Build(int seed = 1, int size = 32, int classes = 10, int width = 1)
     {
         var rng = new Random(seed);
         var layers = new List<Layer>();
@@ -56,29 +57,41 @@ public static class MiniResNet
         }
 
         layers.Add(new Layer { Name = "input", Kind = LayerKind.Input, Inputs = [], OutShape = new(size, size, 3) });
-        string stem = Relu(Bn("bn_conv1", Conv("conv1", Pad("input", 3), 7, 2, 16)));
+        string stem = Relu(Bn("bn_conv1", Conv("conv1", Pad("input", 3), 7, 2, 16 * width)));
         string pool = Add(new Layer
         {
             Name = "pool1", Kind = LayerKind.MaxPool, Inputs = [Pad(stem, 1)], KernelH = 3, KernelW = 3, StrideH = 2, StrideW = 2,
-            OutShape = new((Shape(stem).H + 2 - 3) / 2 + 1, (Shape(stem).W + 2 - 3) / 2 + 1, 16),
+            OutShape = new((Shape(stem).H + 2 - 3) / 2 + 1, (Shape(stem).W + 2 - 3) / 2 + 1, 16 * width),
         });
-        string x = Block("res2a", pool, 8, 32, 1, project: true);
-        x = Block("res2b", x, 8, 32, 1, project: false);
-        x = Block("res3a", x, 16, 64, 2, project: true);
-        x = Block("res3b", x, 16, 64, 1, project: false);
-        string gap = Add(new Layer { Name = "avg_pool", Kind = LayerKind.GlobalAvgPool, Inputs = [x], OutShape = new(1, 1, 64) });
+        string x = Block("res2a", pool, 8 * width, 32 * width, 1, project: true);
+        x = Block("res2b", x, 8 * width, 32 * width, 1, project: false);
+        x = Block("res3a", x, 16 * width, 64 * width, 2, project: true);
+        x = Block("res3b", x, 16 * width, 64 * width, 1, project: false);
+        string gap = Add(new Layer { Name = "avg_pool", Kind = LayerKind.GlobalAvgPool, Inputs = [x], OutShape = new(1, 1, 64 * width) });
         Add(new Layer
         {
             Name = "fc", Kind = LayerKind.Dense, Inputs = [gap], OutShape = new(1, 1, classes), Softmax = true,
-            Kernel = Random(64 * classes, 0.3), Bias = Random(classes, 0.1),
+            Kernel = Random(64 * width * classes, 0.3), Bias = Random(classes, 0.1),
         });
         return new Network(layers);
     }
 
-    /// <summary>The mini network quantised, calibrated on 8 seeded random inputs (returned too, as float tensors).</summary>
-    public static QModel Quantized(QuantOptions opt, int seed, out float[][] inputs)
+    /// <summary>
+    /// Mixed precision on the mini network: every conv its own width, 2 to 16 bits (16, 11 and 12 take the split
+    /// 64-bit path, 2 is ternary), per-channel steps and bias correction. The mini image of the Mono and arm64 checks uses it.
+    /// </summary>
+    public static QuantOptions MixedOptions(BnScheme scheme = BnScheme.Separate)
     {
-        var net = Build(seed);
+        int[] cycle = [8, 2, 16, 4, 11, 6, 10, 3, 12, 7, 9, 5, 13, 14, 15];
+        var convs = Build().Layers.Where(l => l.Kind is LayerKind.Conv2D or LayerKind.Dense).Select(l => l.Name).ToList();
+        return new QuantOptions(10, 16, scheme, Scales: WeightScales.PerChannel, BiasCorrection: true,
+            LayerBits: new LayerWidths(convs.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => cycle[p.i % cycle.Length])));
+    }
+
+    /// <summary>The mini network quantised, calibrated on 8 seeded random inputs (returned too, as float tensors).</summary>
+    public static QModel Quantized(QuantOptions opt, int seed, out float[][] inputs, int width = 1)
+    {
+        var net = Build(seed, width: width);
         var rng = new Random(seed);
         var x = Enumerable.Range(0, 8).Select(_ => Enumerable.Range(0, net.Input.OutShape.Size).Select(_ => (float)(rng.NextDouble() * 200 - 100)).ToArray()).ToArray();
         inputs = x;

@@ -13,7 +13,7 @@ public sealed record MiniImageFiles(string ImagePath, long ImageBytes, int Logit
 
 /// <summary>
 /// Test material for other hosts (the Mono check, the arm64 check): a small seeded network of
-/// ResNet-50's structure packed as a flash image, a quantised input with the simulator's logits
+/// ResNet-50's structure packed as a mixed-width flash image (<see cref="MiniResNet.MixedOptions"/>), a quantised input with the simulator's logits
 /// (checked against the .NET runtime first), and a synthetic YUYV camera frame with the logits the
 /// device preprocessing and the runtime give for it.
 /// </summary>
@@ -25,7 +25,7 @@ public static class MiniImageFixture
     public static MiniImageFiles Write(string dir, int seed)
     {
         Directory.CreateDirectory(dir);
-        var model = MiniResNet.Quantized(new QuantOptions(), seed, out var inputs);
+        var model = MiniResNet.Quantized(MiniResNet.MixedOptions(), seed, out var inputs); // every width 2..16 in one image
         string img = Path.Combine(dir, "mini.img");
         var bytes = FlashImageWriter.ToBytes(model);
         var q = Quantizer.QuantizeInput(inputs[0], model);
