@@ -164,7 +164,7 @@ static int Run(DeviceConfig c, string? logitsPath)
     var flashImage = opened.Image
         ?? (c.VerifySections ? FlashImage.Open(opened.Flash, verifySections: true)
         : FlashImage.OpenVerifyingWhileStreaming(opened.Flash, out verifier));
-    Console.WriteLine($"image: {opened.Description}: {flashImage.Model.Layers.Length} layers, {flashImage.Model.WeightBits}-bit weights, {flashImage.Model.Scheme} batch norm");
+    Console.WriteLine($"image: {opened.Description}: {flashImage.Model.Layers.Length} layers, {flashImage.Model.WeightWidths} weights, {flashImage.Model.Scheme} batch norm");
     // Slots checked the signature while choosing the boot slot; any other image is checked here (one read of the image).
     if (trust.Count > 0 && opened.Image == null)
     {

@@ -7,6 +7,7 @@ namespace EdgeResNet.Runtime
     public sealed class QModel
     {
         public int InputH, InputW, InputC, InputFrac, ActivationBits = 16;
+        /// <summary>The nominal weight width (the header's); each conv layer stores its own, <see cref="QLayer.WeightBits"/>.</summary>
         public int WeightBits;
         public BnScheme Scheme;
         /// <summary>How a photo or camera frame becomes the input tensor (stored in the image header).</summary>
@@ -16,6 +17,18 @@ namespace EdgeResNet.Runtime
         public QLayer Output => Layers[Layers.Length - 1];
         public int Classes => Output.OutC;
         public int InputSize => InputH * InputW * InputC;
+
+        /// <summary>"10-bit", or "4..12-bit (mixed)" when the conv layers' widths differ.</summary>
+        public string WeightWidths
+        {
+            get
+            {
+                int lo = 16, hi = 2;
+                foreach (var l in Layers)
+                    if (l.Op == QOp.Conv) { lo = System.Math.Min(lo, l.WeightBits); hi = System.Math.Max(hi, l.WeightBits); }
+                return lo >= hi ? hi + "-bit" : lo + ".." + hi + "-bit (mixed)";
+            }
+        }
 
         public long Macs
         {

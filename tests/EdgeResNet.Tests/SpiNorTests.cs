@@ -389,4 +389,40 @@ public sealed class SpiNorTests
         fromChip.Run();
         Assert.AreEqual(0L, GC.GetAllocatedBytesForCurrentThread() - before);
     }
+
+    [TestMethod]
+    public void AUsbAdapterProgramsTheChipThroughTheSameDriverAndFailsCleanlyWithoutOne()
+    {
+        // The adapter's SPI device is where the emulated chip sits: what flash --spi ft232h:1 writes goes through
+        // UsbSpiAdapters, SpiNorFlash and the sector writer exactly as on the adapter.
+        var chip = new SpiNorChip(16L << 20, 0xEF4018) { SectorEraseBusyPolls = 0, BlockEraseBusyPolls = 0 };
+        SpiConnectionSettings? asked = null;
+        using (var nor = UsbSpiAdapters.Open("ft232h:1", (kind, index, settings) =>
+        {
+            Assert.AreEqual(("ft232h", 1), (kind, index));
+            asked = settings;
+            return chip;
+        }))
+        {
+            StringAssert.Contains(nor.Description, "ft232h adapter #1");
+            var image = RuntimeTests.MiniPacked(new QuantOptions()).Image;
+            EdgeResNet.Flashing.Loader.SectorWriter.WriteImage(nor.Flash, 0, image);
+            var back = new byte[image.Length];
+            nor.Flash.Read(0, back);
+            CollectionAssert.AreEqual(image, back);
+        }
+        Assert.AreEqual(SpiMode.Mode0, asked!.Mode);
+        Assert.AreEqual(3, asked.ChipSelectLine, "FT232H: chip select on D3");
+        Assert.AreEqual(0, UsbSpiAdapters.ChipSelect("ft4222"));
+        Assert.AreEqual(1, ExitCodes.Classify(Assert.ThrowsExactly<UsageException>(() => UsbSpiAdapters.Parse("ft232h:x"))));
+        Assert.AreEqual(1, ExitCodes.Classify(Assert.ThrowsExactly<UsageException>(() => UsbSpiAdapters.Parse("ft2232"))));
+        // This machine has no adapter (and no FTDI library): one clear line and exit 5, for both kinds.
+        foreach (var spec in new[] { "ft232h", "ft4222:2" })
+        {
+            var e = Assert.ThrowsExactly<DeviceException>(() => UsbSpiAdapters.Open(spec));
+            Assert.AreEqual(ExitCodes.Device, ExitCodes.Classify(e));
+            StringAssert.Contains(e.Message, spec[..6]);
+            Assert.IsFalse(e.Message.Contains('\n'), e.Message);
+        }
+    }
 }

@@ -65,7 +65,10 @@ public static class DeviceCommands
     static Command Flash()
     {
         var image = new Option<string>("--image") { Description = "The flash image to write (.img); it is validated first (header, table, every CRC)", Required = true };
-        var spi = new Option<string?>("--spi") { Description = "Write straight to the SPI NOR chip on /dev/spidevBUS.CS: BUS,CS (run on the board or a programmer)" };
+        var spi = new Option<string?>("--spi")
+        {
+            Description = "Write straight to a SPI NOR chip: BUS,CS for /dev/spidevBUS.CS (on the board), or a USB adapter on a PC: ft232h[:N] (CS on D3) or ft4222[:N] (CS on SS0O), N counting adapters from 0",
+        };
         var emulation = new Option<string?>("--spi-emulation") { Description = "Instead of a real bus, an emulated W25Q512JV whose contents live in this file (created erased)" };
         var offset = new Option<long>("--offset") { Description = $"Byte offset in the chip, a multiple of {NorGeometry.SectorSize} (--spi / --spi-emulation)", DefaultValueFactory = _ => 0 };
         var serial = new Option<string?>("--serial") { Description = "Send the image to the board app's loader (edgeresnet-device loader) over this serial port; it writes the inactive A/B slot and commits only a verified image" };
@@ -80,10 +83,10 @@ public static class DeviceCommands
         {
             string path = pr.GetValue(image)!;
             int targets = (pr.GetValue(spi) != null ? 1 : 0) + (pr.GetValue(emulation) != null ? 1 : 0) + (pr.GetValue(serial) != null ? 1 : 0);
-            if (targets != 1) throw new UsageException("give exactly one target: --spi BUS,CS, --spi-emulation CHIPFILE or --serial PORT");
+            if (targets != 1) throw new UsageException("give exactly one target: --spi BUS,CS (or ft232h / ft4222), --spi-emulation CHIPFILE or --serial PORT");
             byte[] bytes = File.Exists(path) ? File.ReadAllBytes(path) : throw new FileNotFoundException($"flash image not found: {path}", path);
             var model = FlashImage.Open(new MemoryFlash(bytes), verifySections: true).Model; // refuse a damaged image before touching the board
-            Console.WriteLine($"{path}: {bytes.Length:N0} bytes, {model.Layers.Length} layers, {model.WeightBits}-bit weights, all CRCs valid");
+            Console.WriteLine($"{path}: {bytes.Length:N0} bytes, {model.Layers.Length} layers, {QuantCommands.WidthsSummary(model)} weights, all CRCs valid");
             return pr.GetValue(serial) is string port
                 ? FlashSerial(bytes, port, pr.GetValue(baud))
                 : FlashSpi(bytes, pr.GetValue(spi), pr.GetValue(emulation), pr.GetValue(offset));
@@ -111,6 +114,7 @@ public static class DeviceCommands
 
     static OpenedNor OpenSpi(string spec)
     {
+        if (UsbSpiAdapters.IsAdapter(spec)) return UsbSpiAdapters.Open(spec);
         var (bus, cs) = EdgeResNet.Common.DeviceStrings.ParseSpi(spec);
         return SpiNorDevices.OpenSpi(bus, cs);
     }

@@ -294,14 +294,13 @@ public static class QuantCommands
         return cmd;
     }
 
-    /// <summary>"10-bit" for one width, "mixed 4..8-bit (mean 6.21 bits per weight)" for several.</summary>
+    /// <summary>"10-bit" for one width, "4..8-bit (mixed, mean 6.21 bits per weight)" for several.</summary>
     internal static string WidthsSummary(QModel m)
     {
         var convs = m.Layers.Where(l => l.Op == QOp.Conv).ToList();
-        int lo = convs.Min(l => l.WeightBits), hi = convs.Max(l => l.WeightBits);
-        if (lo == hi) return $"{lo}-bit";
+        if (convs.Select(l => l.WeightBits).Distinct().Count() == 1) return m.WeightWidths;
         double mean = convs.Sum(l => (double)l.WeightBits * l.ReduceSize * l.OutC) / convs.Sum(l => (double)l.ReduceSize * l.OutC);
-        return $"mixed {lo}..{hi}-bit (mean {mean:F2} bits per weight)";
+        return $"{m.WeightWidths[..^8]} (mixed, mean {mean:F2} bits per weight)";
     }
 
     static IReadOnlyList<int> ParseBits(string s)

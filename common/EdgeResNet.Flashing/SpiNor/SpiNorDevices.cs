@@ -21,7 +21,7 @@ public static class SpiNorDevices
     public static OpenedNor OpenSpi(int bus, int chipSelect)
     {
         SpiDevice spi;
-        try { spi = SpiDevice.Create(new SpiConnectionSettings(bus, chipSelect) { ClockFrequency = ClockHz, Mode = SpiMode.Mode0 }); }
+        try { spi = SpiDevice.Create(Settings(bus, chipSelect)); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException or InvalidOperationException)
         {
             throw Missing(bus, chipSelect, e);
@@ -29,13 +29,24 @@ public static class SpiNorDevices
         try
         {
             // Linux opens /dev/spidevB.C on the first transfer, so a missing device shows up here.
-            var nor = new SpiNorFlash(spi);
-            return new OpenedNor(nor, spi, $"SPI NOR {nor.Describe()} on /dev/spidev{bus}.{chipSelect}");
+            return Open(spi, $"/dev/spidev{bus}.{chipSelect}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            spi.Dispose();
             throw Missing(bus, chipSelect, e);
+        }
+    }
+
+    /// <summary>The SPI settings every bus uses for the chip: mode 0 at <see cref="ClockHz"/> on chip select <paramref name="chipSelect"/>.</summary>
+    public static SpiConnectionSettings Settings(int bus, int chipSelect) => new(bus, chipSelect) { ClockFrequency = ClockHz, Mode = SpiMode.Mode0 };
+
+    /// <summary>The chip behind any SPI device (a board's bus, a USB adapter, the emulation), identified by JEDEC ID and SFDP; the device is disposed with it, or now if the chip does not answer.</summary>
+    public static OpenedNor Open(SpiDevice spi, string where)
+    {
+        try
+        {
+            var nor = new SpiNorFlash(spi);
+            return new OpenedNor(nor, spi, $"SPI NOR {nor.Describe()} on {where}");
         }
         catch { spi.Dispose(); throw; }
     }
