@@ -106,6 +106,33 @@ public sealed class DeviceTests
     }
 
     [TestMethod]
+    public void TheButtonIsDebouncedAndOnePressWaitsWhileBusy()
+    {
+        var gpio = new SimulatedGpioDriver();
+        using var controller = new GpioController(gpio);
+        using var pins = new StatusPins(controller, ledPin: -1, buttonPin: 6);
+        bool Pressed(int ms)
+        {
+            using var timeout = new CancellationTokenSource(ms);
+            return pins.WaitForPress(timeout.Token);
+        }
+        Assert.IsFalse(Pressed(50), "no press yet");
+        // One press whose contacts bounce four times in under a millisecond: one press, not three.
+        foreach (var level in new[] { PinValue.Low, PinValue.High, PinValue.Low, PinValue.High, PinValue.Low }) gpio.Drive(6, level);
+        Thread.Sleep(60);
+        gpio.Drive(6, PinValue.High);
+        Assert.IsTrue(Pressed(1000));
+        Assert.IsFalse(Pressed(50), "the bounces were not presses");
+        // Two clean presses while the app is busy ask for one more frame, not two.
+        Thread.Sleep(2 * StatusPins.Debounce.Milliseconds);
+        gpio.Press(6);
+        Thread.Sleep(2 * StatusPins.Debounce.Milliseconds);
+        gpio.Press(6);
+        Assert.IsTrue(Pressed(1000));
+        Assert.IsFalse(Pressed(50));
+    }
+
+    [TestMethod]
     public void GpioMistakesAreClearErrors()
     {
         using var controller = new GpioController(new SimulatedGpioDriver(pinCount: 28));

@@ -67,7 +67,8 @@ public sealed class SimulatedGpioDriver(int pinCount = 28) : GpioDriver
         Drive(pin, PinValue.High);
     }
 
-    void Drive(int pin, PinValue level)
+    /// <summary>The outside world drives input <paramref name="pin"/> to <paramref name="level"/> (a button's contacts, bouncing or not); an edge raises the pin's events.</summary>
+    public void Drive(int pin, PinValue level)
     {
         List<(PinEventTypes, PinChangeEventHandler)> handlers;
         PinEventTypes edge;

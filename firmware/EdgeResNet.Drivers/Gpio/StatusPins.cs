@@ -1,17 +1,25 @@
 using EdgeResNet.Common;
 using System.Device.Gpio;
+using Iot.Device.Button;
 
 namespace EdgeResNet.Drivers.Gpio;
 
 /// <summary>
 /// The board app's two pins: a status LED (output, high while a frame is being classified) and a
-/// button (input with pull-up, pressed = falling edge to ground). Either may be absent (-1).
-/// Pin numbers are the controller's logical numbers (BCM numbering on a Raspberry Pi).
+/// button to ground (internal pull-up), read by Iot.Device.Button's <see cref="GpioButton"/>: it debounces
+/// (edges within <see cref="Debounce"/> of a release are contact bounce) and raises one Press per press.
+/// Either may be absent (-1). Pin numbers are the controller's logical numbers (BCM numbering on a Raspberry Pi).
 /// </summary>
 public sealed class StatusPins : IDisposable
 {
+    /// <summary>How long after a release edges count as bounce, not as a new press.</summary>
+    public static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(30);
+
     readonly GpioController _gpio;
     readonly int _led, _button;
+    GpioButton? _buttonDevice;
+    // At most one press waits to be served: presses while a frame is classified ask for one more frame, not a queue.
+    readonly SemaphoreSlim _pressed = new(0, 1);
 
     public StatusPins(GpioController gpio, int ledPin, int buttonPin)
     {
@@ -19,19 +27,27 @@ public sealed class StatusPins : IDisposable
         _led = ledPin;
         _button = buttonPin;
         if (ledPin >= 0 && ledPin == buttonPin) throw new DeviceException($"the LED and the button are both on GPIO {ledPin}; give them different pins");
-        if (ledPin >= 0) Open(ledPin, PinMode.Output, "status LED");
-        if (buttonPin >= 0) Open(buttonPin, PinMode.InputPullUp, "button");
+        if (ledPin >= 0) Open(ledPin, PinMode.Output, "status LED", () => _gpio.OpenPin(ledPin, PinMode.Output));
+        if (buttonPin >= 0)
+        {
+            Open(buttonPin, PinMode.InputPullUp, "button", () => _buttonDevice = new GpioButton(buttonPin, isPullUp: true, hasExternalResistor: false, _gpio, shouldDispose: false, Debounce));
+            _buttonDevice!.Press += (_, _) =>
+            {
+                try { _pressed.Release(); }
+                catch (SemaphoreFullException) { } // one press is already waiting
+            };
+        }
         if (ledPin >= 0) _gpio.Write(ledPin, PinValue.Low);
     }
 
-    void Open(int pin, PinMode mode, string what)
+    void Open(int pin, PinMode mode, string what, Action open)
     {
         int count = _gpio.PinCount;
         if (pin >= count) throw new DeviceException($"{what} pin GPIO {pin} does not exist: this GPIO controller has pins 0..{count - 1}");
         try
         {
             if (!_gpio.IsPinModeSupported(pin, mode)) throw new DeviceException($"{what} pin GPIO {pin} does not support {mode}; choose another pin");
-            _gpio.OpenPin(pin, mode);
+            open();
         }
         catch (DeviceException) { throw; }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or IOException or UnauthorizedAccessException)
@@ -57,14 +73,14 @@ public sealed class StatusPins : IDisposable
         }
     }
 
-    /// <summary>Blocks until the button is pressed (true) or the token is cancelled (false).</summary>
+    /// <summary>Blocks until the button has been pressed and released (true) or the token is cancelled (false).</summary>
     public bool WaitForPress(CancellationToken cancel)
     {
-        if (_button < 0) throw new InvalidOperationException("no button pin configured");
+        if (_buttonDevice == null) throw new InvalidOperationException("no button pin configured");
         try
         {
-            var r = _gpio.WaitForEvent(_button, PinEventTypes.Falling, cancel);
-            return !r.TimedOut && !cancel.IsCancellationRequested;
+            _pressed.Wait(cancel);
+            return true;
         }
         catch (OperationCanceledException) { return false; }
     }
@@ -72,6 +88,7 @@ public sealed class StatusPins : IDisposable
     public void Dispose()
     {
         if (_led >= 0 && _gpio.IsPinOpen(_led)) { _gpio.Write(_led, PinValue.Low); _gpio.ClosePin(_led); }
-        if (_button >= 0 && _gpio.IsPinOpen(_button)) _gpio.ClosePin(_button);
+        _buttonDevice?.Dispose(); // closes its pin, leaves the controller open
+        _pressed.Dispose();
     }
 }
