@@ -29,6 +29,8 @@ public sealed record DeviceConfig
     public long RamBudget { get; init; } = EdgeResNet.Runtime.Engine.ExecutionPlan.DefaultRamBudgetBytes;
     /// <summary>Verify every section CRC of the image before the first frame (reads the whole image once).</summary>
     public bool VerifySections { get; init; }
+    /// <summary>A board name (<see cref="BoardProfile.Names"/>) whose buses fill in spi:, slots:spi: and arducam:.</summary>
+    public string? Board { get; init; }
 
     public static DeviceConfig Load(string path)
     {
@@ -40,7 +42,7 @@ public sealed record DeviceConfig
         }
         catch (JsonException e)
         {
-            throw new UsageException($"{path}: not a valid config ({e.Message}); keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, ram_budget, trust, verify_sections");
+            throw new UsageException($"{path}: not a valid config ({e.Message}); keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, ram_budget, trust, verify_sections, board");
         }
     }
 }

@@ -19,11 +19,16 @@ return root.Parse(args).Invoke();
 
 static Command RunCommand()
 {
-    var config = new Option<string?>("--config") { Description = "JSON file with the settings below (snake_case keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, ram_budget, trust, verify_sections); options given here win" };
+    var config = new Option<string?>("--config") { Description = "JSON file with the settings below (snake_case keys: image, camera, led_pin, button_pin, gpio_chip, labels, frames, ram_budget, trust, verify_sections, board); options given here win" };
     var image = new Option<string?>("--image") { Description = $"The flash image: {Specs.ImageForms}" };
     var camera = new Option<string?>("--camera") { Description = $"The frame source: {Specs.CameraForms}. FORMAT: Rgb24, Bgr24, Rgb565, Yuyv, Grey8" };
     var led = new Option<int?>("--led") { Description = "GPIO pin of the status LED (lit while a frame is classified)" };
     var button = new Option<int?>("--button") { Description = "GPIO pin of a button to ground (internal pull-up): classify one frame per press" };
+    var board = new Option<string?>("--board")
+    {
+        Description = $"The board, by name ({string.Join(", ", BoardProfile.Names)}): fills in the buses a device string leaves out (spi:, slots:spi:, arducam:) " +
+            "and refuses an LED or button on a pin those buses use",
+    };
     var gpioChip = new Option<int?>("--gpio-chip") { Description = "Use /dev/gpiochipN through libgpiod instead of the board's default GPIO driver" };
     var labels = new Option<string?>("--labels") { Description = "labels.json of the weights package, to print class names" };
     var frames = new Option<int?>("--frames") { Description = "Stop after N frames (default: until the source ends or Ctrl+C)" };
@@ -36,7 +41,7 @@ static Command RunCommand()
     var logitsOut = new Option<string?>("--logits-out") { Description = "Also write each frame's logits here (one line per frame: source, then the integer logits)" };
     var cmd = new Command("run", "Classify frames: prints the label, probability and latency of each")
     {
-        config, image, camera, led, button, gpioChip, labels, frames, ramBudget, trust, verify, logitsOut,
+        config, image, camera, led, button, gpioChip, labels, frames, ramBudget, trust, verify, logitsOut, board,
     };
     cmd.SetAction(pr => ExitCodes.Guard(() =>
     {
@@ -56,7 +61,16 @@ static Command RunCommand()
             RamBudget = pr.GetValue(ramBudget) ?? c.RamBudget,
             Trust = pr.GetValue(trust) is { Length: > 0 } keys ? keys : c.Trust,
             VerifySections = pr.GetValue(verify) || c.VerifySections,
+            Board = pr.GetValue(board) ?? c.Board,
         };
+        if (c.Board is string boardName)
+        {
+            var profile = BoardProfile.Get(boardName);
+            c = c with { Image = profile.Image(c.Image), Camera = profile.Camera(c.Camera) };
+            bool flashOnSpi = c.Image!.StartsWith("spi:") || c.Image.StartsWith("slots:spi:"), arducam = c.Camera!.StartsWith("arducam:");
+            profile.CheckPin(c.LedPin, "--led", flashOnSpi, arducam);
+            profile.CheckPin(c.ButtonPin, "--button", flashOnSpi, arducam);
+        }
         return Run(c, pr.GetValue(logitsOut));
     }));
     return cmd;

@@ -133,6 +133,25 @@ public sealed class DeviceTests
     }
 
     [TestMethod]
+    public void ABoardNameSuppliesItsBusesAndGuardsTheirPins()
+    {
+        var pi = EdgeResNet.Device.BoardProfile.Get("rpi4");
+        Assert.AreEqual("spi:0,0", pi.Image("spi:"));
+        Assert.AreEqual("slots:spi:0,0", pi.Image("slots:spi:"));
+        Assert.AreEqual("slots:spi:1,0", pi.Image("slots:spi:1,0"), "a given bus stays");
+        Assert.AreEqual("arducam:0,1,1", pi.Camera("arducam:"));
+        Assert.AreEqual(28, pi.PinCount);
+        // Iot.Device.Board's tables: SPI0 on GPIO 9, 10, 11 with CE0 on 8 and CE1 on 7; I2C1 on 2 and 3.
+        CollectionAssert.AreEquivalent(new[] { 2, 3, 7, 8, 9, 10, 11 }, pi.BusPins.Keys.ToArray());
+        pi.CheckPin(17, "--led", flashOnSpi: true, arducam: true);
+        StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Common.UsageException>(() => pi.CheckPin(10, "--led", flashOnSpi: true, arducam: false)).Message, "SPI0 MOSI");
+        StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Common.UsageException>(() => pi.CheckPin(2, "--button", flashOnSpi: true, arducam: true)).Message, "I2C1 SDA");
+        pi.CheckPin(2, "--button", flashOnSpi: true, arducam: false); // no camera on I2C: the pin is free
+        StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Common.UsageException>(() => pi.CheckPin(30, "--led", true, true)).Message, "GPIO 0..27");
+        StringAssert.Contains(Assert.ThrowsExactly<EdgeResNet.Common.UsageException>(() => EdgeResNet.Device.BoardProfile.Get("esp32")).Message, "rpi4");
+    }
+
+    [TestMethod]
     public void GpioMistakesAreClearErrors()
     {
         using var controller = new GpioController(new SimulatedGpioDriver(pinCount: 28));
