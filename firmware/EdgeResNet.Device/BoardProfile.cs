@@ -16,10 +16,10 @@ public sealed class BoardProfile
     public static readonly string[] Names = ["rpi3", "rpi4", "rpi-zero-2w"];
 
     public string Name { get; }
-    /// <summary>The flash chip on SPI bus <see cref="SpiBus"/> chip select 0, the ArduCam on chip select 1, its sensor on I2C bus <see cref="I2cBus"/>.</summary>
+    /// <summary>The README's wiring: the ArduCam on SPI bus <see cref="SpiBus"/> chip select 0 (its sensor on I2C bus <see cref="I2cBus"/>), the flash chip on chip select 1.</summary>
     public int SpiBus { get; } = 0;
-    public int FlashChipSelect { get; } = 0;
-    public int CameraChipSelect { get; } = 1;
+    public int FlashChipSelect { get; } = 1;
+    public int CameraChipSelect { get; } = 0;
     public int I2cBus { get; }
     public int PinCount { get; }
     /// <summary>GPIO -> what it carries: SPI MISO/MOSI/SCLK, both chip selects, I2C SDA/SCL.</summary>
@@ -36,12 +36,12 @@ public sealed class BoardProfile
         using var pi = new RaspberryPiBoard();
         var pins = new Dictionary<int, string>();
         // GetDefaultPinAssignmentForSpi: MISO, MOSI, SCLK, then the chip select line.
-        var flash = pi.GetDefaultPinAssignmentForSpi(new SpiConnectionSettings(0, 0));
-        var camera = pi.GetDefaultPinAssignmentForSpi(new SpiConnectionSettings(0, 1));
+        var camera = pi.GetDefaultPinAssignmentForSpi(new SpiConnectionSettings(0, 0));
+        var flash = pi.GetDefaultPinAssignmentForSpi(new SpiConnectionSettings(0, 1));
         string[] spiNames = ["SPI0 MISO", "SPI0 MOSI", "SPI0 SCLK"];
         for (int i = 0; i < 3; i++) pins[flash[i]] = spiNames[i];
-        pins[flash[3]] = "SPI0 CE0 (the flash chip)";
-        pins[camera[3]] = "SPI0 CE1 (the ArduCam)";
+        pins[camera[3]] = "SPI0 CE0 (the ArduCam)";
+        pins[flash[3]] = "SPI0 CE1 (the flash chip)";
         int i2c = pi.GetDefaultI2cBusNumber();
         var sdaScl = pi.GetDefaultPinAssignmentForI2c(i2c);
         pins[sdaScl[0]] = $"I2C{i2c} SDA (the camera sensor)";
@@ -65,7 +65,7 @@ public sealed class BoardProfile
     {
         if (pin < 0) return;
         if (pin >= PinCount) throw new UsageException($"{what} GPIO {pin}: a {Name} has GPIO 0..{PinCount - 1}");
-        if (BusPins.TryGetValue(pin, out var use) && (use.StartsWith("SPI0 CE0") ? flashOnSpi : use.StartsWith("SPI0 CE1") || use.StartsWith("I2C") ? arducam : flashOnSpi || arducam))
+        if (BusPins.TryGetValue(pin, out var use) && (use.EndsWith("(the flash chip)") ? flashOnSpi : use.EndsWith("(the ArduCam)") || use.StartsWith("I2C") ? arducam : flashOnSpi || arducam))
             throw new UsageException($"{what} GPIO {pin} is {use} on a {Name}; choose a free GPIO");
     }
 }

@@ -136,10 +136,11 @@ public sealed class DeviceTests
     public void ABoardNameSuppliesItsBusesAndGuardsTheirPins()
     {
         var pi = EdgeResNet.Device.BoardProfile.Get("rpi4");
-        Assert.AreEqual("spi:0,0", pi.Image("spi:"));
-        Assert.AreEqual("slots:spi:0,0", pi.Image("slots:spi:"));
+        // The README's wiring: ArduCam on SPI0 CE0 and I2C1, the flash chip on SPI0 CE1.
+        Assert.AreEqual("spi:0,1", pi.Image("spi:"));
+        Assert.AreEqual("slots:spi:0,1", pi.Image("slots:spi:"));
         Assert.AreEqual("slots:spi:1,0", pi.Image("slots:spi:1,0"), "a given bus stays");
-        Assert.AreEqual("arducam:0,1,1", pi.Camera("arducam:"));
+        Assert.AreEqual("arducam:0,0,1", pi.Camera("arducam:"));
         Assert.AreEqual(28, pi.PinCount);
         // Iot.Device.Board's tables: SPI0 on GPIO 9, 10, 11 with CE0 on 8 and CE1 on 7; I2C1 on 2 and 3.
         CollectionAssert.AreEquivalent(new[] { 2, 3, 7, 8, 9, 10, 11 }, pi.BusPins.Keys.ToArray());
