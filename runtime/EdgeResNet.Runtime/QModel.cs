@@ -25,7 +25,7 @@ namespace EdgeResNet.Runtime
             {
                 int lo = 16, hi = 2;
                 foreach (var l in Layers)
-                    if (l.Op == QOp.Conv) { lo = System.Math.Min(lo, l.WeightBits); hi = System.Math.Max(hi, l.WeightBits); }
+                    if (l.Op == QOp.Conv) { lo = (l.WeightBits < lo ? l.WeightBits : lo); hi = (l.WeightBits > hi ? l.WeightBits : hi); }
                 return lo >= hi ? hi + "-bit" : lo + ".." + hi + "-bit (mixed)";
             }
         }

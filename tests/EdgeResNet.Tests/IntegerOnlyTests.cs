@@ -31,6 +31,33 @@ public sealed class IntegerOnlyTests
                 .Where(p => p.Contains(Path.DirectorySeparatorChar + tfm + Path.DirectorySeparatorChar)).OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
             yield return [tfm, dll ?? ""];
         }
+        yield return ["nanoFramework", NanoFrameworkBuild(root) ?? ""];
+    }
+
+    /// <summary>The same core source compiled against nanoFramework's mscorlib alone (runtime/nanoframework).</summary>
+    static string? NanoFrameworkBuild(string root) =>
+        Directory.GetFiles(Path.Combine(root, "runtime", "nanoframework", "bin"), "EdgeResNet.Runtime.NanoFramework.dll", SearchOption.AllDirectories)
+            .OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+
+    [TestMethod]
+    public void TheNanoFrameworkBuildReferencesNanoFrameworksMscorlibAloneAndHoldsTheWholeCore()
+    {
+        string root = EdgeResNet.Tools.RepoPaths.FindRoot()!;
+        string? dll = NanoFrameworkBuild(root);
+        Assert.IsNotNull(dll, "no nanoFramework build of the runtime; build the solution first");
+        using var pe = new PEReader(File.OpenRead(dll));
+        var md = pe.GetMetadataReader();
+        var refs = md.AssemblyReferences.Select(h => md.GetAssemblyReference(h)).Select(r => $"{md.GetString(r.Name)} {r.Version}").ToList();
+        string corlib = Directory.GetFiles(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages", "nanoframework.corelibrary", "1.17.11", "lib"), "mscorlib.dll").Single();
+        var nfVersion = AssemblyName.GetAssemblyName(corlib).Version;
+        CollectionAssert.AreEqual(new[] { $"mscorlib {nfVersion}" }, refs, "only nanoFramework's mscorlib");
+        // The whole integer core is in it: arithmetic, reference kernels, image reader, plan, engine, preprocessing.
+        var types = md.TypeDefinitions.Select(h => md.GetString(md.GetTypeDefinition(h).Name)).ToHashSet();
+        foreach (var t in new[] { "FixedPoint", "ReferenceKernels", "ConvDispatch", "FlashImage", "BitPacking", "Crc32", "StreamingVerifier", "ExecutionPlan", "InferenceEngine", "FramePreprocessor", "MemoryFlash", "FlashRegion" })
+            Assert.Contains(t, types);
+        // The .NET-only SIMD kernels and the file reader stay out (FastConv's scratch sizes are in, so plans match everywhere).
+        foreach (var t in new[] { "FastAdd", "FastPool", "FileFlash" })
+            Assert.DoesNotContain(t, types);
     }
 
     [TestMethod]

@@ -1,6 +1,4 @@
 using System;
-using System.Collections.Generic;
-using System.Text;
 using EdgeResNet.Runtime.Kernels;
 
 namespace EdgeResNet.Runtime.Engine
@@ -10,10 +8,11 @@ namespace EdgeResNet.Runtime.Engine
     /// <summary>No plan can run this image: its layer table is not a ResNet the planner knows, or it does not fit the RAM budget.</summary>
     public sealed class PlanException : Exception
     {
-        /// <summary>The RAM of the smallest plan, when the failure is the budget (else null).</summary>
-        public long? SmallestRamBytes { get; }
+        /// <summary>The RAM of the smallest plan, when the failure is the budget (else 0: the image cannot be planned at all).</summary>
+        public long SmallestRamBytes { get; }
+        public bool IsOverBudget => SmallestRamBytes > 0;
 
-        public PlanException(string message, long? smallestRamBytes = null) : base(message) { SmallestRamBytes = smallestRamBytes; }
+        public PlanException(string message, long smallestRamBytes = 0) : base(message) { SmallestRamBytes = smallestRamBytes; }
     }
 
     /// <summary>
@@ -45,7 +44,8 @@ namespace EdgeResNet.Runtime.Engine
     /// </summary>
     public sealed class ExecutionPlan
     {
-        public readonly List<PlanStep> Steps = new List<PlanStep>();
+        /// <summary>The schedule, in order (an array: the portable core has no collections library).</summary>
+        public PlanStep[] Steps = new PlanStep[0];
         public int TensorAreaShorts, ScratchShorts, Im2ColShorts, WeightGroupShorts, MaxAccLongs, MaxRowBytesGroup, MaxChannels;
         /// <summary>Tensor area, then the scratch of steps that do not fit inside it, then the im2col rows.</summary>
         public int ArenaShorts => TensorAreaShorts + ScratchShorts + Im2ColShorts;
@@ -106,10 +106,11 @@ namespace EdgeResNet.Runtime.Engine
             int area = model.InputSize;
             foreach (var l in layers) area = Math.Max(area, l.WideOutput ? 0 : l.OutSize);
             TensorAreaShorts = area;
-            foreach (var s in Steps)
+            for (int k = 0; k < Steps.Length; k++)
             {
+                var s = Steps[k];
                 s.OutputOffset = s.Kind == StepKind.Stem ? area - layers[s.Pool].OutSize : 0;
-                s.InputOffset = s == Steps[0] ? 0 : Steps[Steps.IndexOf(s) - 1].OutputOffset;
+                s.InputOffset = k == 0 ? 0 : Steps[k - 1].OutputOffset;
                 if (s.Kind == StepKind.Stem && s.InputOffset + model.InputSize > s.OutputOffset)
                     throw new PlanException("the input frame and the stem output do not fit side by side in the tensor area");
             }
@@ -232,10 +233,13 @@ namespace EdgeResNet.Runtime.Engine
 
         void Recognise(QLayer[] L)
         {
+            var found = new PlanStep[L.Length]; // at most one step per layer
+            int count = 0;
+            void Add(PlanStep step) { found[count++] = step; }
             int i = 0;
             if (L.Length >= 2 && L[0].Op == QOp.Conv && L[0].Input0 == 0 && L[1].Op == QOp.MaxPool && L[1].Input0 == 1)
             {
-                Steps.Add(new PlanStep { Kind = StepKind.Stem, A = 0, Pool = 1 });
+                Add(new PlanStep { Kind = StepKind.Stem, A = 0, Pool = 1 });
                 i = 2;
             }
             else throw new PlanException("the layer table does not start with a conv + max pool stem");
@@ -244,7 +248,9 @@ namespace EdgeResNet.Runtime.Engine
                 int x = i; // tensor id of the block input is i (the output of layer i - 1)
                 if (i + 1 < L.Length && L[i].Op == QOp.GlobalAvgPool && L[i + 1].Op == QOp.Conv && L[i + 1].WideOutput && i + 2 == L.Length)
                 {
-                    Steps.Add(new PlanStep { Kind = StepKind.Head, Gap = i, Fc = i + 1, BandRows = 1 });
+                    Add(new PlanStep { Kind = StepKind.Head, Gap = i, Fc = i + 1, BandRows = 1 });
+                    Steps = new PlanStep[count];
+                    Array.Copy(found, Steps, count);
                     return;
                 }
                 var s = new PlanStep { Kind = StepKind.Bottleneck, A = i, B = i + 1, C = i + 2 };
@@ -267,7 +273,7 @@ namespace EdgeResNet.Runtime.Engine
                 }
                 if (!ok) throw new PlanException($"layers from {i} ('{L[i].Name}') are not a bottleneck block (1x1, 3x3, 1x1 convs, optional 1x1 projection, Add)");
                 s.Add = next;
-                Steps.Add(s);
+                Add(s);
                 i = next + 1;
             }
             throw new PlanException("the layer table does not end with global average pooling + dense");
@@ -277,7 +283,7 @@ namespace EdgeResNet.Runtime.Engine
         public int[] StepOfLayer()
         {
             var map = new int[Model.Layers.Length];
-            for (int i = 0; i < Steps.Count; i++)
+            for (int i = 0; i < Steps.Length; i++)
                 foreach (int layer in new[] { Steps[i].A, Steps[i].B, Steps[i].C, Steps[i].P, Steps[i].Add, Steps[i].Pool, Steps[i].Gap, Steps[i].Fc })
                     if (layer >= 0) map[layer] = i;
             return map;
@@ -287,19 +293,23 @@ namespace EdgeResNet.Runtime.Engine
         public string StepName(PlanStep s)
         {
             var L = Model.Layers;
-            return s.Kind == StepKind.Stem ? L[s.A].Name + "+" + L[s.Pool].Name : s.Kind == StepKind.Head ? L[s.Gap].Name + "+" + L[s.Fc].Name : L[s.A].Name.Replace("_branch2a", "");
+            if (s.Kind == StepKind.Stem) return L[s.A].Name + "+" + L[s.Pool].Name;
+            if (s.Kind == StepKind.Head) return L[s.Gap].Name + "+" + L[s.Fc].Name;
+            string a = L[s.A].Name;
+            int k = a.IndexOf("_branch2a");
+            return k < 0 ? a : a.Substring(0, k) + a.Substring(k + "_branch2a".Length);
         }
 
         /// <summary>A readable schedule: one line per step.</summary>
         public string Describe()
         {
-            var sb = new StringBuilder();
+            string text = "";
             foreach (var s in Steps)
             {
                 string name = StepName(s);
-                sb.Append($"{s.Kind,-10} {name,-26} bands {s.Bands,2} x {s.BandRows,3} rows  in@{2L * s.InputOffset,9:N0} B  out@{2L * s.OutputOffset,9:N0} B  scratch {2L * s.ScratchTotal,9:N0} B@{2L * s.ScratchOffset,9:N0}\n");
+                text += $"{s.Kind,-10} {name,-26} bands {s.Bands,2} x {s.BandRows,3} rows  in@{2L * s.InputOffset,9:N0} B  out@{2L * s.OutputOffset,9:N0} B  scratch {2L * s.ScratchTotal,9:N0} B@{2L * s.ScratchOffset,9:N0}\n";
             }
-            return sb.ToString();
+            return text;
         }
     }
 }

@@ -85,7 +85,7 @@ namespace EdgeResNet.Runtime.Flash
 
         static void CheckBits(int bits)
         {
-            if (bits < 2 || bits > 16) throw new ArgumentOutOfRangeException(nameof(bits), bits, "bit width must be 2..16");
+            if (bits < 2 || bits > 16) throw new ArgumentOutOfRangeException(nameof(bits), "bit width must be 2..16, not " + bits);
         }
     }
 }

@@ -1,5 +1,7 @@
 using System;
+#if !NANOFRAMEWORK
 using System.Runtime.InteropServices;
+#endif
 
 namespace EdgeResNet.Runtime.Flash
 {
@@ -45,8 +47,12 @@ namespace EdgeResNet.Runtime.Flash
         /// <summary>Continue a CRC: start with <c>Append(0, data)</c>, feed more with the returned value.</summary>
         public static uint Append(uint crc, ReadOnlySpan<byte> readOnly)
         {
+#if NANOFRAMEWORK
+            var data = readOnly;
+#else
             // Read through a Span view: Mono 6.8 lacks the ref-readonly ReadOnlySpan indexer that netstandard2.1 compiles against.
             Span<byte> data = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(readOnly), readOnly.Length);
+#endif
             uint[] t = Tables;
             uint c = ~crc;
             int i = 0;

@@ -1,5 +1,4 @@
 using System;
-using System.Text;
 
 namespace EdgeResNet.Runtime.Flash
 {
@@ -307,13 +306,13 @@ namespace EdgeResNet.Runtime.Flash
                 if (l.WeightsSize > 0) sections[n++] = new[] { l.WeightsOffset, l.WeightsSize };
                 if (l.BnSize > 0) sections[n++] = new[] { l.BnOffset, (long)l.BnSize };
             }
-            Array.Sort(sections, new SectionOrder());
+            // Insertion sort by offset: two sections per layer at most, and it needs no comparer (the portable core has no collections library).
+            for (int i = 1; i < sections.Length; i++)
+                for (int j = i; j > 0 && sections[j - 1][0] > sections[j][0]; j--)
+                {
+                    var t = sections[j]; sections[j] = sections[j - 1]; sections[j - 1] = t;
+                }
             return sections;
-        }
-
-        sealed class SectionOrder : System.Collections.Generic.IComparer<long[]>
-        {
-            public int Compare(long[]? a, long[]? b) => a![0].CompareTo(b![0]);
         }
 
         static void CheckSection(string what, long offset, long size, long tableEnd, long imageSize)
@@ -342,8 +341,7 @@ namespace EdgeResNet.Runtime.Flash
         public static void EncodeLayer(QLayer l, SectionPlacement s, Span<byte> r)
         {
             r.Slice(0, LayerRecordSize).Clear();
-            var name = Encoding.UTF8.GetBytes(l.Name);
-            for (int i = 0; i < Math.Min(name.Length, NameBytes - 1); i++) r[i] = name[i];
+            EncodeName(l.Name, r.Slice(0, NameBytes - 1));
             r[32] = (byte)l.Op; r[33] = (byte)(l.Relu ? 1 : 0); r[34] = (byte)(l.WideOutput ? 1 : 0); r[35] = (byte)l.OutBits;
             W16(r, 36, l.Input0); W16(r, 38, l.Input1);
             W16(r, 40, l.InH); W16(r, 42, l.InW); W16(r, 44, l.InC); W16(r, 46, l.OutH); W16(r, 48, l.OutW); W16(r, 50, l.OutC);
@@ -356,15 +354,43 @@ namespace EdgeResNet.Runtime.Flash
             W64(r, 96, (ulong)s.BnOffset); W32(r, 104, (uint)l.BnSize); W32(r, 108, s.BnCrc);
         }
 
+        // Layer names are UTF-8 in the record. The portable core has no System.Text (nanoFramework), so it codes them
+        // itself: one to three bytes per UTF-16 unit (a surrogate pair's halves become '?'), truncated at a whole character.
+        static void EncodeName(string name, Span<byte> r)
+        {
+            int n = 0;
+            foreach (char c in name)
+            {
+                int v = c >= 0xD800 && c <= 0xDFFF ? '?' : c, size = v < 0x80 ? 1 : v < 0x800 ? 2 : 3;
+                if (n + size > r.Length) return;
+                if (size == 1) r[n++] = (byte)v;
+                else if (size == 2) { r[n++] = (byte)(0xC0 | v >> 6); r[n++] = (byte)(0x80 | v & 0x3F); }
+                else { r[n++] = (byte)(0xE0 | v >> 12); r[n++] = (byte)(0x80 | v >> 6 & 0x3F); r[n++] = (byte)(0x80 | v & 0x3F); }
+            }
+        }
+
+        static string DecodeName(Span<byte> r)
+        {
+            var chars = new char[r.Length];
+            int n = 0;
+            for (int i = 0; i < r.Length; i++)
+            {
+                int b = r[i];
+                if (b < 0x80) chars[n++] = (char)b;
+                else if (b >= 0xC0 && b < 0xE0 && i + 1 < r.Length) { chars[n++] = (char)((b & 0x1F) << 6 | r[i + 1] & 0x3F); i++; }
+                else if (b >= 0xE0 && b < 0xF0 && i + 2 < r.Length) { chars[n++] = (char)((b & 0x0F) << 12 | (r[i + 1] & 0x3F) << 6 | r[i + 2] & 0x3F); i += 2; }
+                else chars[n++] = '?';
+            }
+            return new string(chars, 0, n);
+        }
+
         static QLayer DecodeLayer(Span<byte> r, int index)
         {
             int nameLength = 0;
             while (nameLength < NameBytes && r[nameLength] != 0) nameLength++;
-            var name = new byte[nameLength];
-            for (int i = 0; i < nameLength; i++) name[i] = r[i];
             var l = new QLayer
             {
-                Name = Encoding.UTF8.GetString(name),
+                Name = DecodeName(r.Slice(0, nameLength)),
                 Op = (QOp)r[32], Relu = r[33] != 0, WideOutput = r[34] != 0, OutBits = r[35],
                 Input0 = (short)U16(r, 36), Input1 = (short)U16(r, 38),
                 InH = U16(r, 40), InW = U16(r, 42), InC = U16(r, 44), OutH = U16(r, 46), OutW = U16(r, 48), OutC = U16(r, 50),
@@ -386,8 +412,9 @@ namespace EdgeResNet.Runtime.Flash
             CheckRange(where, "bottom padding", l.PadBottom, 0, l.KernelH - 1);
             CheckRange(where, "left padding", l.PadLeft, 0, l.KernelW - 1);
             CheckRange(where, "right padding", l.PadRight, 0, l.KernelW - 1);
-            foreach (var (field, value) in new[] { ("input fraction bits", l.InFrac), ("second input fraction bits", l.In1Frac), ("output fraction bits", l.OutFrac) })
-                CheckRange(where, field, value, -MaxFractionBits, MaxFractionBits);
+            CheckRange(where, "input fraction bits", l.InFrac, -MaxFractionBits, MaxFractionBits);
+            CheckRange(where, "second input fraction bits", l.In1Frac, -MaxFractionBits, MaxFractionBits);
+            CheckRange(where, "output fraction bits", l.OutFrac, -MaxFractionBits, MaxFractionBits);
             // Add and global pooling shift by these differences: bounded, the shifted values stay far inside 64 bits.
             if (l.Op is QOp.Add or QOp.GlobalAvgPool) CheckRange(where, "input minus output fraction bits", l.InFrac - l.OutFrac, -MaxFormatChange, MaxFormatChange);
             if (l.Op == QOp.Add) CheckRange(where, "second input minus output fraction bits", l.In1Frac - l.OutFrac, -MaxFormatChange, MaxFormatChange);

@@ -1,5 +1,7 @@
 using System;
+#if !NANOFRAMEWORK
 using System.IO;
+#endif
 
 namespace EdgeResNet.Runtime.Flash
 {
@@ -25,6 +27,7 @@ namespace EdgeResNet.Runtime.Flash
         }
     }
 
+#if !NANOFRAMEWORK // nanoFramework boards read the SPI flash; its file system is a separate library
     /// <summary>A flash image in a file, read on demand (never loaded whole).</summary>
     public sealed class FileFlash : IFlash, IDisposable
     {
@@ -54,6 +57,7 @@ namespace EdgeResNet.Runtime.Flash
 
         public void Dispose() => _file.Dispose();
     }
+#endif
 
     /// <summary>A window [offset, offset + length) of another flash (an image slot, an image at an offset), read with offsets relative to its start.</summary>
     public sealed class FlashRegion : IFlash

@@ -19,8 +19,17 @@ namespace EdgeResNet.Runtime.Flash
         public StreamingVerifier(IFlash inner, QModel model)
         {
             _inner = inner;
-            _sections = Array.FindAll(model.Layers, l => l.WeightsSize > 0);
-            Array.Sort(_sections, (a, b) => a.WeightsOffset.CompareTo(b.WeightsOffset));
+            // Layers with weights, by offset (a count, a copy and an insertion sort: the portable core has no LINQ or comparers).
+            int n = 0;
+            foreach (var l in model.Layers) if (l.WeightsSize > 0) n++;
+            _sections = new QLayer[n];
+            n = 0;
+            foreach (var l in model.Layers) if (l.WeightsSize > 0) _sections[n++] = l;
+            for (int i = 1; i < n; i++)
+                for (int j = i; j > 0 && _sections[j - 1].WeightsOffset > _sections[j].WeightsOffset; j--)
+                {
+                    var t = _sections[j]; _sections[j] = _sections[j - 1]; _sections[j - 1] = t;
+                }
             _next = new long[_sections.Length];
             _crc = new uint[_sections.Length];
             for (int i = 0; i < _sections.Length; i++) _next[i] = _sections[i].WeightsOffset;

@@ -36,7 +36,7 @@ namespace EdgeResNet.Runtime.Input
             if (stride < min) throw new ArgumentException($"stride {stride} is shorter than a {width}-pixel {format} row ({min} bytes)");
             long needed = MinLength(width, height, format, stride);
             if (data == null || data.Length < needed)
-                throw new ArgumentException($"a {width}x{height} {format} frame needs {needed} bytes, got {data?.Length ?? 0}");
+                throw new ArgumentException($"a {width}x{height} {format} frame needs {needed} bytes, got {(data == null ? 0 : data.Length)}");
             Width = width; Height = height; Format = format; Data = data; Stride = stride;
         }
 

@@ -93,9 +93,9 @@ public static class Footprint
         if (ramBudgetBytes <= 0) throw new UsageException($"--ram-budget {ramBudgetBytes}: give a positive number of bytes");
         ExecutionPlan plan;
         try { plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudgetBytes, referenceKernels: referenceKernels); }
-        catch (PlanException e) when (e.SmallestRamBytes is long smallest)
+        catch (PlanException e) when (e.IsOverBudget)
         {
-            throw new UsageException($"--ram-budget {ramBudgetBytes:N0} B is below the smallest plan for this image, {smallest:N0} B (one-row bands); give at least that");
+            throw new UsageException($"--ram-budget {ramBudgetBytes:N0} B is below the smallest plan for this image, {e.SmallestRamBytes:N0} B (one-row bands); give at least that");
         }
         long heapBefore = GC.GetAllocatedBytesForCurrentThread();
         var engine = new InferenceEngine(image, plan);
@@ -104,7 +104,7 @@ public static class Footprint
         input.CopyTo(engine.Input);
         // The per-step counter is made before the allocation count starts: the frame itself allocates nothing.
         var stepOf = plan.StepOfLayer();
-        var stepFlash = new long[plan.Steps.Count];
+        var stepFlash = new long[plan.Steps.Length];
         long last = counting.BytesRead;
         Action<int> afterLayer = layer => { stepFlash[stepOf[layer]] += counting.BytesRead - last; last = counting.BytesRead; };
         long readBefore = counting.BytesRead, readsBefore = counting.Reads, allocBefore = GC.GetAllocatedBytesForCurrentThread();
