@@ -35,9 +35,12 @@ public sealed class IntegerOnlyTests
     }
 
     /// <summary>The same core source compiled against nanoFramework's mscorlib alone (runtime/nanoframework).</summary>
-    static string? NanoFrameworkBuild(string root) =>
-        Directory.GetFiles(Path.Combine(root, "runtime", "nanoframework", "bin"), "EdgeResNet.Runtime.NanoFramework.dll", SearchOption.AllDirectories)
+    static string? NanoFrameworkBuild(string root)
+    {
+        string bin = Path.Combine(root, "runtime", "nanoframework", "bin");
+        return !Directory.Exists(bin) ? null : Directory.GetFiles(bin, "EdgeResNet.Runtime.NanoFramework.dll", SearchOption.AllDirectories)
             .OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+    }
 
     [TestMethod]
     public void TheNanoFrameworkBuildReferencesNanoFrameworksMscorlibAloneAndHoldsTheWholeCore()
