@@ -15,14 +15,7 @@ namespace EdgeResNet.Tests;
 [TestClass]
 public sealed class MixedPrecisionTests
 {
-    /// <param name="mean">The inputs' mean (a photo's channels are not zero-mean; bias correction acts through the mean).</param>
-    static (Network Net, Calibration Cal, float[][] Inputs) MiniCalibrated(int seed = 3, double mean = 0)
-    {
-        var net = MiniResNet.Build(seed);
-        var rng = new Random(seed);
-        var x = Enumerable.Range(0, 8).Select(_ => Enumerable.Range(0, net.Input.OutShape.Size).Select(_ => (float)(rng.NextDouble() * 200 - 100 + mean)).ToArray()).ToArray();
-        return (net, Calibration.Run(new FloatReference(net), x.Length, i => x[i], threads: 1), x);
-    }
+    static (Network Net, Calibration Cal, float[][] Inputs) MiniCalibrated(int seed = 3, double mean = 0) => MiniResNet.Calibrated(seed, mean);
 
     /// <summary>Sum over the inputs and logits of |integer logit - float logit|.</summary>
     static double LogitError(Network net, Calibration cal, float[][] inputs, QuantOptions options)
