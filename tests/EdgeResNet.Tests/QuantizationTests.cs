@@ -102,7 +102,7 @@ public sealed class QuantizationTests
     {
         if (!FastConv.IsSupported) Assert.Inconclusive("this CPU has neither AVX2 nor arm64 NEON");
         var rng = new Random(9);
-        foreach (var (k, stride, cin, cout, bits, signed) in new[] { (3, 1, 16, 8, 10, false), (7, 2, 3, 5, 10, true), (1, 2, 32, 7, 8, false), (1, 1, 48, 9, 16, true), (3, 2, 5, 3, 13, false), (1, 1, 2048, 6, 10, true), (3, 1, 16, 24, 10, false), (1, 1, 32, 40, 8, true) })
+        foreach (var (k, stride, cin, cout, bits, signed) in new[] { (3, 1, 16, 8, 10, false), (7, 2, 3, 5, 10, true), (1, 2, 32, 7, 8, false), (1, 1, 48, 9, 16, true), (3, 2, 5, 3, 13, false), (1, 1, 2048, 6, 10, true), (3, 1, 16, 24, 10, false), (1, 1, 32, 40, 8, true), (3, 1, 64, 20, 14, true), (3, 2, 32, 33, 10, false) })
         {
             var l = new QLayer
             {
@@ -126,11 +126,37 @@ public sealed class QuantizationTests
             var actual = new short[l.OutSize]; var actualWide = new int[l.OutSize];
             var kernel = ConvDispatch.Select(l, simdAllowed: true);
             Assert.AreEqual(bits > ConvDispatch.MaxUnsplitWeightBits ? ConvKernel.SimdSplit : ConvKernel.Simd, kernel);
-            ConvDispatch.Run(kernel, l, ConvTile.Whole(l), x, l.Weights, l.Multipliers, l.Offsets, actual, actualWide, new short[l.Weights.Length], new short[l.Weights.Length],
+            var laidOut = WeightLayout.FromRows(l.Weights, cout, l.WeightStride, ConvDispatch.ChannelBlock(kernel));
+            ConvDispatch.Run(kernel, l, ConvTile.Whole(l), x, laidOut, l.Multipliers, l.Offsets, actual, actualWide, new short[laidOut.Length], new short[laidOut.Length],
                 new short[ConvDispatch.ScratchShortsPerRow(l, kernel) * l.OutH], new long[l.OutH * l.OutW * cout]);
             CollectionAssert.AreEqual(expected, actual, $"k{k} s{stride} cin{cin} bits{bits}");
             CollectionAssert.AreEqual(expectedWide, actualWide, $"k{k} s{stride} cin{cin} bits{bits} (wide)");
             Assert.IsTrue(expected.Any(v => v != 0) || expectedWide.Any(v => v != 0), "the test layer must produce something");
+        }
+    }
+
+    [TestMethod]
+    public void WeightsUnpackIntoEveryKernelLayoutAsTheirRows()
+    {
+        var rng = new Random(21);
+        foreach (var (channels, reduce, bits) in new[] { (13, 147, 10), (8, 4608, 10), (16, 64, 10), (5, 27, 10), (11, 100, 7), (9, 48, 16) })
+        {
+            int stride = (reduce + 15) & ~15, rowBytes = BitPacking.PackedBytes(reduce, bits);
+            var rows = new short[channels * stride];
+            var packed = new byte[channels * rowBytes];
+            for (int c = 0; c < channels; c++)
+            {
+                var row = rows.AsSpan(c * stride, reduce);
+                for (int k = 0; k < reduce; k++) row[k] = (short)rng.Next(-(1 << (bits - 1)), 1 << (bits - 1));
+                BitPacking.Pack(row, bits, packed.AsSpan(c * rowBytes, rowBytes));
+            }
+            foreach (int block in new[] { 1, 8 })
+            {
+                var dest = new short[WeightLayout.Shorts(channels, stride, block)];
+                dest.AsSpan().Fill(12345); // padding channels must come out zero
+                WeightLayout.Unpack(packed, bits, rowBytes, reduce, stride, channels, block, new short[stride], dest);
+                CollectionAssert.AreEqual(WeightLayout.FromRows(rows, channels, stride, block), dest, $"{channels} x {reduce} at {bits} bits, block {block}");
+            }
         }
     }
 

@@ -54,6 +54,7 @@ public class ConvKernelBenchmarks
         _weights = new short[cout * _layer.WeightStride];
         for (int c = 0; c < cout; c++)
             for (int i = 0; i < _layer.ReduceSize; i++) _weights[c * _layer.WeightStride + i] = (short)rng.Next(-64, 64);
+        _weights = WeightLayout.FromRows(_weights, cout, _layer.WeightStride, ConvDispatch.ChannelBlock(Kernel));
         _multipliers = Enumerable.Repeat(1 << 12, cout).ToArray();
         _offsets = new int[cout];
         _output = new short[rows * w * cout];

@@ -47,6 +47,8 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>The schedule, in order (an array: the portable core has no collections library).</summary>
         public PlanStep[] Steps = new PlanStep[0];
         public int TensorAreaShorts, ScratchShorts, Im2ColShorts, WeightGroupShorts, MaxAccLongs, MaxRowBytesGroup, MaxChannels;
+        /// <summary>One weight row to unpack into, where a kernel reads its weights in another layout than rows (<see cref="ConvDispatch.ChannelBlock"/>).</summary>
+        public int UnpackRowShorts;
         /// <summary>Tensor area, then the scratch of steps that do not fit inside it, then the im2col rows.</summary>
         public int ArenaShorts => TensorAreaShorts + ScratchShorts + Im2ColShorts;
         /// <summary>Some layer runs <see cref="ConvKernel.SimdSplit"/>: the engine holds the two split weight planes.</summary>
@@ -57,14 +59,22 @@ namespace EdgeResNet.Runtime.Engine
         public readonly ConvKernel[] Kernels;
         public readonly QModel Model;
 
-        /// <summary>Bytes of everything the engine allocates for this plan: the arena, the weight group (and its two split planes), packed bytes, BN tables, logits, accumulators.</summary>
+        /// <summary>Bytes of everything the engine allocates for this plan: the arena, the weight group (and its two split planes), the unpack row, packed bytes, BN tables, logits, accumulators.</summary>
         public long RamBytes => BuffersBytes(ArenaShorts);
 
         long BuffersBytes(long arenaShorts) =>
-            2L * (arenaShorts + WeightGroupShorts * (SplitWeights ? 3L : 1L)) + MaxRowBytesGroup + 8L * MaxChannels + 4L * Model.Classes + 8L * MaxAccLongs;
+            2L * (arenaShorts + WeightGroupShorts * (SplitWeights ? 3L : 1L) + UnpackRowShorts) + MaxRowBytesGroup + 8L * MaxChannels + 4L * Model.Classes + 8L * MaxAccLongs;
 
-        /// <summary>Output channels per weight group of layer <paramref name="l"/>: as many as the weight buffer holds and one output row of accumulators allows.</summary>
-        public int GroupSize(QLayer l) => Math.Max(1, Math.Min(l.OutC, Math.Min(WeightGroupShorts / l.WeightStride, MaxAccLongs / l.OutW)));
+        /// <summary>
+        /// Output channels per weight group of layer <paramref name="l"/>: as many as the weight buffer holds and one output row of
+        /// accumulators allows. A kernel that reads channel blocks takes whole blocks, so its group padded to a block still fits the buffer.
+        /// </summary>
+        public int GroupSize(QLayer l)
+        {
+            int block = ConvDispatch.ChannelBlock(ConvDispatch.Select(l, SimdKernels));
+            int fits = WeightGroupShorts / l.WeightStride / block * block;
+            return Math.Max(1, Math.Min(l.OutC, Math.Min(fits, MaxAccLongs / l.OutW)));
+        }
 
         /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one row of the widest layer if needed.</param>
         /// <param name="accLongs">The accumulator buffer (64-bit values).</param>
@@ -95,7 +105,9 @@ namespace EdgeResNet.Runtime.Engine
                 if (l.Op != QOp.Conv) continue;
                 Kernels[i] = ConvDispatch.Select(l, SimdKernels);
                 SplitWeights |= Kernels[i] == ConvKernel.SimdSplit;
-                WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride);
+                int block = ConvDispatch.ChannelBlock(Kernels[i]);
+                WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride * block);
+                if (block > 1) UnpackRowShorts = Math.Max(UnpackRowShorts, l.WeightStride);
                 MaxAccLongs = Math.Max(MaxAccLongs, l.OutW);
                 Im2ColShorts = Math.Max(Im2ColShorts, ConvDispatch.ScratchShortsPerRow(l, Kernels[i]));
             }

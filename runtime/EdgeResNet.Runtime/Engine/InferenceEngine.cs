@@ -17,6 +17,7 @@ namespace EdgeResNet.Runtime.Engine
 
         readonly short[] _arena;            // tensor area | step scratch | im2col row(s)
         readonly short[] _weights, _hi, _lo; // one weight group (and its split planes for weights over 10 bits)
+        readonly short[] _row;               // one weight row, for kernels whose layout is not rows
         readonly byte[] _packed;             // the group's packed bytes as read from flash
         readonly int[] _multipliers, _offsets;
         readonly long[] _acc;
@@ -31,6 +32,7 @@ namespace EdgeResNet.Runtime.Engine
             _weights = new short[plan.WeightGroupShorts];
             _hi = plan.SplitWeights ? new short[plan.WeightGroupShorts] : new short[0];
             _lo = plan.SplitWeights ? new short[plan.WeightGroupShorts] : new short[0];
+            _row = new short[plan.UnpackRowShorts];
             _packed = new byte[plan.MaxRowBytesGroup];
             _multipliers = new int[plan.MaxChannels];
             _offsets = new int[plan.MaxChannels];
@@ -185,13 +187,13 @@ namespace EdgeResNet.Runtime.Engine
             var l = _layers[layer];
             int g = Plan.GroupSize(l);
             var kernel = Plan.Kernels[layer];
-            int im2colRow = ConvDispatch.ScratchShortsPerRow(l, kernel);
+            int im2colRow = ConvDispatch.ScratchShortsPerRow(l, kernel), block = ConvDispatch.ChannelBlock(kernel);
             for (int co = coStart; co < coEnd; co += g)
             {
                 int n = Math.Min(g, coEnd - co);
                 _image.ReadBnTables(l, co, n, _multipliers, _offsets, _packed);
-                var weights = new Span<short>(_weights, 0, n * l.WeightStride);
-                _image.ReadWeightRows(l, co, n, _packed, weights);
+                var weights = new Span<short>(_weights, 0, WeightLayout.Shorts(n, l.WeightStride, block));
+                _image.ReadWeightRows(l, co, n, _packed, weights, block, _row);
                 int rowsPerCall = Math.Max(1, Math.Min(im2colRow == 0 ? oy1 - oy0 : Plan.Im2ColShorts / im2colRow, _acc.Length / (l.OutW * n)));
                 for (int oy = oy0; oy < oy1; oy += rowsPerCall)
                 {

@@ -30,7 +30,7 @@ namespace EdgeResNet.Runtime.Flash
         public static void Unpack(Span<byte> src, int bits, Span<short> dest)
         {
             CheckBits(bits);
-            int shift = 32 - bits, i = 0;
+            int i = 0;
 #if NET
             if (bits == 10) i = Unpack10Avx2(src, dest);
 #endif
@@ -46,15 +46,19 @@ namespace EdgeResNet.Runtime.Flash
                     dest[i + 3] = (short)((int)(v >> 30) << 22 >> 22);
                 }
             }
-            for (; i < dest.Length; i++)
-            {
-                long p = (long)i * bits;
-                int b = (int)(p >> 3);
-                int window = src[b];
-                if (b + 1 < src.Length) window |= src[b + 1] << 8;
-                if (b + 2 < src.Length) window |= src[b + 2] << 16;
-                dest[i] = (short)((window >> (int)(p & 7)) << shift >> shift);
-            }
+            for (; i < dest.Length; i++) dest[i] = Get(src, bits, i);
+        }
+
+        /// <summary>Value <paramref name="i"/> of a packed stream.</summary>
+        public static short Get(Span<byte> src, int bits, int i)
+        {
+            int shift = 32 - bits;
+            long p = (long)i * bits;
+            int b = (int)(p >> 3);
+            int window = src[b];
+            if (b + 1 < src.Length) window |= src[b + 1] << 8;
+            if (b + 2 < src.Length) window |= src[b + 2] << 16;
+            return (short)((window >> (int)(p & 7)) << shift >> shift);
         }
 
 #if NET
@@ -74,12 +78,16 @@ namespace EdgeResNet.Runtime.Flash
             fixed (short* d = dest)
                 // each step reads 16 bytes at b and 16 at b + 10, so it needs b + 26 <= src.Length
                 for (int b = 0; i + 16 <= dest.Length && b + 26 <= src.Length; i += 16, b += 20)
-                {
-                    var bytes = System.Runtime.Intrinsics.Vector256.Create(System.Runtime.Intrinsics.Vector128.Load(s + b), System.Runtime.Intrinsics.Vector128.Load(s + b + 10));
-                    var pairs = System.Runtime.Intrinsics.X86.Avx2.Shuffle(bytes, Pairs10).AsInt16();
-                    System.Runtime.Intrinsics.Vector256.ShiftRightArithmetic(pairs * Align10, 6).Store(d + i);
-                }
+                    Load16Of10(s + b).Store(d + i);
             return i;
+        }
+
+        /// <summary>16 ten-bit values from the 20 bytes at <paramref name="s"/> (reads 26 bytes); AVX2 only.</summary>
+        internal static unsafe System.Runtime.Intrinsics.Vector256<short> Load16Of10(byte* s)
+        {
+            var bytes = System.Runtime.Intrinsics.Vector256.Create(System.Runtime.Intrinsics.Vector128.Load(s), System.Runtime.Intrinsics.Vector128.Load(s + 10));
+            var pairs = System.Runtime.Intrinsics.X86.Avx2.Shuffle(bytes, Pairs10).AsInt16();
+            return System.Runtime.Intrinsics.Vector256.ShiftRightArithmetic(pairs * Align10, 6);
         }
 #endif
 

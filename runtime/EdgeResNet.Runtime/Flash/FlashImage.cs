@@ -1,4 +1,5 @@
 using System;
+using EdgeResNet.Runtime.Kernels;
 
 namespace EdgeResNet.Runtime.Flash
 {
@@ -186,18 +187,16 @@ namespace EdgeResNet.Runtime.Flash
             return new FlashImage(verifier, image.Model, image.ImageSize, image.ImageCrc);
         }
 
-        /// <summary>Reads output channels [coStart, coStart+coCount) of a conv layer into rows of WeightStride shorts (one flash read).</summary>
-        public void ReadWeightRows(QLayer l, int coStart, int coCount, Span<byte> packed, Span<short> dest)
+        /// <summary>
+        /// Reads output channels [coStart, coStart+coCount) of a conv layer (one flash read) into <paramref name="dest"/> in the
+        /// <see cref="WeightLayout"/> of <paramref name="block"/>: rows of WeightStride shorts by default; another block needs
+        /// <paramref name="row"/>, one row of WeightStride shorts to unpack into.
+        /// </summary>
+        public void ReadWeightRows(QLayer l, int coStart, int coCount, Span<byte> packed, Span<short> dest, int block = 1, Span<short> row = default)
         {
             int bytes = coCount * l.RowBytes;
             Flash.Read(l.WeightsOffset + (long)coStart * l.RowBytes, packed.Slice(0, bytes));
-            int stride = l.WeightStride;
-            for (int c = 0; c < coCount; c++)
-            {
-                var row = dest.Slice(c * stride, stride);
-                BitPacking.Unpack(packed.Slice(c * l.RowBytes, l.RowBytes), l.WeightBits, row.Slice(0, l.ReduceSize));
-                row.Slice(l.ReduceSize).Clear();
-            }
+            WeightLayout.Unpack(packed.Slice(0, bytes), l.WeightBits, l.RowBytes, l.ReduceSize, l.WeightStride, coCount, block, row, dest);
         }
 
         /// <summary>

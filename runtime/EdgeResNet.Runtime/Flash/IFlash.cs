@@ -32,24 +32,30 @@ namespace EdgeResNet.Runtime.Flash
     public sealed class FileFlash : IFlash, IDisposable
     {
         readonly FileStream _file;
+        readonly long _length; // an image does not change while it is open; asking the file system each read costs a syscall
 
         public FileFlash(string path)
         {
             if (!File.Exists(path)) throw new FileNotFoundException("flash image not found: " + path, path);
             _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
+            _length = _file.Length;
         }
 
-        public long Length => _file.Length;
+        public long Length => _length;
 
         public void Read(long offset, Span<byte> destination)
         {
-            if (offset < 0 || offset > _file.Length - destination.Length)
-                throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {_file.Length}-byte image");
-            _file.Position = offset;
+            if (offset < 0 || offset > _length - destination.Length)
+                throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {_length}-byte image");
             int done = 0;
             while (done < destination.Length)
             {
+#if NET
+                int n = RandomAccess.Read(_file.SafeFileHandle, destination.Slice(done), offset + done); // one pread, no seek
+#else
+                _file.Position = offset + done;
                 int n = _file.Read(destination.Slice(done));
+#endif
                 if (n == 0) throw new FlashImageException($"the image ended while reading at offset {offset + done}");
                 done += n;
             }

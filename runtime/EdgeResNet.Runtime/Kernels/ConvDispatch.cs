@@ -29,7 +29,10 @@ namespace EdgeResNet.Runtime.Kernels
         public static int ScratchShortsPerRow(QLayer l, ConvKernel kernel) =>
             kernel == ConvKernel.Reference ? 0 : l.OutW * FastConv.Im2ColShortsPerPixel(l, kernel == ConvKernel.SimdSplit);
 
-        /// <summary>w = hi * 2^SplitShift + lo, for the SIMD kernel's two passes.</summary>
+        /// <summary>The <see cref="WeightLayout"/> block the kernel reads its weights in (1: rows).</summary>
+        public static int ChannelBlock(ConvKernel kernel) => kernel == ConvKernel.Reference ? 1 : FastConv.WeightChannelBlock;
+
+        /// <summary>w = hi * 2^SplitShift + lo, value by value (so in any layout), for the SIMD kernel's two passes.</summary>
         public static void Split(Span<short> weights, Span<short> hi, Span<short> lo)
         {
             for (int i = 0; i < weights.Length; i++)
@@ -45,13 +48,14 @@ namespace EdgeResNet.Runtime.Kernels
 #if NET
             if (simd && FastConv.IsSupported)
                 return System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? "AVX-512 int16 multiply-add, implicit im2col"
-                    : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "AVX2 int16 multiply-add" : "arm64 NEON int16 multiply-add (smlal)";
+                    : System.Runtime.Intrinsics.X86.AvxVnni.IsSupported ? "AVX-VNNI vpdpwssd, 6 pixels x 16 channels in registers"
+                    : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "AVX2 vpmaddwd, 6 pixels x 16 channels in registers" : "arm64 NEON int16 multiply-add (smlal)";
 #endif
             return "reference (scalar, 64-bit accumulation)";
         }
 
         /// <summary>
-        /// Runs <paramref name="kernel"/> on one tile. <paramref name="hi"/> and <paramref name="lo"/> hold at
+        /// Runs <paramref name="kernel"/> on one tile, its <paramref name="weights"/> in the kernel's <see cref="ChannelBlock"/> layout. <paramref name="hi"/> and <paramref name="lo"/> hold at
         /// least the tile's weights for <see cref="ConvKernel.SimdSplit"/> (filled here); <paramref name="im2col"/>
         /// holds <see cref="ScratchShortsPerRow"/> x tile rows; <paramref name="acc"/> tile pixels x channels (SIMD only).
         /// </summary>

@@ -8,8 +8,9 @@ using System.Runtime.Intrinsics.X86;
 namespace EdgeResNet.Runtime.Kernels
 {
     /// <summary>
-    /// Conv with int16 x int16 -> int32 multiply-add (AVX2 vpmaddwd, 16 MACs per instruction; on
-    /// arm64 NEON smlal/smlal2, 4 MACs each, into separate low and high accumulators),
+    /// Conv with int16 x int16 -> int32 multiply-add (AVX-512 and AVX2 vpmaddwd, 32 and 16 MACs per
+    /// instruction, the AVX2 kernel register-blocked over pair-interleaved weights (<see cref="BlockedTile"/>);
+    /// on arm64 NEON smlal/smlal2, 4 MACs each, into separate low and high accumulators),
     /// bit-exact with <see cref="ReferenceKernels.Conv"/>: lanes accumulate in int32 over chunks of K
     /// short enough that no lane can overflow (|w| &lt;= 2^9, |x| &lt;= 2^15, 64 products per lane per
     /// chunk), then flush into 64-bit sums; a layer whose proven bound fits 32 bits takes all of K
@@ -28,9 +29,24 @@ namespace EdgeResNet.Runtime.Kernels
         {
             int kp = l.WeightStride, pixels = t.OyCount * l.OutW, coCount = t.CoCount;
             bool split = weightsLo.Length > 0;
-            int chunk = !split && l.AccumulatorBits <= 32 ? kp : SafeChunk;
+            bool exact32 = !split && l.AccumulatorBits <= 32;
+            int chunk = exact32 ? kp : SafeChunk;
+            bool avx512Store = Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
+            // AVX2 has no 64-bit multiply or arithmetic shift: its path multiplies 32 x 32 -> 64 bits, exact where the proven bound fits 32 bits.
+            bool avx2Store = !avx512Store && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8;
+            bool vectorStore = avx512Store || avx2Store;
+            int padded = (coCount + 7) & ~7; // the AVX2 kernel requantises whole blocks of 8 channels
+            Span<long> mul = vectorStore ? stackalloc long[padded] : default, add = vectorStore ? stackalloc long[padded] : default;
+            if (vectorStore)
+                for (int c = 0; c < coCount; c++)
+                {
+                    mul[c] = multipliers[t.CoStart + c];
+                    add[c] = ((long)offsets[t.CoStart + c] << l.OffsetShift) + (1L << (l.OutShift - 1)); // the rounding of RoundShift folded in
+                }
+            // AVX2 with a 32-bit bound requantises straight from the accumulator registers: no 64-bit sums in between.
+            bool fused = avx2Store && exact32;
             acc = acc.Slice(0, pixels * coCount);
-            acc.Clear();
+            if (!fused) acc.Clear();
             if (Avx512BW.IsSupported)
             {
                 bool implicitRows = Im2ColShortsPerPixel(l, split) == 0 && Im2ColShortsPerPixel(l) > 0;
@@ -46,23 +62,32 @@ namespace EdgeResNet.Runtime.Kernels
             {
                 Span<short> rows = Im2ColShortsPerPixel(l) > 0 ? Im2Col(l, t, input, im2col) : input.Slice((t.OyStart - t.InRowBase) * l.InW * kp, pixels * kp);
                 fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
-                fixed (long* s = acc)
+                fixed (long* s = acc, m = mul, o = add)
                 {
-                    DotTile(a, pixels, wh, coCount, kp, chunk, s, split ? ConvDispatch.SplitShift : 0);
-                    if (split) DotTile(a, pixels, wl, coCount, kp, chunk, s, 0);
+                    if (fused)
+                    {
+                        var rq = new Requantization(l);
+                        fixed (short* y = output)
+                        {
+                            var sink = new BlockSink { Output = y + t.OutIndex(l, t.OyStart, 0, t.CoStart), OutStride = t.OutChannelStride, Mul = m, Add = add.Length > 0 ? o : null, Rq = &rq };
+                            BlockedTile(a, pixels, wh, coCount, kp, kp, s, 0, &sink);
+                        }
+                        return;
+                    }
+                    if (Avx2.IsSupported)
+                    {
+                        // one lane is one output here, not a share of one: a shorter chunk keeps it exact (see BlockedTile)
+                        int laneChunk = exact32 ? kp : BlockedChunk;
+                        BlockedTile(a, pixels, wh, coCount, kp, laneChunk, s, split ? ConvDispatch.SplitShift : 0, null);
+                        if (split) BlockedTile(a, pixels, wl, coCount, kp, laneChunk, s, 0, null);
+                    }
+                    else
+                    {
+                        DotTile(a, pixels, wh, coCount, kp, chunk, s, split ? ConvDispatch.SplitShift : 0);
+                        if (split) DotTile(a, pixels, wl, coCount, kp, chunk, s, 0);
+                    }
                 }
             }
-            bool avx512Store = Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
-            // AVX2 has no 64-bit multiply or arithmetic shift: its path multiplies 32 x 32 -> 64 bits, exact where the proven bound fits 32 bits.
-            bool avx2Store = !avx512Store && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8;
-            bool vectorStore = avx512Store || avx2Store;
-            Span<long> mul = vectorStore ? stackalloc long[coCount] : default, add = vectorStore ? stackalloc long[coCount] : default;
-            if (vectorStore)
-                for (int c = 0; c < coCount; c++)
-                {
-                    mul[c] = multipliers[t.CoStart + c];
-                    add[c] = ((long)offsets[t.CoStart + c] << l.OffsetShift) + (1L << (l.OutShift - 1)); // the rounding of RoundShift folded in
-                }
             for (int p = 0; p < pixels; p++)
             {
                 int oy = t.OyStart + p / l.OutW, ox = p % l.OutW, first = t.OutIndex(l, oy, ox, t.CoStart), row = p * coCount, c = 0;
@@ -104,26 +129,43 @@ namespace EdgeResNet.Runtime.Kernels
         /// </summary>
         static int RequantizeRowAvx2(QLayer l, Span<long> acc, Span<long> mul, Span<long> add, Span<short> output)
         {
-            var lo = Vector256.Create(l.Relu ? 0L : -(1L << (l.OutBits - 1)));
-            var hi = Vector256.Create((1L << (l.OutBits - 1)) - 1);
-            var count = Vector128.CreateScalar((long)l.OutShift);
-            var sign = Vector256.Create(1L << (63 - l.OutShift));
-            var lowHalves = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
+            var rq = new Requantization(l);
             int c = 0;
             fixed (long* a = acc, m = mul, o = add)
             fixed (short* y = output)
                 for (; c + 8 <= acc.Length; c += 8)
-                {
-                    var v0 = Avx2.Add(Avx2.Multiply(Avx.LoadVector256(a + c).AsInt32(), Avx.LoadVector256(m + c).AsInt32()), Avx.LoadVector256(o + c));
-                    var v1 = Avx2.Add(Avx2.Multiply(Avx.LoadVector256(a + c + 4).AsInt32(), Avx.LoadVector256(m + c + 4).AsInt32()), Avx.LoadVector256(o + c + 4));
-                    v0 = Clamp(Avx2.Subtract(Avx2.Xor(Avx2.ShiftRightLogical(v0, count), sign), sign), lo, hi);
-                    v1 = Clamp(Avx2.Subtract(Avx2.Xor(Avx2.ShiftRightLogical(v1, count), sign), sign), lo, hi);
-                    // the low 32 bits of each lane hold the int16 result: gather them, then pack
-                    var p0 = Avx2.PermuteVar8x32(v0.AsInt32(), lowHalves).GetLower();
-                    var p1 = Avx2.PermuteVar8x32(v1.AsInt32(), lowHalves).GetLower();
-                    Sse2.PackSignedSaturate(p0, p1).Store(y + c);
-                }
+                    Requantize8(Avx.LoadVector256(a + c), Avx.LoadVector256(a + c + 4), m + c, o + c, &rq).Store(y + c);
             return c;
+        }
+
+        /// <summary>The constants of <see cref="Requantize8"/> for one layer.</summary>
+        struct Requantization
+        {
+            public Vector256<long> Lo, Hi, Sign;
+            public Vector128<long> Count;
+            public static readonly Vector256<int> LowHalves = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
+
+            public Requantization(QLayer l)
+            {
+                Lo = Vector256.Create(l.Relu ? 0L : -(1L << (l.OutBits - 1)));
+                Hi = Vector256.Create((1L << (l.OutBits - 1)) - 1);
+                Count = Vector128.CreateScalar((long)l.OutShift);
+                Sign = Vector256.Create(1L << (63 - l.OutShift));
+            }
+        }
+
+        /// <summary>8 channels' accumulators (as two vectors of 4 longs, within 32 bits) to 8 saturated int16 outputs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector128<short> Requantize8(Vector256<long> a0, Vector256<long> a1, long* m, long* o, Requantization* rq)
+        {
+            var v0 = Avx2.Add(Avx2.Multiply(a0.AsInt32(), Avx.LoadVector256(m).AsInt32()), Avx.LoadVector256(o));
+            var v1 = Avx2.Add(Avx2.Multiply(a1.AsInt32(), Avx.LoadVector256(m + 4).AsInt32()), Avx.LoadVector256(o + 4));
+            v0 = Clamp(Avx2.Subtract(Avx2.Xor(Avx2.ShiftRightLogical(v0, rq->Count), rq->Sign), rq->Sign), rq->Lo, rq->Hi);
+            v1 = Clamp(Avx2.Subtract(Avx2.Xor(Avx2.ShiftRightLogical(v1, rq->Count), rq->Sign), rq->Sign), rq->Lo, rq->Hi);
+            // the low 32 bits of each lane hold the int16 result: gather them, then pack
+            var p0 = Avx2.PermuteVar8x32(v0.AsInt32(), Requantization.LowHalves).GetLower();
+            var p1 = Avx2.PermuteVar8x32(v1.AsInt32(), Requantization.LowHalves).GetLower();
+            return Sse2.PackSignedSaturate(p0, p1);
         }
 
         static Vector256<long> Clamp(Vector256<long> v, Vector256<long> lo, Vector256<long> hi)
@@ -232,7 +274,142 @@ namespace EdgeResNet.Runtime.Kernels
             }
         }
 
-        /// <summary>acc[p][c] += dot(a[p], w[c]) * 2^shift for all pixel rows p and channel rows c (both of length kp).</summary>
+        /// <summary>Values of K per flush into 64-bit sums where one lane is one output: 64 products of |w| &lt;= 2^9 by |x| &lt;= 2^15 stay below 2^31.</summary>
+        const int BlockedChunk = 64;
+
+        /// <summary>
+        /// AVX2: acc[p][c] += dot(pixel row p, weight channel c) * 2^shift, the weights in 8-channel blocks of pairs
+        /// (<see cref="WeightLayout"/>, block 8). Blocks of 6 pixels x 16 channels (x 8 for a last odd block): each
+        /// step broadcasts one input pair of every pixel (two int16 read as one int32) and multiplies it against two
+        /// vectors of 8 channels' pairs (vpmaddwd, or vpdpwssd with AVX-VNNI). The 12 accumulators stay in registers,
+        /// one output per lane, so there is no horizontal sum. Lanes flush into the 64-bit sums every
+        /// <paramref name="chunk"/> values: <see cref="BlockedChunk"/> for any layer, all of K where the proven bound fits 32 bits.
+        /// Pixels past the end repeat the last one and channels past <paramref name="cols"/> are padding: both are dropped.
+        /// </summary>
+        static void BlockedTile(short* a, int pixels, short* w, int cols, int kp, int chunk, long* acc, int shift, BlockSink* sink)
+        {
+            int blocks = (cols + 7) / 8;
+            long blockShorts = 8L * kp;
+            for (int p0 = 0; p0 < pixels; p0 += 6)
+            {
+                int* x0 = PixelPairs(a, kp, p0, pixels), x1 = PixelPairs(a, kp, p0 + 1, pixels), x2 = PixelPairs(a, kp, p0 + 2, pixels);
+                int* x3 = PixelPairs(a, kp, p0 + 3, pixels), x4 = PixelPairs(a, kp, p0 + 4, pixels), x5 = PixelPairs(a, kp, p0 + 5, pixels);
+                int rows = Math.Min(6, pixels - p0), b = 0;
+                for (; b + 2 <= blocks; b += 2)
+                    Block6<TwoVectors>(x0, x1, x2, x3, x4, x5, w + b * blockShorts, blockShorts, kp, chunk, acc, cols, p0, rows, b * 8, Math.Min(16, cols - b * 8), shift, sink);
+                if (b < blocks)
+                    Block6<OneVector>(x0, x1, x2, x3, x4, x5, w + b * blockShorts, blockShorts, kp, chunk, acc, cols, p0, rows, b * 8, cols - b * 8, shift, sink);
+            }
+        }
+
+        static int* PixelPairs(short* a, int kp, int p, int pixels) => (int*)(a + (long)Math.Min(p, pixels - 1) * kp);
+
+        /// <summary>Where <see cref="BlockedTile"/> requantises to, instead of adding to 64-bit sums: pixel p's channel c at Output[p * OutStride + c].</summary>
+        struct BlockSink
+        {
+            public short* Output;
+            public int OutStride;
+            public long* Mul, Add; // per channel of the tile, padded to whole blocks of 8
+            public Requantization* Rq;
+        }
+
+        interface IBlockWidth { static abstract bool Two { get; } }
+        struct OneVector : IBlockWidth { public static bool Two => false; }
+        struct TwoVectors : IBlockWidth { public static bool Two => true; }
+
+        /// <summary>
+        /// Pixels [p0, p0+rows) x channels [c0, c0+cols) (8 or 16 wide: <typeparamref name="TWidth"/>, a compile-time
+        /// constant per instantiation) of <see cref="BlockedTile"/>: added to the 64-bit sums acc[p][c] (ld per pixel), or
+        /// requantised into the <paramref name="sink"/>.
+        /// </summary>
+        static void Block6<TWidth>(int* x0, int* x1, int* x2, int* x3, int* x4, int* x5, short* w, long blockShorts, int kp, int chunk,
+            long* acc, int ld, int p0, int rows, int c0, int cols, int shift, BlockSink* sink) where TWidth : struct, IBlockWidth
+        {
+            short* wa = w, wb = w + blockShorts;
+            for (int k0 = 0; k0 < kp; k0 += chunk)
+            {
+                int j1 = Math.Min(kp, k0 + chunk) >> 1;
+                Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+                Vector256<int> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+                for (int j = k0 >> 1; j < j1; j++)
+                {
+                    var v0 = Avx.LoadVector256(wa + 16 * j);
+                    var v1 = TWidth.Two ? Avx.LoadVector256(wb + 16 * j) : default;
+                    var x = Vector256.Create(x0[j]).AsInt16();
+                    c00 = Mac(c00, x, v0); if (TWidth.Two) c01 = Mac(c01, x, v1);
+                    x = Vector256.Create(x1[j]).AsInt16();
+                    c10 = Mac(c10, x, v0); if (TWidth.Two) c11 = Mac(c11, x, v1);
+                    x = Vector256.Create(x2[j]).AsInt16();
+                    c20 = Mac(c20, x, v0); if (TWidth.Two) c21 = Mac(c21, x, v1);
+                    x = Vector256.Create(x3[j]).AsInt16();
+                    c30 = Mac(c30, x, v0); if (TWidth.Two) c31 = Mac(c31, x, v1);
+                    x = Vector256.Create(x4[j]).AsInt16();
+                    c40 = Mac(c40, x, v0); if (TWidth.Two) c41 = Mac(c41, x, v1);
+                    x = Vector256.Create(x5[j]).AsInt16();
+                    c50 = Mac(c50, x, v0); if (TWidth.Two) c51 = Mac(c51, x, v1);
+                }
+                if (sink != null)
+                {
+                    // the whole of K was one chunk (the bound fits 32 bits): these are the final sums
+                    Emit(c00, c01, sink, p0, c0, cols);
+                    if (rows > 1) Emit(c10, c11, sink, p0 + 1, c0, cols);
+                    if (rows > 2) Emit(c20, c21, sink, p0 + 2, c0, cols);
+                    if (rows > 3) Emit(c30, c31, sink, p0 + 3, c0, cols);
+                    if (rows > 4) Emit(c40, c41, sink, p0 + 4, c0, cols);
+                    if (rows > 5) Emit(c50, c51, sink, p0 + 5, c0, cols);
+                    continue;
+                }
+                long* sums = acc + (long)p0 * ld + c0;
+                Flush(c00, c01, sums, cols, shift);
+                if (rows > 1) Flush(c10, c11, sums + ld, cols, shift);
+                if (rows > 2) Flush(c20, c21, sums + 2 * ld, cols, shift);
+                if (rows > 3) Flush(c30, c31, sums + 3 * ld, cols, shift);
+                if (rows > 4) Flush(c40, c41, sums + 4 * ld, cols, shift);
+                if (rows > 5) Flush(c50, c51, sums + 5 * ld, cols, shift);
+            }
+        }
+
+        /// <summary>Requantises 16 (or the first <paramref name="cols"/>) channels of pixel <paramref name="p"/> into the sink.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Emit(Vector256<int> lo, Vector256<int> hi, BlockSink* sink, int p, int c0, int cols)
+        {
+            short* y = sink->Output + (long)p * sink->OutStride + c0;
+            var r = Requantize8(Avx2.ConvertToVector256Int64(lo.GetLower()), Avx2.ConvertToVector256Int64(lo.GetUpper()), sink->Mul + c0, sink->Add + c0, sink->Rq);
+            if (cols >= 8) r.Store(y);
+            else for (int c = 0; c < cols; c++) y[c] = r.GetElement(c);
+            if (cols <= 8) return;
+            r = Requantize8(Avx2.ConvertToVector256Int64(hi.GetLower()), Avx2.ConvertToVector256Int64(hi.GetUpper()), sink->Mul + c0 + 8, sink->Add + c0 + 8, sink->Rq);
+            if (cols >= 16) r.Store(y + 8);
+            else for (int c = 8; c < cols; c++) y[c] = r.GetElement(c - 8);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector256<int> Mac(Vector256<int> c, Vector256<short> x, Vector256<short> w) =>
+            AvxVnni.IsSupported ? AvxVnni.MultiplyWideningAndAdd(c, x, w) : Avx2.Add(c, Avx2.MultiplyAddAdjacent(x, w));
+
+        /// <summary>Adds 16 (or the first <paramref name="cols"/>) int32 lanes, widened and shifted, to the 64-bit sums at <paramref name="acc"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Flush(Vector256<int> lo, Vector256<int> hi, long* acc, int cols, int shift)
+        {
+            if (cols >= 8)
+            {
+                Add4(acc, lo.GetLower(), shift);
+                Add4(acc + 4, lo.GetUpper(), shift);
+                if (cols >= 16)
+                {
+                    Add4(acc + 8, hi.GetLower(), shift);
+                    Add4(acc + 12, hi.GetUpper(), shift);
+                    return;
+                }
+            }
+            for (int c = cols & ~7; c < cols; c++) acc[c] += (long)(c < 8 ? lo.GetElement(c) : hi.GetElement(c - 8)) << shift;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Add4(long* acc, Vector128<int> v, int shift) =>
+            Avx.Store(acc, Avx2.Add(Avx.LoadVector256(acc), Vector256.ShiftLeft(Avx2.ConvertToVector256Int64(v), shift)));
+
+        /// <summary>arm64 NEON: acc[p][c] += dot(a[p], w[c]) * 2^shift for all pixel rows p and channel rows c (both of length kp).</summary>
         static void DotTile(short* a, int rows, short* w, int cols, int kp, int chunk, long* acc, int shift)
         {
             int p = 0;
@@ -241,8 +418,7 @@ namespace EdgeResNet.Runtime.Kernels
                 int c = 0;
                 for (; c + 4 <= cols; c += 4)
                 {
-                    if (AdvSimd.Arm64.IsSupported) Dot2x4Neon(a + p * kp, w + c * kp, kp, chunk, acc + p * cols + c, cols, shift);
-                    else Dot2x4(a + p * kp, w + c * kp, kp, chunk, acc + p * cols + c, cols, shift);
+                    Dot2x4Neon(a + p * kp, w + c * kp, kp, chunk, acc + p * cols + c, cols, shift);
                 }
                 for (; c < cols; c++)
                 {
@@ -253,13 +429,6 @@ namespace EdgeResNet.Runtime.Kernels
             for (; p < rows; p++)
                 for (int c = 0; c < cols; c++)
                     acc[p * cols + c] += Dot1x1(a + p * kp, w + c * kp, kp, chunk) << shift;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static long Sum(Vector256<int> v)
-        {
-            var (lo, hi) = Vector256.Widen(v);
-            return Vector256.Sum(lo + hi);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -275,47 +444,7 @@ namespace EdgeResNet.Runtime.Kernels
         static Vector512<short> Load32(short* p, bool half) =>
             half ? Vector512.Create(Vector256.Load(p), Vector256<short>.Zero) : Vector512.Load(p);
 
-        static void Dot2x4(short* a0, short* w0, int kp, int chunk, long* acc, int ldAcc, int shift)
-        {
-            short* a1 = a0 + kp, w1 = w0 + kp, w2 = w1 + kp, w3 = w2 + kp;
-            long s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
-            for (int k0 = 0; k0 < kp; k0 += chunk)
-            {
-                int end = Math.Min(kp, k0 + chunk);
-                Vector256<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
-                for (int k = k0; k < end; k += 16)
-                {
-                    var x0 = Avx.LoadVector256(a0 + k); var x1 = Avx.LoadVector256(a1 + k);
-                    var v = Avx.LoadVector256(w0 + k);
-                    c00 = Avx2.Add(c00, Avx2.MultiplyAddAdjacent(x0, v)); c10 = Avx2.Add(c10, Avx2.MultiplyAddAdjacent(x1, v));
-                    v = Avx.LoadVector256(w1 + k);
-                    c01 = Avx2.Add(c01, Avx2.MultiplyAddAdjacent(x0, v)); c11 = Avx2.Add(c11, Avx2.MultiplyAddAdjacent(x1, v));
-                    v = Avx.LoadVector256(w2 + k);
-                    c02 = Avx2.Add(c02, Avx2.MultiplyAddAdjacent(x0, v)); c12 = Avx2.Add(c12, Avx2.MultiplyAddAdjacent(x1, v));
-                    v = Avx.LoadVector256(w3 + k);
-                    c03 = Avx2.Add(c03, Avx2.MultiplyAddAdjacent(x0, v)); c13 = Avx2.Add(c13, Avx2.MultiplyAddAdjacent(x1, v));
-                }
-                s00 += Sum(c00); s01 += Sum(c01); s02 += Sum(c02); s03 += Sum(c03);
-                s10 += Sum(c10); s11 += Sum(c11); s12 += Sum(c12); s13 += Sum(c13);
-            }
-            acc[0] += s00 << shift; acc[1] += s01 << shift; acc[2] += s02 << shift; acc[3] += s03 << shift;
-            acc[ldAcc] += s10 << shift; acc[ldAcc + 1] += s11 << shift; acc[ldAcc + 2] += s12 << shift; acc[ldAcc + 3] += s13 << shift;
-        }
-
-        static long Dot1x1(short* a, short* w, int kp, int chunk)
-        {
-            if (AdvSimd.Arm64.IsSupported) return Dot1x1Neon(a, w, kp, chunk);
-            long s = 0;
-            for (int k0 = 0; k0 < kp; k0 += chunk)
-            {
-                int end = Math.Min(kp, k0 + chunk);
-                Vector256<int> c = default;
-                for (int k = k0; k < end; k += 16)
-                    c = Avx2.Add(c, Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a + k), Avx.LoadVector256(w + k)));
-                s += Sum(c);
-            }
-            return s;
-        }
+        static long Dot1x1(short* a, short* w, int kp, int chunk) => Dot1x1Neon(a, w, kp, chunk);
 
         // arm64: smlal multiplies the low four int16 lanes into int32 lanes and adds, smlal2 the high
         // four. Low and high go to separate accumulators, so a lane gets one product per 8 values of K:

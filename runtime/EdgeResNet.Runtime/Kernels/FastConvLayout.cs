@@ -16,6 +16,22 @@ namespace EdgeResNet.Runtime.Kernels
             }
         }
 
+        /// <summary>
+        /// The <see cref="WeightLayout"/> block the SIMD conv reads on this CPU: 8 (channel blocks of pair-interleaved
+        /// weights) for the register-blocked AVX2 kernel; 1 (rows) for the AVX-512 and NEON kernels.
+        /// </summary>
+        public static int WeightChannelBlock
+        {
+            get
+            {
+#if NET
+                return System.Runtime.Intrinsics.X86.Avx2.IsSupported && !System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? 8 : 1;
+#else
+                return 1;
+#endif
+            }
+        }
+
         /// <summary>im2col values per output pixel: 0 where the input rows can be read directly (1x1, stride 1, channels a multiple of 16).</summary>
         public static int Im2ColShortsPerPixel(QLayer l) =>
             l.KernelH == 1 && l.KernelW == 1 && l.StrideH == 1 && l.StrideW == 1 && l.PadTop + l.PadLeft + l.PadBottom + l.PadRight == 0 && l.InC == l.WeightStride

@@ -1,0 +1,127 @@
+using System;
+#if NET
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+#endif
+
+namespace EdgeResNet.Runtime.Kernels
+{
+    /// <summary>
+    /// How a conv kernel wants a group of weights in RAM. Block 1 is rows, [channel][WeightStride]: the
+    /// reference kernel and the AVX-512 and NEON kernels read that. Block 8 is what the AVX2 kernel reads:
+    /// channels in blocks of 8, and inside a block the K values in pairs, [k / 2][channel 0..7][k % 2], so one
+    /// 256-bit load holds 8 channels x 2 consecutive values, the operand vpmaddwd multiplies against a
+    /// broadcast input pair. The channels a group lacks to fill its last block are zero.
+    /// </summary>
+    public static class WeightLayout
+    {
+        /// <summary>Values a group of <paramref name="channels"/> channels takes in this layout.</summary>
+        public static int Shorts(int channels, int stride, int block) => (channels + block - 1) / block * block * stride;
+
+        /// <summary>Where weight k of channel c (within the group) goes.</summary>
+        public static int Index(int c, int k, int stride, int block) =>
+            block == 1 ? c * stride + k : c / block * block * stride + (k >> 1) * 2 * block + c % block * 2 + (k & 1);
+
+        /// <summary>
+        /// Unpacks <paramref name="channels"/> rows of <paramref name="bits"/>-bit weights (<paramref name="rowBytes"/> each,
+        /// <paramref name="reduce"/> values, zero to <paramref name="stride"/>) into <paramref name="dest"/> in this layout, with the
+        /// padding channels of the last block zero. Block 1 unpacks in place; another block unpacks each row into
+        /// <paramref name="row"/> (<paramref name="stride"/> values) and puts it, except 10-bit weights on AVX2, which go
+        /// straight from the packed bytes into blocks of 8 (<see cref="Unpack10Blocks"/>).
+        /// </summary>
+        public static void Unpack(Span<byte> packed, int bits, int rowBytes, int reduce, int stride, int channels, int block, Span<short> row, Span<short> dest)
+        {
+#if NET
+            if (block == 8 && bits == 10 && System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+            {
+                Unpack10Blocks(packed, rowBytes, reduce, stride, channels, dest);
+                return;
+            }
+#endif
+            for (int c = 0; c < channels; c++)
+            {
+                var unpacked = block == 1 ? dest.Slice(c * stride, stride) : row.Slice(0, stride);
+                Flash.BitPacking.Unpack(packed.Slice(c * rowBytes, rowBytes), bits, unpacked.Slice(0, reduce));
+                unpacked.Slice(reduce).Clear();
+                if (block > 1) PutRow(unpacked, c, stride, block, dest);
+            }
+            for (int c = channels; c % block != 0; c++)
+            {
+                int at = Index(c, 0, stride, block);
+                for (int k = 0; k < stride; k += 2, at += 2 * block) dest[at] = dest[at + 1] = 0;
+            }
+        }
+
+        /// <summary>Puts one channel's row of <paramref name="stride"/> values (even) in its place.</summary>
+        public static void PutRow(Span<short> row, int c, int stride, int block, Span<short> dest)
+        {
+            if (block == 1) { row.Slice(0, stride).CopyTo(dest.Slice(c * stride, stride)); return; }
+            int at = Index(c, 0, stride, block);
+            for (int k = 0; k < stride; k += 2, at += 2 * block)
+            {
+                dest[at] = row[k];
+                dest[at + 1] = row[k + 1];
+            }
+        }
+
+#if NET
+        /// <summary>
+        /// 10-bit rows straight into blocks of 8 channels: for each 8 rows x 16 values, each row's 20 bytes unpack into
+        /// one vector of 8 pairs, and an 8 x 8 transpose of those pairs (as int32) gives the block's 8 pair vectors.
+        /// Slabs the vector path cannot take (past the reduce size, or too near the end of the bytes) go value by value.
+        /// </summary>
+        static unsafe void Unpack10Blocks(Span<byte> packed, int rowBytes, int reduce, int stride, int channels, Span<short> dest)
+        {
+            int blocks = (channels + 7) / 8, slabs = stride / 16;
+            long total = (long)channels * rowBytes;
+            var r = stackalloc System.Runtime.Intrinsics.Vector256<int>[8];
+            fixed (byte* src = packed)
+            fixed (short* d = dest)
+                for (int b = 0; b < blocks; b++)
+                    for (int s = 0; s < slabs; s++)
+                    {
+                        short* outAt = d + (long)b * 8 * stride + s * 128;
+                        int last = Math.Min(8, channels - b * 8);
+                        bool vector = (s + 1) * 16 <= reduce && (long)(b * 8 + last - 1) * rowBytes + s * 20 + 26 <= total;
+                        if (!vector)
+                        {
+                            for (int c = 0; c < 8; c++)
+                                for (int k = s * 16; k < s * 16 + 16; k++)
+                                    outAt[(k - s * 16) / 2 * 16 + c * 2 + (k & 1)] =
+                                        c < last && k < reduce ? Flash.BitPacking.Get(packed.Slice((b * 8 + c) * rowBytes, rowBytes), 10, k) : (short)0;
+                            continue;
+                        }
+                        for (int c = 0; c < 8; c++)
+                            r[c] = c < last ? Flash.BitPacking.Load16Of10(src + (long)(b * 8 + c) * rowBytes + s * 20).AsInt32() : default;
+                        Transpose8x8(r);
+                        for (int j = 0; j < 8; j++) r[j].AsInt16().Store(outAt + j * 16);
+                    }
+        }
+
+        /// <summary>In place: r[j][c] becomes r[c][j], for 8 vectors of 8 int32.</summary>
+        static unsafe void Transpose8x8(System.Runtime.Intrinsics.Vector256<int>* r)
+        {
+            var t0 = Avx2.UnpackLow(r[0], r[1]); var t1 = Avx2.UnpackHigh(r[0], r[1]);
+            var t2 = Avx2.UnpackLow(r[2], r[3]); var t3 = Avx2.UnpackHigh(r[2], r[3]);
+            var t4 = Avx2.UnpackLow(r[4], r[5]); var t5 = Avx2.UnpackHigh(r[4], r[5]);
+            var t6 = Avx2.UnpackLow(r[6], r[7]); var t7 = Avx2.UnpackHigh(r[6], r[7]);
+            var u0 = Avx2.UnpackLow(t0.AsInt64(), t2.AsInt64()).AsInt32(); var u1 = Avx2.UnpackHigh(t0.AsInt64(), t2.AsInt64()).AsInt32();
+            var u2 = Avx2.UnpackLow(t1.AsInt64(), t3.AsInt64()).AsInt32(); var u3 = Avx2.UnpackHigh(t1.AsInt64(), t3.AsInt64()).AsInt32();
+            var u4 = Avx2.UnpackLow(t4.AsInt64(), t6.AsInt64()).AsInt32(); var u5 = Avx2.UnpackHigh(t4.AsInt64(), t6.AsInt64()).AsInt32();
+            var u6 = Avx2.UnpackLow(t5.AsInt64(), t7.AsInt64()).AsInt32(); var u7 = Avx2.UnpackHigh(t5.AsInt64(), t7.AsInt64()).AsInt32();
+            r[0] = Avx2.Permute2x128(u0, u4, 0x20); r[1] = Avx2.Permute2x128(u1, u5, 0x20);
+            r[2] = Avx2.Permute2x128(u2, u6, 0x20); r[3] = Avx2.Permute2x128(u3, u7, 0x20);
+            r[4] = Avx2.Permute2x128(u0, u4, 0x31); r[5] = Avx2.Permute2x128(u1, u5, 0x31);
+            r[6] = Avx2.Permute2x128(u2, u6, 0x31); r[7] = Avx2.Permute2x128(u3, u7, 0x31);
+        }
+#endif
+
+        /// <summary>A whole layer's rows in this layout (host tools, tests and benchmarks; the engine unpacks straight into it).</summary>
+        public static short[] FromRows(short[] rows, int channels, int stride, int block)
+        {
+            var dest = new short[Shorts(channels, stride, block)];
+            for (int c = 0; c < channels; c++) PutRow(new Span<short>(rows, c * stride, stride), c, stride, block, dest);
+            return dest;
+        }
+    }
+}
