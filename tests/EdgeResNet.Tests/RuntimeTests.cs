@@ -18,13 +18,16 @@ public sealed class RuntimeTests
     }
 
     [TestMethod]
-    [DataRow(10, BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false)]
-    [DataRow(10, BnScheme.Folded, ExecutionPlan.DefaultRamBudgetBytes, false)]
-    [DataRow(12, BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false)]  // weights over 10 bits: split planes, 64-bit accumulation
-    [DataRow(10, BnScheme.Separate, 0L, false)]        // no RAM to spare: the smallest plan, one-row bands everywhere
-    [DataRow(8, BnScheme.Folded, 0L, true)]            // the reference kernel (the netstandard path)
-    public void RuntimeLogitsEqualTheSimulatorBitForBit(int bits, BnScheme scheme, long ramBudget, bool referenceKernels) =>
-        AssertRuntimeEqualsSimulator(new QuantOptions(bits, 16, scheme), ramBudget, referenceKernels);
+    [DataRow(10, BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false, 1)]
+    [DataRow(10, BnScheme.Folded, ExecutionPlan.DefaultRamBudgetBytes, false, 1)]
+    [DataRow(12, BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false, 1)]  // weights over 10 bits: split planes, 64-bit accumulation
+    [DataRow(10, BnScheme.Separate, 0L, false, 1)]        // no RAM to spare: the smallest plan, one-row bands everywhere
+    [DataRow(8, BnScheme.Folded, 0L, true, 1)]            // the reference kernel (the netstandard path)
+    [DataRow(10, BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false, 2)]  // one frame across threads
+    [DataRow(12, BnScheme.Folded, 0L, false, 3)]
+    [DataRow(8, BnScheme.Separate, 0L, true, 2)]
+    public void RuntimeLogitsEqualTheSimulatorBitForBit(int bits, BnScheme scheme, long ramBudget, bool referenceKernels, int threads) =>
+        AssertRuntimeEqualsSimulator(new QuantOptions(bits, 16, scheme), ramBudget, referenceKernels, threads);
 
     [TestMethod]
     [DataRow(BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false)]
@@ -33,25 +36,32 @@ public sealed class RuntimeTests
     [DataRow(BnScheme.Folded, 0L, true)]
     public void AMixedWidthPerChannelImageRunsBitExactWithTheSimulator(BnScheme scheme, long ramBudget, bool referenceKernels)
     {
+        AssertMixed(scheme, ramBudget, referenceKernels, 1);
+        AssertMixed(scheme, ramBudget, referenceKernels, 2);
+    }
+
+    static void AssertMixed(BnScheme scheme, long ramBudget, bool referenceKernels, int threads)
+    {
         var options = MiniResNet.MixedOptions(scheme);
         var widths = MiniPacked(options).Model.Layers.Where(l => l.Op == QOp.Conv).Select(l => l.WeightBits).ToList();
         CollectionAssert.AreEqual(options.LayerBits!.Bits.Values.ToList(), widths, "every conv has the width it was given");
         Assert.IsTrue(widths.Contains(2) && widths.Contains(16) && widths.Any(b => b is > 10 and < 16), "2 bits, 16 bits and a split width in between");
-        AssertRuntimeEqualsSimulator(options, ramBudget, referenceKernels);
+        AssertRuntimeEqualsSimulator(options, ramBudget, referenceKernels, threads);
     }
 
-    static void AssertRuntimeEqualsSimulator(QuantOptions options, long ramBudget, bool referenceKernels)
+    static void AssertRuntimeEqualsSimulator(QuantOptions options, long ramBudget, bool referenceKernels, int threads)
     {
         var (model, bytes, inputs) = MiniPacked(options);
         var sim = new IntegerSimulator(model);
         var image = FlashImage.Open(new MemoryFlash(bytes));
-        var plan = ramBudget == 0 ? ExecutionPlan.Smallest(image.Model, referenceKernels) : new ExecutionPlan(image.Model, ramBudgetBytes: ramBudget, referenceKernels: referenceKernels);
+        var plan = ramBudget == 0 ? ExecutionPlan.Smallest(image.Model, referenceKernels, threads)
+            : new ExecutionPlan(image.Model, ramBudgetBytes: ExecutionPlan.DefaultBudget(image.Model, threads), referenceKernels: referenceKernels, threads: threads);
         if (ramBudget == 0) Assert.IsTrue(plan.Steps.Any(s => s.Bands > 1), "a tiny budget must force several bands");
         long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
-        var engine = new InferenceEngine(image, plan);
+        using var engine = new InferenceEngine(image, plan);
         long engineHeap = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
-        // the plan's RAM figure is what the engine really allocates (plus object headers)
-        Assert.IsTrue(engineHeap >= plan.RamBytes && engineHeap <= plan.RamBytes + 4096, $"engine heap {engineHeap} B, plan says {plan.RamBytes} B");
+        // the plan's RAM figure is what the engine really allocates (plus object headers, and the thread objects of its crew)
+        Assert.IsTrue(engineHeap >= plan.RamBytes && engineHeap <= plan.RamBytes + 4096 * threads, $"engine heap {engineHeap} B, plan says {plan.RamBytes} B");
         foreach (var x in inputs)
         {
             var q = Quantizer.QuantizeInput(x, model);
@@ -71,16 +81,19 @@ public sealed class RuntimeTests
         {
             using var file = new FileFlash(path);
             foreach (IFlash flash in new IFlash[] { new MemoryFlash(bytes), file })
-            {
-                var engine = new InferenceEngine(FlashImage.Open(flash));
-                var q = Quantizer.QuantizeInput(inputs[0], model);
-                q.CopyTo(engine.Input);
-                engine.Run(); // warm-up: JIT and first-touch
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                engine.Run();
-                long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-                Assert.AreEqual(0L, allocated, $"{flash.GetType().Name}: a frame allocated {allocated} bytes");
-            }
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    var image = FlashImage.Open(flash);
+                    using var engine = new InferenceEngine(image, new ExecutionPlan(image.Model, ramBudgetBytes: ExecutionPlan.DefaultBudget(image.Model, threads), threads: threads));
+                    var q = Quantizer.QuantizeInput(inputs[0], model);
+                    q.CopyTo(engine.Input);
+                    engine.Run(); // warm-up: JIT and first-touch
+                    // every thread's allocations, the engine's own threads included
+                    long before = GC.GetTotalAllocatedBytes(precise: true);
+                    engine.Run();
+                    long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+                    Assert.AreEqual(0L, allocated, $"{flash.GetType().Name}, {threads} thread(s): a frame allocated {allocated} bytes");
+                }
         }
         finally { File.Delete(path); }
     }

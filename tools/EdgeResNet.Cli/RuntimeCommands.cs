@@ -80,9 +80,10 @@ public static class RuntimeCommands
         var json = new Option<string?>("--json") { Description = "Also write the report as JSON here" };
         var reference = new Option<bool>("--reference-kernels") { Description = "Plan and run with the reference conv kernel, as the netstandard build on a board does (slow frame)" };
         var frame = new Option<string?>("--frame") { Description = "A camera frame size and format, WIDTHxHEIGHT[,FORMAT] (default format Yuyv): the board app's preprocessing and frame buffer are counted too" };
+        var threads = new Option<int>("--threads") { Description = "Threads one frame runs on: each has its own weight buffers, im2col rows and group scratch, counted here (the default budget grows by them)", DefaultValueFactory = _ => 1 };
         var cmd = new Command("footprint", "Memory and flash footprint of the runtime for a flash image: the plan (arena, buffers, schedule, flash bytes read per frame) and a measured run on this machine, and whether it fits named boards")
         {
-            image, board, budget, json, reference, frame,
+            image, board, budget, json, reference, frame, threads,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
@@ -90,13 +91,13 @@ public static class RuntimeCommands
             string path = pr.GetValue(image)!;
             var boards = pr.GetValue(board) is string b ? [BoardProfile.Find(b)] : BoardProfile.All;
             var camera = pr.GetValue(frame) is string frameSpec ? ParseFrame(frameSpec) : null;
-            var r = Footprint.Measure(path, Footprint.SampleInput(path, EdgeResNet.Tools.RepoPaths.SampleImages()), pr.GetValue(budget), boards, pr.GetValue(reference), camera);
+            var r = Footprint.Measure(path, Footprint.SampleInput(path, EdgeResNet.Tools.RepoPaths.SampleImages()), pr.GetValue(budget), boards, pr.GetValue(reference), camera, pr.GetValue(threads));
             var t = new Table().AddColumns("figure", "value");
             t.AddRow("flash image", $"{r.ImageBytes:N0} B");
             t.AddRow("conv kernel planned for", Markup.Escape(r.Kernel));
             t.AddRow("multiply-accumulates per frame", $"{r.Macs:N0}");
             t.AddRow("arena (activations, one array)", $"{r.ArenaBytes:N0} B = tensor area {r.TensorAreaBytes:N0} + band scratch {r.ScratchBytes:N0} + im2col {r.Im2ColBytes:N0}");
-            t.AddRow("weight group + packed bytes + BN tables + accumulators", $"{r.WeightBufferBytes:N0} B");
+            t.AddRow("weight group + packed bytes + BN tables + accumulators", $"{r.WeightBufferBytes:N0} B" + (r.Threads > 1 ? $" (weight group, packed bytes, accumulators and im2col once per thread: {r.Threads} threads)" : ""));
             t.AddRow("[bold]runtime peak RAM (all of the above)[/]", $"[bold]{r.RuntimeRamBytes:N0} B = {r.RuntimeRamBytes / 1048576.0:F2} MiB[/] (budget {r.RamBudgetBytes:N0} B)");
             if (camera != null)
             {
@@ -192,18 +193,20 @@ public static class RuntimeCommands
     static Command Bench()
     {
         var model = new Option<string>("--model") { Description = "A flash image (.img)", Required = true };
-        var threads = new Option<int>("--threads") { Description = "Threads: the runtime runs this many engines on different frames; ONNX Runtime gets this many intra-op threads", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads") { Description = "Threads one frame runs on (the runtime splits each layer's output channels over them); ONNX Runtime gets this many intra-op threads", DefaultValueFactory = _ => 1 };
+        var inFlight = new Option<int>("--frames-in-flight") { Description = "Frames run at once, each on its own engine of --threads threads (throughput; ONNX Runtime still runs one frame at a time)", DefaultValueFactory = _ => 1 };
         var frames = new Option<int>("--frames") { Description = "Frames to time (after one warm-up frame each)", DefaultValueFactory = _ => 10 };
         var vsOrt = new Option<bool>("--vs-ort") { Description = "Also time ONNX Runtime fp32 on the exported float model, in the same run" };
         var json = new Option<string?>("--json") { Description = "Also write runtime_ms, ort_ms, ratio (runtime/ort) and more as JSON" };
-        var cmd = new Command("bench", "Median latency and frames/s of the runtime on sample frames, optionally against ONNX Runtime fp32 with the same thread count") { model, threads, frames, vsOrt, json };
+        var cmd = new Command("bench", "Median latency and frames/s of the runtime on sample frames, optionally against ONNX Runtime fp32 with the same thread count") { model, threads, inFlight, frames, vsOrt, json };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             CommandSupport.CheckOutputs(pr.GetValue(json));
-            int t = pr.GetValue(threads), n = pr.GetValue(frames);
-            var report = Benchmark.Run(pr.GetValue(model)!, t, n, EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(vsOrt) ? CommandSupport.LoadNetwork() : null);
+            int t = pr.GetValue(threads), n = pr.GetValue(frames), f = pr.GetValue(inFlight);
+            var report = Benchmark.Run(pr.GetValue(model)!, t, n, EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(vsOrt) ? CommandSupport.LoadNetwork() : null, f);
             var (rtMs, rtFps, ortMs, ortFps) = (report.RuntimeMs, report.RuntimeFps, report.OrtMs, report.OrtFps);
-            Console.WriteLine($"runtime ({report.Kernel}): median {rtMs:F1} ms per frame, {rtFps:F2} frames/s on {t} thread(s)");
+            string how = f == 1 ? $"one frame across {t} thread(s)" : $"{f} frames in flight, each across {t} thread(s)";
+            Console.WriteLine($"runtime ({report.Kernel}): median {rtMs:F1} ms per frame, {rtFps:F2} frames/s, {how}");
             if (ortMs != null) Console.WriteLine($"ONNX Runtime fp32: median {ortMs:F1} ms per frame, {ortFps:F2} frames/s with {t} intra-op thread(s); runtime/ORT latency ratio {report.Ratio:F2}");
             if (pr.GetValue(json) is string j) CommandSupport.WriteJsonAtomically(j, report);
             return ExitCodes.Ok;

@@ -30,6 +30,8 @@ namespace EdgeResNet.Runtime.Engine
         public int InputOffset, OutputOffset;
         /// <summary>Scratch the step needs (int16 units): A rows with halo, B band, projection band, C group.</summary>
         public int RingShorts, BandShorts, ShortcutShorts, GroupShorts;
+        /// <summary>Of <see cref="GroupShorts"/>, what one thread's C group takes.</summary>
+        public int GroupShortsPerThread;
         /// <summary>Where the scratch starts in the arena: inside the tensor area where the step's tensors leave room, else after it.</summary>
         public int ScratchOffset;
         public int ScratchTotal => RingShorts + BandShorts + ShortcutShorts + GroupShorts;
@@ -49,8 +51,10 @@ namespace EdgeResNet.Runtime.Engine
         public int TensorAreaShorts, ScratchShorts, Im2ColShorts, WeightGroupShorts, MaxAccLongs, MaxRowBytesGroup, MaxChannels;
         /// <summary>One weight row to unpack into, where a kernel reads its weights in another layout than rows (<see cref="ConvDispatch.ChannelBlock"/>).</summary>
         public int UnpackRowShorts;
-        /// <summary>Tensor area, then the scratch of steps that do not fit inside it, then the im2col rows.</summary>
-        public int ArenaShorts => TensorAreaShorts + ScratchShorts + Im2ColShorts;
+        /// <summary>Tensor area, then the scratch of steps that do not fit inside it, then the im2col rows (one set per thread).</summary>
+        public int ArenaShorts => TensorAreaShorts + ScratchShorts + Im2ColShorts * Threads;
+        /// <summary>Threads one frame runs on: each has its own weight group, unpack row, packed bytes, accumulators, im2col rows and bottleneck group scratch.</summary>
+        public readonly int Threads;
         /// <summary>Some layer runs <see cref="ConvKernel.SimdSplit"/>: the engine holds the two split weight planes.</summary>
         public readonly bool SplitWeights;
         /// <summary>The SIMD kernels may run (else the reference kernels everywhere); the im2col buffer is sized for the kernels that run.</summary>
@@ -59,11 +63,12 @@ namespace EdgeResNet.Runtime.Engine
         public readonly ConvKernel[] Kernels;
         public readonly QModel Model;
 
-        /// <summary>Bytes of everything the engine allocates for this plan: the arena, the weight group (and its two split planes), the unpack row, packed bytes, BN tables, logits, accumulators.</summary>
+        /// <summary>Bytes of everything the engine allocates for this plan: the arena, per thread the weight group (and its two split planes), the unpack row, packed bytes and accumulators, then BN tables and logits.</summary>
         public long RamBytes => BuffersBytes(ArenaShorts);
 
         long BuffersBytes(long arenaShorts) =>
-            2L * (arenaShorts + WeightGroupShorts * (SplitWeights ? 3L : 1L) + UnpackRowShorts) + MaxRowBytesGroup + 8L * MaxChannels + 4L * Model.Classes + 8L * MaxAccLongs;
+            2L * arenaShorts + Threads * (2L * (WeightGroupShorts * (SplitWeights ? 3L : 1L) + UnpackRowShorts) + MaxRowBytesGroup + 8L * MaxAccLongs)
+            + 8L * MaxChannels + 4L * Model.Classes;
 
         /// <summary>
         /// Output channels per weight group of layer <paramref name="l"/>: as many as the weight buffer holds and one output row of
@@ -80,20 +85,32 @@ namespace EdgeResNet.Runtime.Engine
         /// <param name="accLongs">The accumulator buffer (64-bit values).</param>
         /// <param name="ramBudgetBytes">Band heights are chosen so the whole plan stays within this.</param>
         /// <param name="referenceKernels">Run the reference conv kernel even where the SIMD one is available.</param>
+        /// <param name="threads">Threads one frame runs on (the per-thread buffers are counted T times).</param>
         /// <summary>The RAM budget the board app and the tools plan for unless told otherwise: 2 MiB.</summary>
         public const long DefaultRamBudgetBytes = 2L << 20;
 
+        /// <summary>
+        /// The budget a plan of <paramref name="threads"/> threads gets unless told otherwise: the default 2 MiB plus, for each
+        /// thread past the first, that thread's own buffers (as the smallest plans measure them), so the shared part
+        /// of the plan is the one-thread plan's.
+        /// </summary>
+        public static long DefaultBudget(QModel model, int threads) =>
+            threads <= 1 ? DefaultRamBudgetBytes
+                : DefaultRamBudgetBytes + (threads - 1) * (Smallest(model, threads: 2).RamBytes - Smallest(model).RamBytes);
+
         /// <exception cref="PlanException">The layer table is not a ResNet this planner knows, or even one-row bands need more RAM than <paramref name="ramBudgetBytes"/>.</exception>
-        public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = DefaultRamBudgetBytes, bool referenceKernels = false)
-            : this(model, weightGroupShorts, accLongs, ramBudgetBytes, referenceKernels, enforceBudget: true) { }
+        public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = DefaultRamBudgetBytes, bool referenceKernels = false, int threads = 1)
+            : this(model, weightGroupShorts, accLongs, ramBudgetBytes, referenceKernels, threads, enforceBudget: true) { }
 
         /// <summary>The plan with the least RAM there is: one-row bands wherever scratch does not fit for free (tests and the footprint's floor).</summary>
-        public static ExecutionPlan Smallest(QModel model, bool referenceKernels = false) =>
-            new ExecutionPlan(model, 32768, 8192, 0, referenceKernels, enforceBudget: false);
+        public static ExecutionPlan Smallest(QModel model, bool referenceKernels = false, int threads = 1) =>
+            new ExecutionPlan(model, 32768, 8192, 0, referenceKernels, threads, enforceBudget: false);
 
-        ExecutionPlan(QModel model, int weightGroupShorts, int accLongs, long ramBudgetBytes, bool referenceKernels, bool enforceBudget)
+        ExecutionPlan(QModel model, int weightGroupShorts, int accLongs, long ramBudgetBytes, bool referenceKernels, int threads, bool enforceBudget)
         {
+            if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), "a plan needs at least one thread");
             Model = model;
+            Threads = threads;
             SimdKernels = FastConv.IsSupported && !referenceKernels;
             WeightGroupShorts = weightGroupShorts;
             MaxAccLongs = accLongs;
@@ -134,7 +151,7 @@ namespace EdgeResNet.Runtime.Engine
                 MaxRowBytesGroup = Math.Max(MaxRowBytesGroup, Math.Max(l.BnSize, GroupSize(l) * l.RowBytes));
                 MaxChannels = Math.Max(MaxChannels, l.OutC);
             }
-            long scratchBudget = Math.Max(0, ramBudgetBytes - BuffersBytes(TensorAreaShorts + Im2ColShorts)) / 2;
+            long scratchBudget = Math.Max(0, ramBudgetBytes - BuffersBytes(TensorAreaShorts + Im2ColShorts * Threads)) / 2;
             foreach (var s in Steps)
             {
                 // Room the step's own tensors leave in the tensor area (late stages are small) is scratch for free.
@@ -194,7 +211,8 @@ namespace EdgeResNet.Runtime.Engine
                     s.RingShorts = Math.Min(a.OutH, RowsNeeded(b, r)) * a.OutW * a.OutC;
                     s.BandShorts = r * b.OutW * b.OutC;
                     s.ShortcutShorts = s.P >= 0 ? r * c.OutW * c.OutC : 0;
-                    s.GroupShorts = r * c.OutW * GroupSize(c);
+                    s.GroupShortsPerThread = r * c.OutW * GroupSize(c);
+                    s.GroupShorts = s.GroupShortsPerThread * Threads;
                     break;
                 }
                 default:

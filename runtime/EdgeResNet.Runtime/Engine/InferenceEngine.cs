@@ -9,38 +9,70 @@ namespace EdgeResNet.Runtime.Engine
     /// each conv's weights from flash one output-channel group at a time. Every buffer is
     /// allocated here, once; <see cref="Run()"/> allocates nothing.
     /// </summary>
-    public sealed class InferenceEngine
+    public sealed class InferenceEngine : IDisposable
     {
         readonly FlashImage _image;
         readonly QLayer[] _layers;
         public ExecutionPlan Plan { get; }
 
-        readonly short[] _arena;            // tensor area | step scratch | im2col row(s)
-        readonly short[] _weights, _hi, _lo; // one weight group (and its split planes for weights over 10 bits)
-        readonly short[] _row;               // one weight row, for kernels whose layout is not rows
-        readonly byte[] _packed;             // the group's packed bytes as read from flash
-        readonly int[] _multipliers, _offsets;
-        readonly long[] _acc;
+        readonly short[] _arena;            // tensor area | step scratch | im2col rows (one set per thread)
+        readonly Lane[] _lanes;             // one per thread
+        readonly int[] _multipliers, _offsets; // indexed by channel: threads fill disjoint channels
         readonly int[] _logits;
+#if !NANOFRAMEWORK
+        readonly Crew? _crew;               // the other threads, when the plan has more than one
+#endif
 
+        /// <summary>One thread's buffers: a weight group (and its split planes), the unpack row, the packed bytes, the accumulators.</summary>
+        sealed class Lane
+        {
+            public readonly short[] Weights, Hi, Lo, Row;
+            public readonly byte[] Packed;
+            public readonly long[] Acc;
+            public readonly int Index, Im2ColOffset;
+
+            public Lane(ExecutionPlan plan, int index)
+            {
+                Index = index;
+                Weights = new short[plan.WeightGroupShorts];
+                Hi = plan.SplitWeights ? new short[plan.WeightGroupShorts] : new short[0];
+                Lo = plan.SplitWeights ? new short[plan.WeightGroupShorts] : new short[0];
+                Row = new short[plan.UnpackRowShorts];
+                Packed = new byte[plan.MaxRowBytesGroup];
+                Acc = new long[plan.MaxAccLongs];
+                Im2ColOffset = plan.TensorAreaShorts + plan.ScratchShorts + index * plan.Im2ColShorts;
+            }
+        }
+
+        /// <param name="plan">Its <see cref="ExecutionPlan.Threads"/> threads run every frame (the caller's and T - 1 of the engine's own);
+        /// more than one needs a flash that several threads may read at once (a file or memory, not a bus driver).</param>
         public InferenceEngine(FlashImage image, ExecutionPlan plan)
         {
             _image = image;
             _layers = image.Model.Layers;
             Plan = plan;
             _arena = new short[plan.ArenaShorts];
-            _weights = new short[plan.WeightGroupShorts];
-            _hi = plan.SplitWeights ? new short[plan.WeightGroupShorts] : new short[0];
-            _lo = plan.SplitWeights ? new short[plan.WeightGroupShorts] : new short[0];
-            _row = new short[plan.UnpackRowShorts];
-            _packed = new byte[plan.MaxRowBytesGroup];
+            _lanes = new Lane[plan.Threads];
+            for (int t = 0; t < plan.Threads; t++) _lanes[t] = new Lane(plan, t);
             _multipliers = new int[plan.MaxChannels];
             _offsets = new int[plan.MaxChannels];
-            _acc = new long[plan.MaxAccLongs];
             _logits = new int[image.Model.Classes];
+#if !NANOFRAMEWORK
+            if (plan.Threads > 1) _crew = new Crew(plan.Threads, Work);
+#else
+            if (plan.Threads > 1) throw new ArgumentException("the nanoFramework build runs one thread");
+#endif
         }
 
         public InferenceEngine(FlashImage image) : this(image, new ExecutionPlan(image.Model)) { }
+
+        /// <summary>Stops the engine's own threads (a one-thread engine has none).</summary>
+        public void Dispose()
+        {
+#if !NANOFRAMEWORK
+            _crew?.Dispose();
+#endif
+        }
 
         /// <summary>Which conv kernel runs: the SIMD one where the CPU has it, else the reference.</summary>
         public string ConvKernel => ConvDispatch.Describe(Plan.SimdKernels);
@@ -100,7 +132,6 @@ namespace EdgeResNet.Runtime.Engine
         void RunStem(PlanStep s)
         {
             var conv = _layers[s.A]; var pool = _layers[s.Pool];
-            var input = Tensor(s.InputOffset, conv.InSize);
             var output = Tensor(s.OutputOffset, pool.OutSize);
             var ring = Scratch(s, 0, s.RingShorts);
             int rowSize = conv.OutW * conv.OutC, ringBase = 0, ringEnd = 0;
@@ -109,49 +140,65 @@ namespace EdgeResNet.Runtime.Engine
                 int m1 = Math.Min(pool.OutH, m0 + s.BandRows);
                 ExecutionPlan.InputRows(pool, m0, m1, out int lo, out int hi);
                 Slide(ring, rowSize, ref ringBase, ref ringEnd, lo);
-                ConvRows(s.A, input, 0, ringEnd, hi, ring, ringBase, 0, conv.OutC, 0, conv.OutC, default);
+                ConvRows(new ConvCall(s.A, s.InputOffset, conv.InSize, 0, ringEnd, hi, s.ScratchOffset, s.RingShorts, ringBase, 0, conv.OutC, 0, conv.OutC));
                 ringEnd = hi;
                 MaxPool(pool, ring, ringBase, output, m0, m1 - m0);
                 _afterLayer?.Invoke(s.Pool);
             }
         }
 
+        // The bottleneck band being run, for the threads that share its C convolution and Add.
+        PlanStep _step = null!;
+        int _r0, _r1;
+
         void RunBottleneck(PlanStep s)
         {
-            QLayer a = _layers[s.A], b = _layers[s.B], c = _layers[s.C], add = _layers[s.Add];
-            QLayer? p = s.P >= 0 ? _layers[s.P] : null;
-            var x = Tensor(s.InputOffset, a.InSize);
-            var y = Tensor(s.OutputOffset, c.OutSize);
+            QLayer a = _layers[s.A], b = _layers[s.B], c = _layers[s.C];
             var ring = Scratch(s, 0, s.RingShorts);
-            var band = Scratch(s, s.RingShorts, s.BandShorts);
-            var shortcut = Scratch(s, s.RingShorts + s.BandShorts, s.ShortcutShorts);
-            var group = Scratch(s, s.RingShorts + s.BandShorts + s.ShortcutShorts, s.GroupShorts);
-            int aRow = a.OutW * a.OutC, aBase = 0, aEnd = 0, cId = s.C + 1, w = c.OutW, channels = c.OutC;
-            bool cFirst = add.Input0 == cId;
-            int gSize = Plan.GroupSize(c);
+            int aRow = a.OutW * a.OutC, aBase = 0, aEnd = 0, ringAt = s.ScratchOffset, bandAt = ringAt + s.RingShorts, shortcutAt = bandAt + s.BandShorts;
             for (int r0 = 0; r0 < c.OutH; r0 += s.BandRows)
             {
                 int r1 = Math.Min(c.OutH, r0 + s.BandRows);
                 ExecutionPlan.InputRows(b, r0, r1, out int lo, out int hi);
                 Slide(ring, aRow, ref aBase, ref aEnd, lo);
-                ConvRows(s.A, x, 0, Math.Max(aEnd, lo), hi, ring, aBase, 0, a.OutC, 0, a.OutC, default);
+                ConvRows(new ConvCall(s.A, s.InputOffset, a.InSize, 0, Math.Max(aEnd, lo), hi, ringAt, s.RingShorts, aBase, 0, a.OutC, 0, a.OutC));
                 aEnd = hi;
-                ConvRows(s.B, ring, aBase, r0, r1, band, r0, 0, b.OutC, 0, b.OutC, default);
-                if (p != null) ConvRows(s.P, x, 0, r0, r1, shortcut, r0, 0, channels, 0, channels, default);
-                for (int co = 0; co < channels; co += gSize)
-                {
-                    int n = Math.Min(gSize, channels - co);
-                    ConvRows(s.C, band, r0, r0, r1, group, r0, co, n, co, co + n, default);
-                    for (int r = r0; r < r1; r++)
-                        for (int ox = 0; ox < w; ox++)
-                        {
-                            int gi = ((r - r0) * w + ox) * n, yi = (r * w + ox) * channels + co;
-                            var sv = p != null ? shortcut.Slice(((r - r0) * w + ox) * channels + co, n) : x.Slice(yi, n);
-                            var cv = group.Slice(gi, n);
-                            AddRow(add, cFirst ? cv : sv, cFirst ? sv : cv, y.Slice(yi, n));
-                        }
-                    _afterLayer?.Invoke(s.Add);
-                }
+                ConvRows(new ConvCall(s.B, ringAt, s.RingShorts, aBase, r0, r1, bandAt, s.BandShorts, r0, 0, b.OutC, 0, b.OutC));
+                if (s.P >= 0) ConvRows(new ConvCall(s.P, s.InputOffset, a.InSize, 0, r0, r1, shortcutAt, s.ShortcutShorts, r0, 0, c.OutC, 0, c.OutC));
+                _step = s; _r0 = r0; _r1 = r1;
+                Parallel(Job.ConvAdd);
+                _afterLayer?.Invoke(s.C);
+                _afterLayer?.Invoke(s.Add);
+            }
+        }
+
+        /// <summary>
+        /// Thread <paramref name="lane"/>'s share of a bottleneck band's C convolution and Add: every T-th channel group, each
+        /// computed into the thread's own group scratch, then added to the shortcut into the block output.
+        /// </summary>
+        void ConvAddGroups(Lane lane)
+        {
+            var s = _step;
+            QLayer a = _layers[s.A], c = _layers[s.C], add = _layers[s.Add];
+            var x = Tensor(s.InputOffset, a.InSize);
+            var y = Tensor(s.OutputOffset, c.OutSize);
+            int groupAt = s.ScratchOffset + s.RingShorts + s.BandShorts + s.ShortcutShorts + lane.Index * s.GroupShortsPerThread;
+            var shortcut = Scratch(s, s.RingShorts + s.BandShorts, s.ShortcutShorts);
+            var group = new Span<short>(_arena, groupAt, s.GroupShortsPerThread);
+            int w = c.OutW, channels = c.OutC, gSize = Plan.GroupSize(c), r0 = _r0, r1 = _r1, bandAt = s.ScratchOffset + s.RingShorts;
+            bool cFirst = add.Input0 == s.C + 1, projected = s.P >= 0;
+            for (int co = lane.Index * gSize; co < channels; co += Plan.Threads * gSize)
+            {
+                int n = Math.Min(gSize, channels - co);
+                ConvLane(lane, new ConvCall(s.C, bandAt, s.BandShorts, r0, r0, r1, groupAt, s.GroupShortsPerThread, r0, co, n, co, co + n), co, co + n);
+                for (int r = r0; r < r1; r++)
+                    for (int ox = 0; ox < w; ox++)
+                    {
+                        int gi = ((r - r0) * w + ox) * n, yi = (r * w + ox) * channels + co;
+                        var sv = projected ? shortcut.Slice(((r - r0) * w + ox) * channels + co, n) : x.Slice(yi, n);
+                        var cv = group.Slice(gi, n);
+                        AddRow(add, cFirst ? cv : sv, cFirst ? sv : cv, y.Slice(yi, n));
+                    }
             }
         }
 
@@ -161,7 +208,7 @@ namespace EdgeResNet.Runtime.Engine
             var pooled = Scratch(s, 0, gap.OutC);
             ReferenceKernels.GlobalAvgPool(gap, Tensor(s.InputOffset, gap.InSize), pooled);
             _afterLayer?.Invoke(s.Gap);
-            ConvRows(s.Fc, pooled, 0, 0, 1, default, 0, 0, fc.OutC, 0, fc.OutC, _logits);
+            ConvRows(new ConvCall(s.Fc, s.ScratchOffset, gap.OutC, 0, 0, 1, -1, 0, 0, 0, fc.OutC, 0, fc.OutC));
         }
 
         /// <summary>Keeps rows [lo, end) of a row window at its front (memmove) so new rows follow them.</summary>
@@ -175,38 +222,93 @@ namespace EdgeResNet.Runtime.Engine
         }
 
         /// <summary>
-        /// Output rows [oy0, oy1) and channels [coStart, coEnd) of conv layer <paramref name="layer"/>, streaming
-        /// its weights and BN tables one channel group at a time. The output buffer starts at output
-        /// row <paramref name="outRowBase"/> and channel <paramref name="outFirstChannel"/>, with
-        /// <paramref name="outChannelStride"/> values per pixel.
+        /// One conv call: output rows [Oy0, Oy1) and channels [CoStart, CoEnd) of conv layer <see cref="Layer"/>, reading the
+        /// arena from <see cref="In"/> (input row <see cref="InRowBase"/> first) and writing it from <see cref="Out"/> (output row
+        /// <see cref="OutRowBase"/> and channel <see cref="OutFirstChannel"/> first, <see cref="OutChannelStride"/> values per pixel),
+        /// or the logits where <see cref="Out"/> is -1. Arena offsets, not spans, so the threads can share it.
         /// </summary>
-        void ConvRows(int layer, Span<short> input, int inRowBase, int oy0, int oy1, Span<short> output, int outRowBase,
-            int outFirstChannel, int outChannelStride, int coStart, int coEnd, Span<int> wide)
+        readonly struct ConvCall
         {
-            if (oy1 <= oy0) return;
-            var l = _layers[layer];
-            int g = Plan.GroupSize(l);
-            var kernel = Plan.Kernels[layer];
-            int im2colRow = ConvDispatch.ScratchShortsPerRow(l, kernel), block = ConvDispatch.ChannelBlock(kernel);
-            for (int co = coStart; co < coEnd; co += g)
+            public readonly int Layer, In, InLength, InRowBase, Oy0, Oy1, Out, OutLength, OutRowBase, OutFirstChannel, OutChannelStride, CoStart, CoEnd;
+
+            public ConvCall(int layer, int input, int inLength, int inRowBase, int oy0, int oy1, int output, int outLength, int outRowBase,
+                int outFirstChannel, int outChannelStride, int coStart, int coEnd)
             {
-                int n = Math.Min(g, coEnd - co);
-                _image.ReadBnTables(l, co, n, _multipliers, _offsets, _packed);
-                var weights = new Span<short>(_weights, 0, WeightLayout.Shorts(n, l.WeightStride, block));
-                _image.ReadWeightRows(l, co, n, _packed, weights, block, _row);
-                int rowsPerCall = Math.Max(1, Math.Min(im2colRow == 0 ? oy1 - oy0 : Plan.Im2ColShorts / im2colRow, _acc.Length / (l.OutW * n)));
-                for (int oy = oy0; oy < oy1; oy += rowsPerCall)
+                Layer = layer; In = input; InLength = inLength; InRowBase = inRowBase; Oy0 = oy0; Oy1 = oy1; Out = output; OutLength = outLength;
+                OutRowBase = outRowBase; OutFirstChannel = outFirstChannel; OutChannelStride = outChannelStride; CoStart = coStart; CoEnd = coEnd;
+            }
+        }
+
+        ConvCall _call;
+
+        /// <summary>A conv call, its channels shared among the threads (contiguous ranges, whole blocks of 8).</summary>
+        void ConvRows(ConvCall call)
+        {
+            if (call.Oy1 <= call.Oy0) return;
+            _call = call;
+            Parallel(Job.Conv);
+            _afterLayer?.Invoke(call.Layer);
+        }
+
+        /// <summary>Thread <paramref name="t"/>'s channels of [coStart, coEnd).</summary>
+        void ChannelShare(int coStart, int coEnd, int t, out int lo, out int hi)
+        {
+            int per = ((coEnd - coStart + Plan.Threads - 1) / Plan.Threads + 7) & ~7;
+            lo = Math.Min(coEnd, coStart + t * per);
+            hi = Math.Min(coEnd, lo + per);
+        }
+
+        /// <summary>
+        /// Channels [co0, co1) of a conv call on one thread, streaming the weights and BN tables one channel group at a
+        /// time into the thread's own buffers.
+        /// </summary>
+        void ConvLane(Lane lane, ConvCall call, int co0, int co1)
+        {
+            var l = _layers[call.Layer];
+            var input = new Span<short>(_arena, call.In, call.InLength);
+            var output = call.Out < 0 ? default : new Span<short>(_arena, call.Out, call.OutLength);
+            var wide = call.Out < 0 ? new Span<int>(_logits) : default;
+            int g = Plan.GroupSize(l);
+            var kernel = Plan.Kernels[call.Layer];
+            int im2colRow = ConvDispatch.ScratchShortsPerRow(l, kernel), block = ConvDispatch.ChannelBlock(kernel);
+            var im2col = new Span<short>(_arena, lane.Im2ColOffset, Plan.Im2ColShorts);
+            for (int co = co0; co < co1; co += g)
+            {
+                int n = Math.Min(g, co1 - co);
+                _image.ReadBnTables(l, co, n, _multipliers, _offsets, lane.Packed);
+                var weights = new Span<short>(lane.Weights, 0, WeightLayout.Shorts(n, l.WeightStride, block));
+                _image.ReadWeightRows(l, co, n, lane.Packed, weights, block, lane.Row);
+                int rowsPerCall = Math.Max(1, Math.Min(im2colRow == 0 ? call.Oy1 - call.Oy0 : Plan.Im2ColShorts / im2colRow, lane.Acc.Length / (l.OutW * n)));
+                for (int oy = call.Oy0; oy < call.Oy1; oy += rowsPerCall)
                 {
                     var tile = new ConvTile
                     {
-                        CoStart = co, CoCount = n, OyStart = oy, OyCount = Math.Min(rowsPerCall, oy1 - oy),
-                        InRowBase = inRowBase, OutRowBase = outRowBase, OutChannelBase = co - outFirstChannel, OutChannelStride = outChannelStride,
+                        CoStart = co, CoCount = n, OyStart = oy, OyCount = Math.Min(rowsPerCall, call.Oy1 - oy),
+                        InRowBase = call.InRowBase, OutRowBase = call.OutRowBase, OutChannelBase = co - call.OutFirstChannel, OutChannelStride = call.OutChannelStride,
                     };
-                    ConvDispatch.Run(kernel, l, tile, input, weights, _multipliers, _offsets, output, wide, _hi, _lo,
-                        new Span<short>(_arena, Plan.TensorAreaShorts + Plan.ScratchShorts, Plan.Im2ColShorts), _acc);
+                    ConvDispatch.Run(kernel, l, tile, input, weights, _multipliers, _offsets, output, wide, lane.Hi, lane.Lo, im2col, lane.Acc);
                 }
             }
-            _afterLayer?.Invoke(layer);
+        }
+
+        enum Job { Conv, ConvAdd }
+        Job _job;
+
+        /// <summary>Runs the current job on every thread: this one as thread 0, the crew's as 1 .. T-1; returns when all are done.</summary>
+        void Parallel(Job job)
+        {
+            _job = job;
+#if !NANOFRAMEWORK
+            if (_crew != null) { _crew.Run(); return; }
+#endif
+            Work(0);
+        }
+
+        void Work(int t)
+        {
+            if (_job == Job.ConvAdd) { ConvAddGroups(_lanes[t]); return; }
+            ChannelShare(_call.CoStart, _call.CoEnd, t, out int lo, out int hi);
+            if (lo < hi) ConvLane(_lanes[t], _call, lo, hi);
         }
 
         void MaxPool(QLayer pool, Span<short> input, int inRowBase, Span<short> output, int oyStart, int oyCount)

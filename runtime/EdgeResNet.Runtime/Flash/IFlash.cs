@@ -100,8 +100,13 @@ namespace EdgeResNet.Runtime.Flash
         public void Read(long offset, Span<byte> destination)
         {
             _inner.Read(offset, destination);
+#if NANOFRAMEWORK
             BytesRead += destination.Length;
             Reads++;
+#else
+            System.Threading.Interlocked.Add(ref BytesRead, destination.Length); // an engine's threads read at once
+            System.Threading.Interlocked.Increment(ref Reads);
+#endif
         }
     }
 

@@ -1,3 +1,4 @@
+using EdgeResNet.Common;
 using EdgeResNet.Tools.Imaging;
 using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Runtime.Flash;
@@ -13,21 +14,25 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
 {
     readonly Func<IFlash> _open;
     readonly ThreadLocal<Instance> _instances;
+    readonly int _engineThreads;
 
     public sealed record Instance(IFlash Source, CountingFlash Flash, FlashImage Image, InferenceEngine Engine);
 
     /// <param name="open">Opens the flash holding the image, once per thread; disposed with the classifier when disposable.</param>
-    public RuntimeClassifier(string name, Func<IFlash> open)
+    /// <param name="engineThreads">Threads each engine runs one frame on (the flash must allow reads from several threads), planned with <see cref="ExecutionPlan.DefaultBudget"/>.</param>
+    public RuntimeClassifier(string name, Func<IFlash> open, int engineThreads = 1)
     {
+        if (engineThreads < 1) throw new UsageException("--threads must be at least 1");
         Name = name;
         _open = open;
+        _engineThreads = engineThreads;
         var first = open();
         try { CaffePreprocessing.CheckMatches(FlashImage.Open(first, verifySections: true).Model); } // every CRC, once, up front
         finally { (first as IDisposable)?.Dispose(); }
         _instances = new ThreadLocal<Instance>(Open, trackAllValues: true);
     }
 
-    public RuntimeClassifier(string path) : this(Path.GetFileName(path) + " (runtime)", () => new FileFlash(path)) { }
+    public RuntimeClassifier(string path, int engineThreads = 1) : this(Path.GetFileName(path) + " (runtime)", () => new FileFlash(path), engineThreads) { }
 
     /// <summary>An image held in memory (the sweep: quantised, laid out, run, never written).</summary>
     public static RuntimeClassifier FromBytes(string name, byte[] image) => new(name, () => new MemoryFlash(image));
@@ -37,7 +42,7 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
         var source = _open();
         var counting = new CountingFlash(source);
         var image = FlashImage.Open(counting, verifySections: false);
-        return new Instance(source, counting, image, new InferenceEngine(image));
+        return new Instance(source, counting, image, new InferenceEngine(image, new ExecutionPlan(image.Model, ramBudgetBytes: ExecutionPlan.DefaultBudget(image.Model, _engineThreads), threads: _engineThreads)));
     }
 
     public string Name { get; }
@@ -65,7 +70,11 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
 
     public void Dispose()
     {
-        foreach (var i in _instances.Values) (i.Source as IDisposable)?.Dispose();
+        foreach (var i in _instances.Values)
+        {
+            i.Engine.Dispose();
+            (i.Source as IDisposable)?.Dispose();
+        }
         _instances.Dispose();
     }
 }

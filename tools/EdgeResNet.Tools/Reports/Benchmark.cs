@@ -7,25 +7,30 @@ using EdgeResNet.Tools.Onnx;
 
 namespace EdgeResNet.Tools.Reports;
 
-public sealed record BenchReport(string Model, int Threads, int Frames, string Kernel, double RuntimeMs, double RuntimeFps, double? OrtMs, double? OrtFps, double? Ratio);
+public sealed record BenchReport(string Model, int Threads, int Frames, string Kernel, double RuntimeMs, double RuntimeFps, double? OrtMs, double? OrtFps, double? Ratio)
+{
+    /// <summary>Frames run at once, each on its own engine of <see cref="Threads"/> threads (1: latency of one frame).</summary>
+    public int FramesInFlight { get; init; } = 1;
+}
 
 /// <summary>
 /// Latency of the runtime on sample frames, and in the same run of ONNX Runtime fp32 on the
-/// exported float model: the runtime runs <c>threads</c> engines on different frames, ONNX Runtime
-/// gets <c>threads</c> intra-op threads.
+/// exported float model: the runtime runs each frame on <c>threads</c> threads, ONNX Runtime
+/// gets <c>threads</c> intra-op threads. With <c>framesInFlight</c> &gt; 1 the runtime runs that many
+/// engines on different frames at once (throughput; ONNX Runtime still runs one frame at a time).
 /// </summary>
 public static class Benchmark
 {
     /// <param name="imagesDir">Sample photos (the evaluation split); null: all-zero input frames.</param>
     /// <param name="floatNetwork">The float network for the ONNX Runtime comparison; null: runtime only.</param>
-    public static BenchReport Run(string imagePath, int threads, int frames, string? imagesDir, Network? floatNetwork)
+    public static BenchReport Run(string imagePath, int threads, int frames, string? imagesDir, Network? floatNetwork, int framesInFlight = 1)
     {
-        if (threads < 1 || frames < 1) throw new UsageException("--threads and --frames must be at least 1");
-        using var runtime = new RuntimeClassifier(imagePath);
+        if (threads < 1 || frames < 1 || framesInFlight < 1) throw new UsageException("--threads, --frames and --frames-in-flight must be at least 1");
+        using var runtime = new RuntimeClassifier(imagePath, threads);
         var inputs = imagesDir != null
             ? Dataset.Load(imagesDir, Split.Evaluation, frames).Select(i => CaffePreprocessing.Run(RgbImage.Load(i.Path))).ToArray()
             : Enumerable.Range(0, frames).Select(i => new float[runtime.Current.Image.Model.InputSize]).ToArray();
-        var (rtMs, rtFps) = Time(inputs, threads, x => runtime.IntegerLogits(x));
+        var (rtMs, rtFps) = Time(inputs, framesInFlight, x => runtime.IntegerLogits(x));
         double? ortMs = null, ortFps = null;
         if (floatNetwork != null)
         {
@@ -40,7 +45,7 @@ public static class Benchmark
             finally { File.Delete(onnx); }
         }
         return new BenchReport(Path.GetFileName(imagePath), threads, inputs.Length, runtime.Current.Engine.ConvKernel, rtMs, rtFps, ortMs, ortFps,
-            ortMs is double o ? rtMs / o : null);
+            ortMs is double o ? rtMs / o : null) { FramesInFlight = framesInFlight };
     }
 
     /// <summary>Median per-frame latency and overall frames/s, with <paramref name="parallel"/> frames in flight (after one warm-up frame each).</summary>

@@ -46,6 +46,8 @@ public sealed record FootprintReport(
     long MeasuredEngineHeapBytes, long MeasuredAllocatedPerFrameBytes, long MeasuredPeakWorkingSetBytes, double MeasuredFrameMs,
     IReadOnlyList<BoardFit> Boards)
 {
+    /// <summary>Threads one frame runs on; the weight buffers and im2col rows are per thread.</summary>
+    public int Threads { get; init; } = 1;
     /// <summary>With a camera frame size: the integer preprocessing's buffers and the raw frame buffer.</summary>
     public long? PreprocessingBytes { get; init; }
     public long? FrameBufferBytes { get; init; }
@@ -84,21 +86,24 @@ public static class Footprint
 
     /// <param name="referenceKernels">Plan and run as a board without the SIMD kernel does (Mono, ARM): no im2col buffer, slow frame.</param>
     /// <param name="camera">With a frame size: the board app's preprocessing and frame buffer count too, also in the board fit.</param>
+    /// <param name="threads">Threads one frame runs on; a budget of exactly the default 2 MiB becomes <see cref="ExecutionPlan.DefaultBudget"/> for them.</param>
     public static FootprintReport Measure(string imagePath, short[] input, long ramBudgetBytes, IEnumerable<BoardProfile> boards, bool referenceKernels = false,
-        CameraFrame? camera = null)
+        CameraFrame? camera = null, int threads = 1)
     {
+        if (threads < 1) throw new UsageException("--threads must be at least 1");
         using var file = new FileFlash(imagePath);
         var counting = new CountingFlash(file);
         var image = FlashImage.Open(counting);
         if (ramBudgetBytes <= 0) throw new UsageException($"--ram-budget {ramBudgetBytes}: give a positive number of bytes");
         ExecutionPlan plan;
-        try { plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudgetBytes, referenceKernels: referenceKernels); }
+        if (threads > 1 && ramBudgetBytes == ExecutionPlan.DefaultRamBudgetBytes) ramBudgetBytes = ExecutionPlan.DefaultBudget(image.Model, threads);
+        try { plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudgetBytes, referenceKernels: referenceKernels, threads: threads); }
         catch (PlanException e) when (e.IsOverBudget)
         {
             throw new UsageException($"--ram-budget {ramBudgetBytes:N0} B is below the smallest plan for this image, {e.SmallestRamBytes:N0} B (one-row bands); give at least that");
         }
         long heapBefore = GC.GetAllocatedBytesForCurrentThread();
-        var engine = new InferenceEngine(image, plan);
+        using var engine = new InferenceEngine(image, plan);
         long heapEngine = GC.GetAllocatedBytesForCurrentThread() - heapBefore; // every buffer the engine holds
         engine.Run(input); // first frame: JIT
         input.CopyTo(engine.Input);
@@ -107,11 +112,13 @@ public static class Footprint
         var stepFlash = new long[plan.Steps.Length];
         long last = counting.BytesRead;
         Action<int> afterLayer = layer => { stepFlash[stepOf[layer]] += counting.BytesRead - last; last = counting.BytesRead; };
-        long readBefore = counting.BytesRead, readsBefore = counting.Reads, allocBefore = GC.GetAllocatedBytesForCurrentThread();
+        // with several threads, the allocations of all of them (the engine's own threads included)
+        Func<long> allocatedSoFar = threads == 1 ? GC.GetAllocatedBytesForCurrentThread : () => GC.GetTotalAllocatedBytes(precise: true);
+        long readBefore = counting.BytesRead, readsBefore = counting.Reads, allocBefore = allocatedSoFar();
         long start = Stopwatch.GetTimestamp();
         engine.RunProfiled(afterLayer);
         var elapsed = Stopwatch.GetElapsedTime(start);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - allocBefore;
+        long allocated = allocatedSoFar() - allocBefore;
         long flashPerFrame = counting.BytesRead - readBefore;
         using var process = Process.GetCurrentProcess();
         process.Refresh();
@@ -134,6 +141,7 @@ public static class Footprint
             heapEngine, allocated, process.PeakWorkingSet64, elapsed.TotalMilliseconds, fits)
         {
             PreprocessingBytes = preprocessing,
+            Threads = threads,
             Steps = plan.Steps.Select((s, i) => new StepFootprint(plan.StepName(s), s.Kind.ToString(), s.Bands, s.BandRows, 2L * plan.TensorsEnd(s), 2L * s.ScratchTotal,
                 stepFlash[i])).ToList(),
             FrameBufferBytes = camera?.BufferBytes,
