@@ -173,8 +173,8 @@ namespace EdgeResNet.Runtime.Engine
         }
 
         /// <summary>
-        /// Thread <paramref name="lane"/>'s share of a bottleneck band's C convolution and Add: every T-th channel group, each
-        /// computed into the thread's own group scratch, then added to the shortcut into the block output.
+        /// Thread <paramref name="lane"/>'s share of a bottleneck band's C convolution and Add: its channels (<see cref="ChannelShare"/>)
+        /// group by group, each computed into the thread's own group scratch, then added to the shortcut into the block output.
         /// </summary>
         void ConvAddGroups(Lane lane)
         {
@@ -187,9 +187,10 @@ namespace EdgeResNet.Runtime.Engine
             var group = new Span<short>(_arena, groupAt, s.GroupShortsPerThread);
             int w = c.OutW, channels = c.OutC, gSize = Plan.GroupSize(c), r0 = _r0, r1 = _r1, bandAt = s.ScratchOffset + s.RingShorts;
             bool cFirst = add.Input0 == s.C + 1, projected = s.P >= 0;
-            for (int co = lane.Index * gSize; co < channels; co += Plan.Threads * gSize)
+            ChannelShare(0, channels, lane.Index, out int first, out int end);
+            for (int co = first; co < end; co += gSize)
             {
-                int n = Math.Min(gSize, channels - co);
+                int n = Math.Min(gSize, end - co);
                 ConvLane(lane, new ConvCall(s.C, bandAt, s.BandShorts, r0, r0, r1, groupAt, s.GroupShortsPerThread, r0, co, n, co, co + n), co, co + n);
                 for (int r = r0; r < r1; r++)
                     for (int ox = 0; ox < w; ox++)
