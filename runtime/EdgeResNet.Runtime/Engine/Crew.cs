@@ -44,7 +44,12 @@ namespace EdgeResNet.Runtime.Engine
             finally
             {
                 var spin = new SpinWait();
-                while (Volatile.Read(ref _remaining) > 0) spin.SpinOnce(-1); // never Sleep(1): the others finish within the job
+                while (Volatile.Read(ref _remaining) > 0)
+#if NET
+                    spin.SpinOnce(-1); // never Sleep(1): the others finish within the job
+#else
+                    spin.SpinOnce();
+#endif
             }
             var failure = Interlocked.Exchange(ref _failure, null);
             if (failure != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw(); // as the caller's own

@@ -47,45 +47,38 @@ namespace EdgeResNet.Runtime.Kernels
             bool fused = avx2Store && exact32;
             acc = acc.Slice(0, pixels * coCount);
             if (!fused) acc.Clear();
-            if (Avx512BW.IsSupported)
+            // Where the kernel reads the input tensor in place (its taps point at input rows, padding at a zero row), there is no im2col copy.
+            bool implicitRows = Im2ColShortsPerPixel(l, split) == 0 && Im2ColShortsPerPixel(l) > 0;
+            Span<short> rows = implicitRows ? input : Im2ColShortsPerPixel(l) > 0 ? Im2Col(l, t, input, im2col) : input.Slice((t.OyStart - t.InRowBase) * l.InW * kp, pixels * kp);
+            fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
+            fixed (long* s = acc, m = mul, o = add)
             {
-                bool implicitRows = Im2ColShortsPerPixel(l, split) == 0 && Im2ColShortsPerPixel(l) > 0;
-                Span<short> rows = implicitRows ? input : Im2ColShortsPerPixel(l) > 0 ? Im2Col(l, t, input, im2col) : input.Slice((t.OyStart - t.InRowBase) * l.InW * kp, pixels * kp);
-                fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
-                fixed (long* s = acc)
+                if (Avx512BW.IsSupported)
                 {
                     TapTile(l, t, implicitRows, a, wh, chunk, s, split ? ConvDispatch.SplitShift : 0);
                     if (split) TapTile(l, t, false, a, wl, chunk, s, 0);
                 }
-            }
-            else
-            {
-                Span<short> rows = Im2ColShortsPerPixel(l) > 0 ? Im2Col(l, t, input, im2col) : input.Slice((t.OyStart - t.InRowBase) * l.InW * kp, pixels * kp);
-                fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
-                fixed (long* s = acc, m = mul, o = add)
+                else if (fused)
                 {
-                    if (fused)
+                    var rq = new Requantization(l);
+                    fixed (short* y = output)
                     {
-                        var rq = new Requantization(l);
-                        fixed (short* y = output)
-                        {
-                            var sink = new BlockSink { Output = y + t.OutIndex(l, t.OyStart, 0, t.CoStart), OutStride = t.OutChannelStride, Mul = m, Add = add.Length > 0 ? o : null, Rq = &rq };
-                            BlockedTile(a, pixels, wh, coCount, kp, kp, s, 0, &sink);
-                        }
-                        return;
+                        var sink = new BlockSink { Output = y + t.OutIndex(l, t.OyStart, 0, t.CoStart), OutStride = t.OutChannelStride, Mul = m, Add = o, Rq = &rq };
+                        BlockedTile(l, t, implicitRows, a, wh, kp, s, 0, &sink);
                     }
-                    if (Avx2.IsSupported)
-                    {
-                        // one lane is one output here, not a share of one: a shorter chunk keeps it exact (see BlockedTile)
-                        int laneChunk = exact32 ? kp : BlockedChunk;
-                        BlockedTile(a, pixels, wh, coCount, kp, laneChunk, s, split ? ConvDispatch.SplitShift : 0, null);
-                        if (split) BlockedTile(a, pixels, wl, coCount, kp, laneChunk, s, 0, null);
-                    }
-                    else
-                    {
-                        DotTile(a, pixels, wh, coCount, kp, chunk, s, split ? ConvDispatch.SplitShift : 0);
-                        if (split) DotTile(a, pixels, wl, coCount, kp, chunk, s, 0);
-                    }
+                    return;
+                }
+                else if (Avx2.IsSupported)
+                {
+                    // one lane is one output here, not a share of one: a shorter chunk keeps it exact (see BlockedTile)
+                    int laneChunk = exact32 ? kp : BlockedChunk;
+                    BlockedTile(l, t, implicitRows, a, wh, laneChunk, s, split ? ConvDispatch.SplitShift : 0, null);
+                    if (split) BlockedTile(l, t, false, a, wl, laneChunk, s, 0, null);
+                }
+                else
+                {
+                    DotTile(a, pixels, wh, coCount, kp, chunk, s, split ? ConvDispatch.SplitShift : 0);
+                    if (split) DotTile(a, pixels, wl, coCount, kp, chunk, s, 0);
                 }
             }
             for (int p = 0; p < pixels; p++)
@@ -214,17 +207,7 @@ namespace EdgeResNet.Runtime.Kernels
             long* r = stackalloc long[16];
             for (int p0 = 0; p0 < pixels; p0 += 4)
             {
-                for (int q = 0; q < 4; q++)
-                {
-                    int p = Math.Min(p0 + q, pixels - 1);
-                    if (!implicitRows) { table[q] = a + (long)p * kp; continue; }
-                    int oy = t.OyStart + p / l.OutW, ox = p % l.OutW;
-                    for (int tap = 0; tap < taps; tap++)
-                    {
-                        int iy = oy * l.StrideH + tap / l.KernelW - l.PadTop, ix = ox * l.StrideW + tap % l.KernelW - l.PadLeft;
-                        table[q * taps + tap] = iy < 0 || iy >= l.InH || ix < 0 || ix >= l.InW ? zero : a + ((long)(iy - t.InRowBase) * l.InW + ix) * l.InC;
-                    }
-                }
+                for (int q = 0; q < 4; q++) PixelTaps(l, t, implicitRows, a, zero, Math.Min(p0 + q, pixels - 1), table + q * taps);
                 for (int c0 = 0; c0 < cols; c0 += 4)
                 {
                     Dot4x4Taps(table, taps, seg, w + (long)c0 * kp, w + (long)Math.Min(c0 + 1, cols - 1) * kp, w + (long)Math.Min(c0 + 2, cols - 1) * kp,
@@ -232,6 +215,22 @@ namespace EdgeResNet.Runtime.Kernels
                     for (int q = 0; q < 4 && p0 + q < pixels; q++)
                         for (int c = 0; c < 4 && c0 + c < cols; c++) acc[(p0 + q) * cols + c0 + c] += r[q * 4 + c] << shift;
                 }
+            }
+        }
+
+        /// <summary>
+        /// The taps of output pixel <paramref name="p"/> of the tile: with <paramref name="implicitRows"/> one pointer per kernel
+        /// position, at that input pixel's channels in the input tensor (<paramref name="zero"/> where it is padding); otherwise
+        /// one, the pixel's row in <paramref name="a"/> (im2col or direct rows).
+        /// </summary>
+        static void PixelTaps(QLayer l, ConvTile t, bool implicitRows, short* a, short* zero, int p, short** taps)
+        {
+            if (!implicitRows) { taps[0] = a + (long)p * l.WeightStride; return; }
+            int oy = t.OyStart + p / l.OutW, ox = p % l.OutW;
+            for (int tap = 0; tap < l.KernelH * l.KernelW; tap++)
+            {
+                int iy = oy * l.StrideH + tap / l.KernelW - l.PadTop, ix = ox * l.StrideW + tap % l.KernelW - l.PadLeft;
+                taps[tap] = iy < 0 || iy >= l.InH || ix < 0 || ix >= l.InW ? zero : a + ((long)(iy - t.InRowBase) * l.InW + ix) * l.InC;
             }
         }
 
@@ -286,23 +285,41 @@ namespace EdgeResNet.Runtime.Kernels
         /// <paramref name="chunk"/> values: <see cref="BlockedChunk"/> for any layer, all of K where the proven bound fits 32 bits.
         /// Pixels past the end repeat the last one and channels past <paramref name="cols"/> are padding: both are dropped.
         /// </summary>
-        static void BlockedTile(short* a, int pixels, short* w, int cols, int kp, int chunk, long* acc, int shift, BlockSink* sink)
+        static void BlockedTile(QLayer l, ConvTile t, bool implicitRows, short* a, short* w, int chunk, long* acc, int shift, BlockSink* sink)
         {
-            int blocks = (cols + 7) / 8;
+            int kp = l.WeightStride, pixels = t.OyCount * l.OutW, cols = t.CoCount, blocks = (cols + 7) / 8;
+            int taps = implicitRows ? l.KernelH * l.KernelW : 1, seg = implicitRows ? l.InC : kp;
             long blockShorts = 8L * kp;
+            short* zero = stackalloc short[implicitRows ? seg : 1];
+            for (int i = 0; i < (implicitRows ? seg : 1); i++) zero[i] = 0;
+            short** table = stackalloc short*[6 * taps];
+            var at = new BlockAt { Taps = taps, SegPairs = seg / 2, Ld = cols, Shift = shift };
             for (int p0 = 0; p0 < pixels; p0 += 6)
             {
-                int* x0 = PixelPairs(a, kp, p0, pixels), x1 = PixelPairs(a, kp, p0 + 1, pixels), x2 = PixelPairs(a, kp, p0 + 2, pixels);
-                int* x3 = PixelPairs(a, kp, p0 + 3, pixels), x4 = PixelPairs(a, kp, p0 + 4, pixels), x5 = PixelPairs(a, kp, p0 + 5, pixels);
-                int rows = Math.Min(6, pixels - p0), b = 0;
-                for (; b + 2 <= blocks; b += 2)
-                    Block6<TwoVectors>(x0, x1, x2, x3, x4, x5, w + b * blockShorts, blockShorts, kp, chunk, acc, cols, p0, rows, b * 8, Math.Min(16, cols - b * 8), shift, sink);
-                if (b < blocks)
-                    Block6<OneVector>(x0, x1, x2, x3, x4, x5, w + b * blockShorts, blockShorts, kp, chunk, acc, cols, p0, rows, b * 8, cols - b * 8, shift, sink);
+                for (int q = 0; q < 6; q++) PixelTaps(l, t, implicitRows, a, zero, Math.Min(p0 + q, pixels - 1), table + q * taps);
+                at.P0 = p0;
+                at.Rows = Math.Min(6, pixels - p0);
+                for (int b = 0; b < blocks; b += 2)
+                {
+                    at.C0 = b * 8;
+                    at.Cols = Math.Min(16, cols - b * 8);
+                    // with taps the whole of K is one chunk (implicit rows need the 32-bit bound); else chunks of one segment
+                    for (int k0 = 0; k0 < seg; k0 += chunk)
+                    {
+                        at.J0 = k0 >> 1;
+                        at.J1 = Math.Min(seg, k0 + chunk) >> 1;
+                        if (b + 2 <= blocks) Block6<TwoVectors>(table, w + b * blockShorts, blockShorts, ref at, acc, sink);
+                        else Block6<OneVector>(table, w + b * blockShorts, blockShorts, ref at, acc, sink);
+                    }
+                }
             }
         }
 
-        static int* PixelPairs(short* a, int kp, int p, int pixels) => (int*)(a + (long)Math.Min(p, pixels - 1) * kp);
+        /// <summary>Where one <see cref="Block6"/> call sits: its pixels and channels, the taps, and the pairs of each tap's segment it takes.</summary>
+        struct BlockAt
+        {
+            public int P0, Rows, C0, Cols, Ld, Taps, SegPairs, J0, J1, Shift;
+        }
 
         /// <summary>Where <see cref="BlockedTile"/> requantises to, instead of adding to 64-bit sums: pixel p's channel c at Output[p * OutStride + c].</summary>
         struct BlockSink
@@ -318,20 +335,21 @@ namespace EdgeResNet.Runtime.Kernels
         struct TwoVectors : IBlockWidth { public static bool Two => true; }
 
         /// <summary>
-        /// Pixels [p0, p0+rows) x channels [c0, c0+cols) (8 or 16 wide: <typeparamref name="TWidth"/>, a compile-time
-        /// constant per instantiation) of <see cref="BlockedTile"/>: added to the 64-bit sums acc[p][c] (ld per pixel), or
-        /// requantised into the <paramref name="sink"/>.
+        /// Pixels [at.P0, +at.Rows) x channels [at.C0, +at.Cols) (8 or 16 wide: <typeparamref name="TWidth"/>, a compile-time
+        /// constant per instantiation) of <see cref="BlockedTile"/>, pairs [at.J0, at.J1) of every tap: added to the 64-bit sums
+        /// acc[p][c] (at.Ld per pixel), or requantised into the <paramref name="sink"/>.
         /// </summary>
-        static void Block6<TWidth>(int* x0, int* x1, int* x2, int* x3, int* x4, int* x5, short* w, long blockShorts, int kp, int chunk,
-            long* acc, int ld, int p0, int rows, int c0, int cols, int shift, BlockSink* sink) where TWidth : struct, IBlockWidth
+        static void Block6<TWidth>(short** table, short* w, long blockShorts, ref BlockAt at, long* acc, BlockSink* sink) where TWidth : struct, IBlockWidth
         {
-            short* wa = w, wb = w + blockShorts;
-            for (int k0 = 0; k0 < kp; k0 += chunk)
+            int taps = at.Taps, j0 = at.J0, j1 = at.J1;
+            Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+            Vector256<int> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+            for (int tap = 0; tap < taps; tap++)
             {
-                int j1 = Math.Min(kp, k0 + chunk) >> 1;
-                Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-                Vector256<int> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-                for (int j = k0 >> 1; j < j1; j++)
+                int* x0 = (int*)table[tap], x1 = (int*)table[taps + tap], x2 = (int*)table[2 * taps + tap];
+                int* x3 = (int*)table[3 * taps + tap], x4 = (int*)table[4 * taps + tap], x5 = (int*)table[5 * taps + tap];
+                short* wa = w + (long)tap * at.SegPairs * 16, wb = wa + blockShorts;
+                for (int j = j0; j < j1; j++)
                 {
                     var v0 = Avx.LoadVector256(wa + 16 * j);
                     var v1 = TWidth.Two ? Avx.LoadVector256(wb + 16 * j) : default;
@@ -348,25 +366,27 @@ namespace EdgeResNet.Runtime.Kernels
                     x = Vector256.Create(x5[j]).AsInt16();
                     c50 = Mac(c50, x, v0); if (TWidth.Two) c51 = Mac(c51, x, v1);
                 }
-                if (sink != null)
-                {
-                    // the whole of K was one chunk (the bound fits 32 bits): these are the final sums
-                    Emit(c00, c01, sink, p0, c0, cols);
-                    if (rows > 1) Emit(c10, c11, sink, p0 + 1, c0, cols);
-                    if (rows > 2) Emit(c20, c21, sink, p0 + 2, c0, cols);
-                    if (rows > 3) Emit(c30, c31, sink, p0 + 3, c0, cols);
-                    if (rows > 4) Emit(c40, c41, sink, p0 + 4, c0, cols);
-                    if (rows > 5) Emit(c50, c51, sink, p0 + 5, c0, cols);
-                    continue;
-                }
-                long* sums = acc + (long)p0 * ld + c0;
-                Flush(c00, c01, sums, cols, shift);
-                if (rows > 1) Flush(c10, c11, sums + ld, cols, shift);
-                if (rows > 2) Flush(c20, c21, sums + 2 * ld, cols, shift);
-                if (rows > 3) Flush(c30, c31, sums + 3 * ld, cols, shift);
-                if (rows > 4) Flush(c40, c41, sums + 4 * ld, cols, shift);
-                if (rows > 5) Flush(c50, c51, sums + 5 * ld, cols, shift);
             }
+            int rows = at.Rows, p0 = at.P0, c0 = at.C0, cols = at.Cols;
+            if (sink != null)
+            {
+                // the whole of K was one chunk (the bound fits 32 bits): these are the final sums
+                Emit(c00, c01, sink, p0, c0, cols);
+                if (rows > 1) Emit(c10, c11, sink, p0 + 1, c0, cols);
+                if (rows > 2) Emit(c20, c21, sink, p0 + 2, c0, cols);
+                if (rows > 3) Emit(c30, c31, sink, p0 + 3, c0, cols);
+                if (rows > 4) Emit(c40, c41, sink, p0 + 4, c0, cols);
+                if (rows > 5) Emit(c50, c51, sink, p0 + 5, c0, cols);
+                return;
+            }
+            int ld = at.Ld, shift = at.Shift;
+            long* sums = acc + (long)p0 * ld + c0;
+            Flush(c00, c01, sums, cols, shift);
+            if (rows > 1) Flush(c10, c11, sums + ld, cols, shift);
+            if (rows > 2) Flush(c20, c21, sums + 2 * ld, cols, shift);
+            if (rows > 3) Flush(c30, c31, sums + 3 * ld, cols, shift);
+            if (rows > 4) Flush(c40, c41, sums + 4 * ld, cols, shift);
+            if (rows > 5) Flush(c50, c51, sums + 5 * ld, cols, shift);
         }
 
         /// <summary>Requantises 16 (or the first <paramref name="cols"/>) channels of pixel <paramref name="p"/> into the sink.</summary>

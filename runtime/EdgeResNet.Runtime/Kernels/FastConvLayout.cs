@@ -38,13 +38,13 @@ namespace EdgeResNet.Runtime.Kernels
                 ? 0 : l.WeightStride;
 
         /// <summary>
-        /// im2col values per output pixel on this CPU for this layer: also 0 where the AVX-512 kernel
+        /// im2col values per output pixel on this CPU for this layer: also 0 where the AVX-512 or the AVX2 kernel
         /// reads the input in place (accumulator proven to fit 32 bits, unsplit weights, channels a multiple of 16).
         /// </summary>
         public static int Im2ColShortsPerPixel(QLayer l, bool splitWeights)
         {
 #if NET
-            if (System.Runtime.Intrinsics.X86.Avx512BW.IsSupported && !splitWeights && l.AccumulatorBits <= 32 && l.InC % 16 == 0) return 0;
+            if ((System.Runtime.Intrinsics.X86.Avx512BW.IsSupported || WeightChannelBlock == 8) && !splitWeights && l.AccumulatorBits <= 32 && l.InC % 16 == 0) return 0;
 #endif
             return Im2ColShortsPerPixel(l);
         }
