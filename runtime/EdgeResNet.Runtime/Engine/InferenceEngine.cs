@@ -166,6 +166,7 @@ namespace EdgeResNet.Runtime.Engine
                 ConvRows(new ConvCall(s.B, ringAt, s.RingShorts, aBase, r0, r1, bandAt, s.BandShorts, r0, 0, b.OutC, 0, b.OutC));
                 if (s.P >= 0) ConvRows(new ConvCall(s.P, s.InputOffset, a.InSize, 0, r0, r1, shortcutAt, s.ShortcutShorts, r0, 0, c.OutC, 0, c.OutC));
                 _step = s; _r0 = r0; _r1 = r1;
+                ShareChannels(0, c.OutC, Plan.GroupSize(c));
                 Parallel(Job.ConvAdd);
                 _afterLayer?.Invoke(s.C);
                 _afterLayer?.Invoke(s.Add);
@@ -173,8 +174,9 @@ namespace EdgeResNet.Runtime.Engine
         }
 
         /// <summary>
-        /// Thread <paramref name="lane"/>'s share of a bottleneck band's C convolution and Add: its channels (<see cref="ChannelShare"/>)
-        /// group by group, each computed into the thread's own group scratch, then added to the shortcut into the block output.
+        /// Thread <paramref name="lane"/>'s share of a bottleneck band's C convolution and Add: the channels it claims
+        /// (<see cref="ClaimChannels"/>), group by group, each computed into the thread's own group scratch, then added to the
+        /// shortcut into the block output.
         /// </summary>
         void ConvAddGroups(Lane lane)
         {
@@ -187,20 +189,20 @@ namespace EdgeResNet.Runtime.Engine
             var group = new Span<short>(_arena, groupAt, s.GroupShortsPerThread);
             int w = c.OutW, channels = c.OutC, gSize = Plan.GroupSize(c), r0 = _r0, r1 = _r1, bandAt = s.ScratchOffset + s.RingShorts;
             bool cFirst = add.Input0 == s.C + 1, projected = s.P >= 0;
-            ChannelShare(0, channels, lane.Index, out int first, out int end);
-            for (int co = first; co < end; co += gSize)
-            {
-                int n = Math.Min(gSize, end - co);
-                ConvLane(lane, new ConvCall(s.C, bandAt, s.BandShorts, r0, r0, r1, groupAt, s.GroupShortsPerThread, r0, co, n, co, co + n), co, co + n);
-                for (int r = r0; r < r1; r++)
-                    for (int ox = 0; ox < w; ox++)
-                    {
-                        int gi = ((r - r0) * w + ox) * n, yi = (r * w + ox) * channels + co;
-                        var sv = projected ? shortcut.Slice(((r - r0) * w + ox) * channels + co, n) : x.Slice(yi, n);
-                        var cv = group.Slice(gi, n);
-                        AddRow(add, cFirst ? cv : sv, cFirst ? sv : cv, y.Slice(yi, n));
-                    }
-            }
+            while (ClaimChannels(out int first, out int end))
+                for (int co = first; co < end; co += gSize)
+                {
+                    int n = Math.Min(gSize, end - co);
+                    ConvLane(lane, new ConvCall(s.C, bandAt, s.BandShorts, r0, r0, r1, groupAt, s.GroupShortsPerThread, r0, co, n, co, co + n), co, co + n);
+                    for (int r = r0; r < r1; r++)
+                        for (int ox = 0; ox < w; ox++)
+                        {
+                            int gi = ((r - r0) * w + ox) * n, yi = (r * w + ox) * channels + co;
+                            var sv = projected ? shortcut.Slice(((r - r0) * w + ox) * channels + co, n) : x.Slice(yi, n);
+                            var cv = group.Slice(gi, n);
+                            AddRow(add, cFirst ? cv : sv, cFirst ? sv : cv, y.Slice(yi, n));
+                        }
+                }
         }
 
         void RunHead(PlanStep s)
@@ -242,21 +244,44 @@ namespace EdgeResNet.Runtime.Engine
 
         ConvCall _call;
 
-        /// <summary>A conv call, its channels shared among the threads (contiguous ranges, whole blocks of 8).</summary>
+        /// <summary>A conv call, its channels shared among the threads (<see cref="ShareChannels"/>).</summary>
         void ConvRows(ConvCall call)
         {
             if (call.Oy1 <= call.Oy0) return;
             _call = call;
+            ShareChannels(call.CoStart, call.CoEnd, Plan.GroupSize(_layers[call.Layer]));
             Parallel(Job.Conv);
             _afterLayer?.Invoke(call.Layer);
         }
 
-        /// <summary>Thread <paramref name="t"/>'s channels of [coStart, coEnd).</summary>
-        void ChannelShare(int coStart, int coEnd, int t, out int lo, out int hi)
+        // The job's channels, in items the threads claim one at a time: item i is [_itemStart + i * _itemSize, ...) within _itemEnd.
+        int _itemStart, _itemEnd, _itemSize, _nextItem;
+
+        /// <summary>
+        /// Cuts channels [coStart, coEnd) into items the threads claim as they go, not a fixed share each: the cores of a
+        /// shared host do not run at one speed, and a fixed split waits for the slowest. One thread takes whole groups; more
+        /// take about four items each, in whole blocks of 8 channels and at most a group.
+        /// </summary>
+        void ShareChannels(int coStart, int coEnd, int group)
         {
-            int per = ((coEnd - coStart + Plan.Threads - 1) / Plan.Threads + 7) & ~7;
-            lo = Math.Min(coEnd, coStart + t * per);
-            hi = Math.Min(coEnd, lo + per);
+            int perItem = ((coEnd - coStart + 4 * Plan.Threads - 1) / (4 * Plan.Threads) + 7) & ~7;
+            _itemStart = coStart;
+            _itemEnd = coEnd;
+            _itemSize = Plan.Threads == 1 ? group : Math.Max(8, Math.Min(group, perItem));
+            _nextItem = 0;
+        }
+
+        /// <summary>The channels of the next unclaimed item of the job, or false when none is left.</summary>
+        bool ClaimChannels(out int lo, out int hi)
+        {
+#if NANOFRAMEWORK
+            int item = _nextItem++; // one thread
+#else
+            int item = System.Threading.Interlocked.Increment(ref _nextItem) - 1;
+#endif
+            lo = _itemStart + item * _itemSize;
+            hi = Math.Min(_itemEnd, lo + _itemSize);
+            return lo < _itemEnd;
         }
 
         /// <summary>
@@ -308,8 +333,7 @@ namespace EdgeResNet.Runtime.Engine
         void Work(int t)
         {
             if (_job == Job.ConvAdd) { ConvAddGroups(_lanes[t]); return; }
-            ChannelShare(_call.CoStart, _call.CoEnd, t, out int lo, out int hi);
-            if (lo < hi) ConvLane(_lanes[t], _call, lo, hi);
+            while (ClaimChannels(out int lo, out int hi)) ConvLane(_lanes[t], _call, lo, hi);
         }
 
         void MaxPool(QLayer pool, Span<short> input, int inRowBase, Span<short> output, int oyStart, int oyCount)
