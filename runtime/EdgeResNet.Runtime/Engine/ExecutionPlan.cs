@@ -64,7 +64,10 @@ namespace EdgeResNet.Runtime.Engine
         public readonly QModel Model;
 
         /// <summary>Bytes of everything the engine allocates for this plan: the arena, per thread the weight group (and its two split planes), the unpack row, packed bytes and accumulators, then BN tables and logits.</summary>
-        public long RamBytes => BuffersBytes(ArenaShorts);
+        public long RamBytes => BuffersBytes(ArenaShorts + (Threads > 1 ? ArenaAlignShorts : 0));
+
+        /// <summary>Slack that lets a plan of several threads start its arena on a 64-byte cache line.</summary>
+        public const int ArenaAlignShorts = 32;
 
         long BuffersBytes(long arenaShorts) =>
             2L * arenaShorts + Threads * (2L * (WeightGroupShorts * (SplitWeights ? 3L : 1L) + UnpackRowShorts) + MaxRowBytesGroup + 8L * MaxAccLongs)

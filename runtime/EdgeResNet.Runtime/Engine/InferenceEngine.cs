@@ -15,7 +15,8 @@ namespace EdgeResNet.Runtime.Engine
         readonly QLayer[] _layers;
         public ExecutionPlan Plan { get; }
 
-        readonly short[] _arena;            // tensor area | step scratch | im2col rows (one set per thread)
+        readonly short[] _arena;            // tensor area | step scratch | im2col rows (one set per thread), from _base on
+        readonly int _base;
         readonly Lane[] _lanes;             // one per thread
         readonly int[] _multipliers, _offsets; // indexed by channel: threads fill disjoint channels
         readonly int[] _logits;
@@ -51,7 +52,7 @@ namespace EdgeResNet.Runtime.Engine
             _image = image;
             _layers = image.Model.Layers;
             Plan = plan;
-            _arena = new short[plan.ArenaShorts];
+            _arena = NewArena(plan, out _base);
             _lanes = new Lane[plan.Threads];
             for (int t = 0; t < plan.Threads; t++) _lanes[t] = new Lane(plan, t);
             _multipliers = new int[plan.MaxChannels];
@@ -81,7 +82,7 @@ namespace EdgeResNet.Runtime.Engine
         public long RamBytes => Plan.RamBytes;
 
         /// <summary>Where the caller writes the quantised input frame (HWC, the image's input format).</summary>
-        public Span<short> Input => new Span<short>(_arena, Plan.Steps[0].InputOffset, _image.Model.InputSize);
+        public Span<short> Input => Arena(Plan.Steps[0].InputOffset, _image.Model.InputSize);
 
         /// <summary>The logits of the last <see cref="Run()"/> (format: the last layer's OutFrac).</summary>
         public int[] Logits => _logits;
@@ -126,8 +127,30 @@ namespace EdgeResNet.Runtime.Engine
             }
         }
 
-        Span<short> Tensor(int offset, int size) => new Span<short>(_arena, offset, size);
-        Span<short> Scratch(PlanStep s, int offset, int size) => new Span<short>(_arena, s.ScratchOffset + offset, size);
+        Span<short> Arena(int offset, int size) => new Span<short>(_arena, _base + offset, size);
+        Span<short> Tensor(int offset, int size) => Arena(offset, size);
+        Span<short> Scratch(PlanStep s, int offset, int size) => Arena(s.ScratchOffset + offset, size);
+
+        /// <summary>
+        /// The arena. With several threads it starts on a cache line (64 B, in memory the GC never moves): the threads write
+        /// neighbouring channels of one pixel, and a line shared across their boundary would bounce between the cores.
+        /// </summary>
+        static short[] NewArena(ExecutionPlan plan, out int start)
+        {
+            start = 0;
+#if NET
+            if (plan.Threads > 1)
+            {
+                var arena = GC.AllocateArray<short>(plan.ArenaShorts + ExecutionPlan.ArenaAlignShorts, pinned: true);
+                unsafe
+                {
+                    fixed (short* p = arena) start = (int)((64 - (long)p % 64) % 64 / 2);
+                }
+                return arena;
+            }
+#endif
+            return new short[plan.ArenaShorts + (plan.Threads > 1 ? ExecutionPlan.ArenaAlignShorts : 0)];
+        }
 
         void RunStem(PlanStep s)
         {
@@ -186,7 +209,7 @@ namespace EdgeResNet.Runtime.Engine
             var y = Tensor(s.OutputOffset, c.OutSize);
             int groupAt = s.ScratchOffset + s.RingShorts + s.BandShorts + s.ShortcutShorts + lane.Index * s.GroupShortsPerThread;
             var shortcut = Scratch(s, s.RingShorts + s.BandShorts, s.ShortcutShorts);
-            var group = new Span<short>(_arena, groupAt, s.GroupShortsPerThread);
+            var group = Arena(groupAt, s.GroupShortsPerThread);
             int w = c.OutW, channels = c.OutC, gSize = Plan.GroupSize(c), r0 = _r0, r1 = _r1, bandAt = s.ScratchOffset + s.RingShorts;
             bool cFirst = add.Input0 == s.C + 1, projected = s.P >= 0;
             while (ClaimChannels(out int first, out int end))
@@ -260,14 +283,15 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>
         /// Cuts channels [coStart, coEnd) into items the threads claim as they go, not a fixed share each: the cores of a
         /// shared host do not run at one speed, and a fixed split waits for the slowest. One thread takes whole groups; more
-        /// take about four items each, in whole blocks of 8 channels and at most a group.
+        /// take about four items each, in whole cache lines of channels (32) where a group is that wide, at most a group.
         /// </summary>
         void ShareChannels(int coStart, int coEnd, int group)
         {
             int perItem = ((coEnd - coStart + 4 * Plan.Threads - 1) / (4 * Plan.Threads) + 7) & ~7;
             _itemStart = coStart;
             _itemEnd = coEnd;
-            _itemSize = Plan.Threads == 1 ? group : Math.Max(8, Math.Min(group, perItem));
+            // items of whole cache lines of output where the group allows (32 int16 channels = 64 B)
+            _itemSize = Plan.Threads == 1 ? group : Math.Max(8, Math.Min(group, (perItem + 31) & ~31));
             _nextItem = 0;
         }
 
@@ -291,13 +315,13 @@ namespace EdgeResNet.Runtime.Engine
         void ConvLane(Lane lane, ConvCall call, int co0, int co1)
         {
             var l = _layers[call.Layer];
-            var input = new Span<short>(_arena, call.In, call.InLength);
-            var output = call.Out < 0 ? default : new Span<short>(_arena, call.Out, call.OutLength);
+            var input = Arena(call.In, call.InLength);
+            var output = call.Out < 0 ? default : Arena(call.Out, call.OutLength);
             var wide = call.Out < 0 ? new Span<int>(_logits) : default;
             int g = Plan.GroupSize(l);
             var kernel = Plan.Kernels[call.Layer];
             int im2colRow = ConvDispatch.ScratchShortsPerRow(l, kernel), block = ConvDispatch.ChannelBlock(kernel);
-            var im2col = new Span<short>(_arena, lane.Im2ColOffset, Plan.Im2ColShorts);
+            var im2col = Arena(lane.Im2ColOffset, Plan.Im2ColShorts);
             for (int co = co0; co < co1; co += g)
             {
                 int n = Math.Min(g, co1 - co);

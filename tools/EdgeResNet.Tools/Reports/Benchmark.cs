@@ -18,6 +18,8 @@ public sealed record BenchReport(string Model, int Threads, int Frames, string K
 /// exported float model: the runtime runs each frame on <c>threads</c> threads, ONNX Runtime
 /// gets <c>threads</c> intra-op threads. With <c>framesInFlight</c> &gt; 1 the runtime runs that many
 /// engines on different frames at once (throughput; ONNX Runtime still runs one frame at a time).
+/// With one frame in flight the two run frame by frame in turn (<see cref="TimeInTurn"/>), and the ratio is the median
+/// of the per-frame ratios.
 /// </summary>
 public static class Benchmark
 {
@@ -30,22 +32,71 @@ public static class Benchmark
         var inputs = imagesDir != null
             ? Dataset.Load(imagesDir, Split.Evaluation, frames).Select(i => CaffePreprocessing.Run(RgbImage.Load(i.Path))).ToArray()
             : Enumerable.Range(0, frames).Select(i => new float[runtime.Current.Image.Model.InputSize]).ToArray();
-        var (rtMs, rtFps) = Time(inputs, framesInFlight, x => runtime.IntegerLogits(x));
-        double? ortMs = null, ortFps = null;
-        if (floatNetwork != null)
+        Action<float[]> runRuntime = x => runtime.IntegerLogits(x);
+        if (floatNetwork == null || framesInFlight > 1)
         {
-            string onnx = Path.Combine(Path.GetTempPath(), $"edgeresnet-bench-{Environment.ProcessId}.onnx");
-            try
-            {
-                OnnxExporter.Save(floatNetwork, onnx);
-                using var ort = new OrtRunner(onnx, threads);
-                (double ms, double fps) = Time(inputs, 1, x => ort.Logits(x)); // ORT parallelises inside a frame
-                (ortMs, ortFps) = (ms, fps);
-            }
-            finally { File.Delete(onnx); }
+            var (rtMs, rtFps) = Time(inputs, framesInFlight, runRuntime);
+            double? ortMs = null, ortFps = null;
+            if (floatNetwork != null)
+                WithOrt(floatNetwork, threads, ort => (ortMs, ortFps) = Time(inputs, 1, x => ort.Logits(x))); // ORT parallelises inside a frame
+            return new BenchReport(Path.GetFileName(imagePath), threads, inputs.Length, runtime.Current.Engine.ConvKernel, rtMs, rtFps, ortMs, ortFps,
+                ortMs is double o ? rtMs / o : null) { FramesInFlight = framesInFlight };
         }
-        return new BenchReport(Path.GetFileName(imagePath), threads, inputs.Length, runtime.Current.Engine.ConvKernel, rtMs, rtFps, ortMs, ortFps,
-            ortMs is double o ? rtMs / o : null) { FramesInFlight = framesInFlight };
+        BenchReport? report = null;
+        WithOrt(floatNetwork, threads, ort =>
+        {
+            var (rt, ortTimes) = TimeInTurn(inputs, runRuntime, x => ort.Logits(x));
+            report = new BenchReport(Path.GetFileName(imagePath), threads, inputs.Length, runtime.Current.Engine.ConvKernel, rt.MedianMs, rt.Fps, ortTimes.MedianMs, ortTimes.Fps,
+                Median(rt.Times.Zip(ortTimes.Times, (a, b) => a / b).ToArray()));
+        });
+        return report!;
+    }
+
+    static void WithOrt(Network floatNetwork, int threads, Action<OrtRunner> use)
+    {
+        string onnx = Path.Combine(Path.GetTempPath(), $"edgeresnet-bench-{Environment.ProcessId}.onnx");
+        try
+        {
+            OnnxExporter.Save(floatNetwork, onnx);
+            using var ort = new OrtRunner(onnx, threads);
+            use(ort);
+        }
+        finally { File.Delete(onnx); }
+    }
+
+    const int SettleMs = 30;
+
+    public sealed record Timing(double[] Times, double MedianMs, double Fps);
+
+    /// <summary>
+    /// Two runners frame by frame in turn (a, b, a, b ...), after one warm-up frame each: on a host whose speed drifts,
+    /// both see the same drift, and the ratio is the median of the frame-by-frame ratios. Each frame starts after a pause
+    /// of <see cref="SettleMs"/>, so the threads the other runner leaves spinning (ONNX Runtime's intra-op pool, the
+    /// engine's crew) have gone to sleep and do not take its cores.
+    /// </summary>
+    public static (Timing A, Timing B) TimeInTurn(float[][] inputs, Action<float[]> a, Action<float[]> b)
+    {
+        a(inputs[0]);
+        b(inputs[0]);
+        double[] ta = new double[inputs.Length], tb = new double[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            Thread.Sleep(SettleMs);
+            var sw = Stopwatch.StartNew();
+            a(inputs[i]);
+            ta[i] = sw.Elapsed.TotalMilliseconds;
+            Thread.Sleep(SettleMs);
+            sw.Restart();
+            b(inputs[i]);
+            tb[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        return (new Timing(ta, Median(ta), 1000.0 * ta.Length / ta.Sum()), new Timing(tb, Median(tb), 1000.0 * tb.Length / tb.Sum()));
+    }
+
+    static double Median(double[] values)
+    {
+        var sorted = values.OrderBy(v => v).ToArray();
+        return sorted[sorted.Length / 2];
     }
 
     /// <summary>Median per-frame latency and overall frames/s, with <paramref name="parallel"/> frames in flight (after one warm-up frame each).</summary>
