@@ -1,4 +1,5 @@
 using EdgeResNet.Common;
+using EdgeResNet.Runtime.Flash;
 using System.Diagnostics;
 using EdgeResNet.Tools.Evaluation;
 using EdgeResNet.Tools.Imaging;
@@ -18,17 +19,20 @@ public sealed record BenchReport(string Model, int Threads, int Frames, string K
 /// exported float model: the runtime runs each frame on <c>threads</c> threads, ONNX Runtime
 /// gets <c>threads</c> intra-op threads. With <c>framesInFlight</c> &gt; 1 the runtime runs that many
 /// engines on different frames at once (throughput; ONNX Runtime still runs one frame at a time).
-/// With one frame in flight the two run frame by frame in turn (<see cref="TimeInTurn"/>), and the ratio is the median
-/// of the per-frame ratios.
+/// With one frame in flight the two run in turn, five frames at a time (<see cref="TimeInBlocks"/>).
 /// </summary>
 public static class Benchmark
 {
     /// <param name="imagesDir">Sample photos (the evaluation split); null: all-zero input frames.</param>
     /// <param name="floatNetwork">The float network for the ONNX Runtime comparison; null: runtime only.</param>
-    public static BenchReport Run(string imagePath, int threads, int frames, string? imagesDir, Network? floatNetwork, int framesInFlight = 1)
+    /// <param name="fromFile">Read the weights through the file every frame (a system call per read); else from the image
+    /// held in RAM, as a memory-mapped (XIP) QSPI flash is read. Either way every weight is streamed and unpacked per frame.</param>
+    public static BenchReport Run(string imagePath, int threads, int frames, string? imagesDir, Network? floatNetwork, int framesInFlight = 1, bool fromFile = false)
     {
         if (threads < 1 || frames < 1 || framesInFlight < 1) throw new UsageException("--threads, --frames and --frames-in-flight must be at least 1");
-        using var runtime = new RuntimeClassifier(imagePath, threads);
+        if (!File.Exists(imagePath)) throw new FileNotFoundException($"flash image not found: {imagePath}", imagePath);
+        using var runtime = fromFile ? new RuntimeClassifier(imagePath, threads)
+            : new RuntimeClassifier(Path.GetFileName(imagePath) + " (runtime)", MemoryFlashOf(File.ReadAllBytes(imagePath)), threads);
         var inputs = imagesDir != null
             ? Dataset.Load(imagesDir, Split.Evaluation, frames).Select(i => CaffePreprocessing.Run(RgbImage.Load(i.Path))).ToArray()
             : Enumerable.Range(0, frames).Select(i => new float[runtime.Current.Image.Model.InputSize]).ToArray();
@@ -45,12 +49,14 @@ public static class Benchmark
         BenchReport? report = null;
         WithOrt(floatNetwork, threads, ort =>
         {
-            var (rt, ortTimes) = TimeInTurn(inputs, runRuntime, x => ort.Logits(x));
+            var (rt, ortTimes) = TimeInBlocks(inputs, runRuntime, x => ort.Logits(x));
             report = new BenchReport(Path.GetFileName(imagePath), threads, inputs.Length, runtime.Current.Engine.ConvKernel, rt.MedianMs, rt.Fps, ortTimes.MedianMs, ortTimes.Fps,
-                Median(rt.Times.Zip(ortTimes.Times, (a, b) => a / b).ToArray()));
+                rt.MedianMs / ortTimes.MedianMs);
         });
         return report!;
     }
+
+    static Func<IFlash> MemoryFlashOf(byte[] image) => () => new MemoryFlash(image);
 
     static void WithOrt(Network floatNetwork, int threads, Action<OrtRunner> use)
     {
@@ -64,33 +70,37 @@ public static class Benchmark
         finally { File.Delete(onnx); }
     }
 
-    const int SettleMs = 30;
-
     public sealed record Timing(double[] Times, double MedianMs, double Fps);
 
+    /// <summary>Frames per block of <see cref="TimeInBlocks"/>.</summary>
+    const int BlockFrames = 5;
+
     /// <summary>
-    /// Two runners frame by frame in turn (a, b, a, b ...), after one warm-up frame each: on a host whose speed drifts,
-    /// both see the same drift, and the ratio is the median of the frame-by-frame ratios. Each frame starts after a pause
-    /// of <see cref="SettleMs"/>, so the threads the other runner leaves spinning (ONNX Runtime's intra-op pool, the
-    /// engine's crew) have gone to sleep and do not take its cores.
+    /// Two runners in turn, block by block (a x5, b x5, a x5 ...), each block after one untimed warm-up frame: on a host
+    /// whose speed drifts both see the same drift, and each block runs warm (its caches, its threads awake), as a
+    /// runner timed alone would.
     /// </summary>
-    public static (Timing A, Timing B) TimeInTurn(float[][] inputs, Action<float[]> a, Action<float[]> b)
+    public static (Timing A, Timing B) TimeInBlocks(float[][] inputs, Action<float[]> a, Action<float[]> b)
     {
-        a(inputs[0]);
-        b(inputs[0]);
         double[] ta = new double[inputs.Length], tb = new double[inputs.Length];
-        for (int i = 0; i < inputs.Length; i++)
+        for (int i0 = 0; i0 < inputs.Length; i0 += BlockFrames)
         {
-            Thread.Sleep(SettleMs);
-            var sw = Stopwatch.StartNew();
-            a(inputs[i]);
-            ta[i] = sw.Elapsed.TotalMilliseconds;
-            Thread.Sleep(SettleMs);
-            sw.Restart();
-            b(inputs[i]);
-            tb[i] = sw.Elapsed.TotalMilliseconds;
+            int i1 = Math.Min(inputs.Length, i0 + BlockFrames);
+            TimeBlock(inputs, i0, i1, a, ta);
+            TimeBlock(inputs, i0, i1, b, tb);
         }
         return (new Timing(ta, Median(ta), 1000.0 * ta.Length / ta.Sum()), new Timing(tb, Median(tb), 1000.0 * tb.Length / tb.Sum()));
+    }
+
+    static void TimeBlock(float[][] inputs, int i0, int i1, Action<float[]> run, double[] times)
+    {
+        run(inputs[i0]); // warm-up
+        for (int i = i0; i < i1; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            run(inputs[i]);
+            times[i] = sw.Elapsed.TotalMilliseconds;
+        }
     }
 
     static double Median(double[] values)
