@@ -176,16 +176,14 @@ namespace EdgeResNet.Runtime.Kernels
                 for (int ox = 0; ox < l.OutW; ox++)
                 {
                     int row = ((oy - t.OyStart) * l.OutW + ox) * kp;
+                    // the kernel row's taps inside the image are one run of input pixels: one copy per kernel row
+                    int ix0 = ox * l.StrideW - l.PadLeft, kx0 = Math.Max(0, -ix0), kx1 = Math.Min(l.KernelW, l.InW - ix0);
+                    if (kx1 <= kx0) continue;
                     for (int ky = 0; ky < l.KernelH; ky++)
                     {
                         int iy = oy * l.StrideH + ky - l.PadTop;
                         if (iy < 0 || iy >= l.InH) continue;
-                        for (int kx = 0; kx < l.KernelW; kx++)
-                        {
-                            int ix = ox * l.StrideW + kx - l.PadLeft;
-                            if (ix < 0 || ix >= l.InW) continue;
-                            input.Slice(((iy - t.InRowBase) * l.InW + ix) * l.InC, l.InC).CopyTo(rows.Slice(row + (ky * l.KernelW + kx) * l.InC));
-                        }
+                        input.Slice(((iy - t.InRowBase) * l.InW + ix0 + kx0) * l.InC, (kx1 - kx0) * l.InC).CopyTo(rows.Slice(row + (ky * l.KernelW + kx0) * l.InC));
                     }
                 }
             return rows;
