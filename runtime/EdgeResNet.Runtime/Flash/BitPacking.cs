@@ -83,6 +83,7 @@ namespace EdgeResNet.Runtime.Flash
         }
 
         /// <summary>16 ten-bit values from the 20 bytes at <paramref name="s"/> (reads 26 bytes); AVX2 only.</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         internal static unsafe System.Runtime.Intrinsics.Vector256<short> Load16Of10(byte* s)
         {
             var bytes = System.Runtime.Intrinsics.Vector256.Create(System.Runtime.Intrinsics.Vector128.Load(s), System.Runtime.Intrinsics.Vector128.Load(s + 10));

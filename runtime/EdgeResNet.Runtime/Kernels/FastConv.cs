@@ -224,11 +224,12 @@ namespace EdgeResNet.Runtime.Kernels
         static void PixelTaps(QLayer l, ConvTile t, bool implicitRows, short* a, short* zero, int p, short** taps)
         {
             if (!implicitRows) { taps[0] = a + (long)p * l.WeightStride; return; }
-            int oy = t.OyStart + p / l.OutW, ox = p % l.OutW;
-            for (int tap = 0; tap < l.KernelH * l.KernelW; tap++)
+            int oy = t.OyStart + p / l.OutW, ox = p % l.OutW, tap = 0;
+            for (int ky = 0; ky < l.KernelH; ky++)
             {
-                int iy = oy * l.StrideH + tap / l.KernelW - l.PadTop, ix = ox * l.StrideW + tap % l.KernelW - l.PadLeft;
-                taps[tap] = iy < 0 || iy >= l.InH || ix < 0 || ix >= l.InW ? zero : a + ((long)(iy - t.InRowBase) * l.InW + ix) * l.InC;
+                int iy = oy * l.StrideH + ky - l.PadTop;
+                for (int kx = 0, ix = ox * l.StrideW - l.PadLeft; kx < l.KernelW; kx++, ix++, tap++)
+                    taps[tap] = iy < 0 || iy >= l.InH || ix < 0 || ix >= l.InW ? zero : a + ((long)(iy - t.InRowBase) * l.InW + ix) * l.InC;
             }
         }
 

@@ -74,15 +74,16 @@ namespace EdgeResNet.Runtime.Kernels
         {
             int blocks = (channels + 7) / 8, slabs = stride / 16;
             long total = (long)channels * rowBytes;
-            var r = stackalloc System.Runtime.Intrinsics.Vector256<int>[8];
             fixed (byte* src = packed)
             fixed (short* d = dest)
                 for (int b = 0; b < blocks; b++)
+                {
+                    int last = Math.Min(8, channels - b * 8);
+                    byte* s0 = src + (long)b * 8 * rowBytes;
                     for (int s = 0; s < slabs; s++)
                     {
                         short* outAt = d + (long)b * 8 * stride + s * 128;
-                        int last = Math.Min(8, channels - b * 8);
-                        bool vector = (s + 1) * 16 <= reduce && (long)(b * 8 + last - 1) * rowBytes + s * 20 + 26 <= total;
+                        bool vector = last == 8 && (s + 1) * 16 <= reduce && (long)(b * 8 + 7) * rowBytes + s * 20 + 26 <= total;
                         if (!vector)
                         {
                             for (int c = 0; c < 8; c++)
@@ -91,28 +92,36 @@ namespace EdgeResNet.Runtime.Kernels
                                         c < last && k < reduce ? Flash.BitPacking.Get(packed.Slice((b * 8 + c) * rowBytes, rowBytes), 10, k) : (short)0;
                             continue;
                         }
-                        for (int c = 0; c < 8; c++)
-                            r[c] = c < last ? Flash.BitPacking.Load16Of10(src + (long)(b * 8 + c) * rowBytes + s * 20).AsInt32() : default;
-                        Transpose8x8(r);
-                        for (int j = 0; j < 8; j++) r[j].AsInt16().Store(outAt + j * 16);
+                        byte* at = s0 + s * 20;
+                        Transpose8x8Store(Flash.BitPacking.Load16Of10(at).AsInt32(), Flash.BitPacking.Load16Of10(at + rowBytes).AsInt32(),
+                            Flash.BitPacking.Load16Of10(at + 2 * rowBytes).AsInt32(), Flash.BitPacking.Load16Of10(at + 3 * rowBytes).AsInt32(),
+                            Flash.BitPacking.Load16Of10(at + 4 * rowBytes).AsInt32(), Flash.BitPacking.Load16Of10(at + 5 * rowBytes).AsInt32(),
+                            Flash.BitPacking.Load16Of10(at + 6 * rowBytes).AsInt32(), Flash.BitPacking.Load16Of10(at + 7 * rowBytes).AsInt32(), outAt);
                     }
+                }
         }
 
-        /// <summary>In place: r[j][c] becomes r[c][j], for 8 vectors of 8 int32.</summary>
-        static unsafe void Transpose8x8(System.Runtime.Intrinsics.Vector256<int>* r)
+        /// <summary>Stores the 8 x 8 transpose of r0..r7 (int32 pairs): vector j of the output is element j of each r, at out + 16 j.</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        static unsafe void Transpose8x8Store(Vector256<int> r0, Vector256<int> r1, Vector256<int> r2, Vector256<int> r3,
+            Vector256<int> r4, Vector256<int> r5, Vector256<int> r6, Vector256<int> r7, short* output)
         {
-            var t0 = Avx2.UnpackLow(r[0], r[1]); var t1 = Avx2.UnpackHigh(r[0], r[1]);
-            var t2 = Avx2.UnpackLow(r[2], r[3]); var t3 = Avx2.UnpackHigh(r[2], r[3]);
-            var t4 = Avx2.UnpackLow(r[4], r[5]); var t5 = Avx2.UnpackHigh(r[4], r[5]);
-            var t6 = Avx2.UnpackLow(r[6], r[7]); var t7 = Avx2.UnpackHigh(r[6], r[7]);
+            var t0 = Avx2.UnpackLow(r0, r1); var t1 = Avx2.UnpackHigh(r0, r1);
+            var t2 = Avx2.UnpackLow(r2, r3); var t3 = Avx2.UnpackHigh(r2, r3);
+            var t4 = Avx2.UnpackLow(r4, r5); var t5 = Avx2.UnpackHigh(r4, r5);
+            var t6 = Avx2.UnpackLow(r6, r7); var t7 = Avx2.UnpackHigh(r6, r7);
             var u0 = Avx2.UnpackLow(t0.AsInt64(), t2.AsInt64()).AsInt32(); var u1 = Avx2.UnpackHigh(t0.AsInt64(), t2.AsInt64()).AsInt32();
             var u2 = Avx2.UnpackLow(t1.AsInt64(), t3.AsInt64()).AsInt32(); var u3 = Avx2.UnpackHigh(t1.AsInt64(), t3.AsInt64()).AsInt32();
             var u4 = Avx2.UnpackLow(t4.AsInt64(), t6.AsInt64()).AsInt32(); var u5 = Avx2.UnpackHigh(t4.AsInt64(), t6.AsInt64()).AsInt32();
             var u6 = Avx2.UnpackLow(t5.AsInt64(), t7.AsInt64()).AsInt32(); var u7 = Avx2.UnpackHigh(t5.AsInt64(), t7.AsInt64()).AsInt32();
-            r[0] = Avx2.Permute2x128(u0, u4, 0x20); r[1] = Avx2.Permute2x128(u1, u5, 0x20);
-            r[2] = Avx2.Permute2x128(u2, u6, 0x20); r[3] = Avx2.Permute2x128(u3, u7, 0x20);
-            r[4] = Avx2.Permute2x128(u0, u4, 0x31); r[5] = Avx2.Permute2x128(u1, u5, 0x31);
-            r[6] = Avx2.Permute2x128(u2, u6, 0x31); r[7] = Avx2.Permute2x128(u3, u7, 0x31);
+            Avx2.Permute2x128(u0, u4, 0x20).AsInt16().Store(output);
+            Avx2.Permute2x128(u1, u5, 0x20).AsInt16().Store(output + 16);
+            Avx2.Permute2x128(u2, u6, 0x20).AsInt16().Store(output + 32);
+            Avx2.Permute2x128(u3, u7, 0x20).AsInt16().Store(output + 48);
+            Avx2.Permute2x128(u0, u4, 0x31).AsInt16().Store(output + 64);
+            Avx2.Permute2x128(u1, u5, 0x31).AsInt16().Store(output + 80);
+            Avx2.Permute2x128(u2, u6, 0x31).AsInt16().Store(output + 96);
+            Avx2.Permute2x128(u3, u7, 0x31).AsInt16().Store(output + 112);
         }
 #endif
 
