@@ -9,13 +9,17 @@ public sealed class ProfileTests
 {
     /// <summary>The per-layer profile accounts for the whole frame: its flash bytes add up to the footprint's measured frame, every conv reads its weights, the shares to 1.</summary>
     [TestMethod]
-    public void TheLayerProfileAddsUpToTheFrame()
+    [DataRow(1)]
+    [DataRow(2)]
+    public void TheLayerProfileAddsUpToTheFrame(int threads)
     {
         var (model, bytes, inputs) = RuntimeTests.MiniPacked(new QuantOptions());
         using var image = new TempFile(bytes);
-        var profile = LayerProfile.Run(image.Path, frames: 3, imagesDir: null);
+        var profile = LayerProfile.Run(image.Path, frames: 3, imagesDir: null, threads);
         Assert.HasCount(model.Layers.Length, profile.Layers);
-        var footprint = Footprint.Measure(image.Path, new short[model.InputSize], ExecutionPlan.DefaultRamBudgetBytes, []);
+        var footprint = Footprint.Measure(image.Path, new short[model.InputSize], ExecutionPlan.DefaultRamBudgetBytes, [], threads: threads);
+        Assert.AreEqual(threads, footprint.Threads);
+        StringAssert.Contains(LayerProfile.Markdown(profile, "cmd"), "| 3x3 convs |");
         Assert.AreEqual(footprint.FlashBytesPerFrame, profile.FlashBytesPerFrame);
         Assert.AreEqual(profile.FlashBytesPerFrame, profile.Layers.Sum(l => l.FlashBytes));
         foreach (var l in profile.Layers)

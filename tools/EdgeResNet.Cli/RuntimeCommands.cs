@@ -28,21 +28,29 @@ public static class RuntimeCommands
         var image = new Argument<string>("image") { Description = "A flash image (.img)" };
         var frames = new Option<int>("--frames") { Description = "Frames to profile (after one warm-up frame); the figures are their mean", DefaultValueFactory = _ => 10 };
         var json = new Option<string?>("--json") { Description = "Also write the profile as JSON (per layer: ms, G MAC/s, flash bytes, share of the frame)" };
-        var cmd = new Command("profile", "Per-layer profile of the runtime engine on one thread: milliseconds, G MAC/s, flash bytes read and share of the frame for every layer")
+        var markdown = new Option<string?>("--markdown") { Description = "Also write the profile as Markdown: a summary by kind of layer, then every layer" };
+        var threads = new Option<int>("--threads") { Description = "Threads one frame runs on (as bench --threads)", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("profile", "Per-layer profile of the runtime engine: milliseconds, G MAC/s, flash bytes read and share of the frame for every layer (weights streamed from the image held in RAM, as bench does)")
         {
-            image, frames, json,
+            image, frames, threads, json, markdown,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            CommandSupport.CheckOutputs(pr.GetValue(json));
-            var r = LayerProfile.Run(pr.GetValue(image)!, pr.GetValue(frames), EdgeResNet.Tools.RepoPaths.SampleImages());
+            CommandSupport.CheckOutputs(pr.GetValue(json), pr.GetValue(markdown));
+            var r = LayerProfile.Run(pr.GetValue(image)!, pr.GetValue(frames), EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(threads));
             var t = new Table().AddColumns("#", "layer", "op", "MACs", "ms", "G MAC/s", "flash bytes", "share");
             foreach (var l in r.Layers)
                 t.AddRow($"{l.Index}", Markup.Escape(l.Name), l.Op, l.Macs > 0 ? $"{l.Macs:N0}" : "", $"{l.Ms:F2}", l.Macs > 0 ? $"{l.GMacPerSecond:F1}" : "",
                     l.FlashBytes > 0 ? $"{l.FlashBytes:N0}" : "", $"{l.Share:P1}");
             AnsiConsole.Write(t);
-            Console.WriteLine($"{r.Model}: {r.FrameMs:F1} ms per frame (mean of {r.Frames}, one thread, {r.Kernel}), {r.GMacPerSecond:F1} G MAC/s, {r.FlashBytesPerFrame:N0} flash bytes per frame");
+            Console.WriteLine($"{r.Model}: {r.FrameMs:F1} ms per frame (mean of {r.Frames}, {r.Threads} thread(s), {r.Kernel}), {r.GMacPerSecond:F1} G MAC/s, {r.FlashBytesPerFrame:N0} flash bytes per frame");
             if (pr.GetValue(json) is string path) CommandSupport.WriteJsonAtomically(path, r);
+            if (pr.GetValue(markdown) is string md)
+            {
+                string command = $"./edgeresnet profile {Path.GetFileName(pr.GetValue(image)!)} --frames {r.Frames} --threads {r.Threads}";
+                EdgeResNet.Tools.AtomicFile.WriteAllText(md, LayerProfile.Markdown(r, command));
+                Console.WriteLine($"wrote {md}");
+            }
             return ExitCodes.Ok;
         }));
         return cmd;

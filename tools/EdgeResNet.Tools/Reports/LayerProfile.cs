@@ -12,24 +12,30 @@ namespace EdgeResNet.Tools.Reports;
 /// <summary>One layer's share of a frame: mean time per frame, throughput, and flash bytes it read.</summary>
 public sealed record LayerTiming(int Index, string Name, string Op, long Macs, double Ms, double GMacPerSecond, long FlashBytes, double Share);
 
-public sealed record ProfileReport(string Model, string Kernel, int Frames, double FrameMs, double GMacPerSecond, long FlashBytesPerFrame, IReadOnlyList<LayerTiming> Layers);
+public sealed record ProfileReport(string Model, string Kernel, int Frames, double FrameMs, double GMacPerSecond, long FlashBytesPerFrame, IReadOnlyList<LayerTiming> Layers)
+{
+    public int Threads { get; init; } = 1;
+}
 
 /// <summary>
 /// A per-layer profile of the runtime engine (TFLM's MicroProfiler, for this runtime): the engine calls
 /// back after each piece of a layer (<see cref="InferenceEngine.RunProfiled"/>), and the time and flash
-/// bytes since the previous call are that layer's. One engine, one thread, the mean of the frames after a
-/// warm-up frame; the callbacks cost a timestamp each (a few thousand per frame).
+/// bytes since the previous call are that layer's. One engine of T threads (the callbacks come from the
+/// caller's thread, after each job of the frame), the weights streamed from the image held in RAM as
+/// <c>bench</c> does, the mean of the frames after a warm-up frame; the callbacks cost a timestamp each (a
+/// few thousand per frame). A bottleneck's expansion conv and its residual add run interleaved, group by
+/// group, so the conv's time includes the add's.
 /// </summary>
 public static class LayerProfile
 {
-    public static ProfileReport Run(string imagePath, int frames, string? imagesDir)
+    public static ProfileReport Run(string imagePath, int frames, string? imagesDir, int threads = 1)
     {
-        if (frames < 1) throw new UsageException("--frames must be at least 1");
-        using var file = new FileFlash(imagePath);
-        var counting = new CountingFlash(file);
+        if (frames < 1 || threads < 1) throw new UsageException("--frames and --threads must be at least 1");
+        if (!File.Exists(imagePath)) throw new FileNotFoundException($"flash image not found: {imagePath}", imagePath);
+        var counting = new CountingFlash(new MemoryFlash(File.ReadAllBytes(imagePath)));
         var image = FlashImage.Open(counting, verifySections: true);
         var model = image.Model;
-        var engine = new InferenceEngine(image);
+        using var engine = new InferenceEngine(image, new ExecutionPlan(model, ramBudgetBytes: ExecutionPlan.DefaultBudget(model, threads), threads: threads));
         var photos = imagesDir != null ? Dataset.Load(imagesDir, Split.Evaluation, frames) : [];
         var inputs = Enumerable.Range(0, frames).Select(i => i < photos.Count
             ? Quantizer.QuantizeInput(CaffePreprocessing.Run(RgbImage.Load(photos[i].Path)), model)
@@ -61,6 +67,30 @@ public static class LayerProfile
         double frameMs = Ms(total);
         var layers = model.Layers.Select((l, i) => new LayerTiming(i, l.Name, l.Op + (l.Relu ? "+ReLU" : ""), l.Macs, Ms(ticks[i]),
             l.Macs / Math.Max(Ms(ticks[i]), 1e-9) / 1e6, flash[i] / frames, Ms(ticks[i]) / frameMs)).ToList();
-        return new ProfileReport(Path.GetFileName(imagePath), engine.ConvKernel, frames, frameMs, model.Macs / frameMs / 1e6, flash.Sum() / frames, layers);
+        return new ProfileReport(Path.GetFileName(imagePath), engine.ConvKernel, frames, frameMs, model.Macs / frameMs / 1e6, flash.Sum() / frames, layers) { Threads = threads };
+    }
+
+    /// <summary>The kind of a layer for the summary: the stem, 3x3 and 1x1 convs (projections with the 1x1), fc, or the operator.</summary>
+    public static string Kind(LayerTiming l) =>
+        l.Index == 0 ? "stem 7x7 conv" : l.Op.StartsWith("Conv") && l.Name.Contains("fc") ? "fc1000"
+        : l.Op.StartsWith("Conv") ? (l.Name.EndsWith("_branch2b") ? "3x3 convs" : "1x1 convs (projections included; expansions with their add)") : l.Op;
+
+    /// <summary>The profile as Markdown: the summary by kind of layer, then every layer.</summary>
+    public static string Markdown(ProfileReport r, string command)
+    {
+        var md = new System.Text.StringBuilder();
+        md.AppendLine($"# Per-layer profile: {r.Model}").AppendLine();
+        md.AppendLine($"`{command}`: {r.FrameMs:F1} ms per frame (mean of {r.Frames}, {r.Threads} thread(s), {r.Kernel}), {r.GMacPerSecond:F1} G MAC/s, {r.FlashBytesPerFrame:N0} flash bytes per frame.").AppendLine();
+        md.AppendLine("| layers | count | ms per frame | share | G MAC/s |").AppendLine("| --- | ---: | ---: | ---: | ---: |");
+        foreach (var g in r.Layers.GroupBy(Kind))
+        {
+            double ms = g.Sum(l => l.Ms);
+            long macs = g.Sum(l => l.Macs);
+            md.AppendLine($"| {g.Key} | {g.Count()} | {ms:F2} | {ms / r.FrameMs:P1} | {(macs > 0 ? (macs / ms / 1e6).ToString("F1") : "")} |");
+        }
+        md.AppendLine().AppendLine("| # | layer | op | MACs | ms | G MAC/s | flash bytes | share |").AppendLine("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var l in r.Layers)
+            md.AppendLine($"| {l.Index} | {l.Name} | {l.Op} | {(l.Macs > 0 ? l.Macs.ToString("N0") : "")} | {l.Ms:F2} | {(l.Macs > 0 ? l.GMacPerSecond.ToString("F1") : "")} | {(l.FlashBytes > 0 ? l.FlashBytes.ToString("N0") : "")} | {l.Share:P1} |");
+        return md.ToString();
     }
 }
