@@ -47,7 +47,7 @@ public static class RuntimeCommands
             if (pr.GetValue(json) is string path) CommandSupport.WriteJsonAtomically(path, r);
             if (pr.GetValue(markdown) is string md)
             {
-                string command = $"./edgeresnet profile {Path.GetFileName(pr.GetValue(image)!)} --frames {r.Frames} --threads {r.Threads}";
+                string command = $"./edgeresnet profile {pr.GetValue(image)} --frames {r.Frames} --threads {r.Threads}";
                 EdgeResNet.Tools.AtomicFile.WriteAllText(md, LayerProfile.Markdown(r, command));
                 Console.WriteLine($"wrote {md}");
             }
