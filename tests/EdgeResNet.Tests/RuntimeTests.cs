@@ -98,6 +98,39 @@ public sealed class RuntimeTests
         finally { File.Delete(path); }
     }
 
+    /// <summary>A flash that fails after some reads, as a chip that stops answering does.</summary>
+    sealed class FailingFlash(IFlash inner, int goodReads) : IFlash
+    {
+        int _reads;
+        public long Length => inner.Length;
+        public void Read(long offset, Span<byte> destination)
+        {
+            if (Interlocked.Increment(ref _reads) > goodReads) throw new FlashImageException($"read at offset {offset} failed (test)");
+            inner.Read(offset, destination);
+        }
+    }
+
+    [TestMethod]
+    public void AFlashErrorOnAnyThreadReachesTheCallerAsItselfAndLeavesNoThreadStuck()
+    {
+        var (model, bytes, inputs) = RuntimeTests.MiniPacked(new QuantOptions(10, 16, BnScheme.Separate));
+        var q = Quantizer.QuantizeInput(inputs[0], model);
+        var image = FlashImage.Open(new MemoryFlash(bytes));
+        using var good = new InferenceEngine(image, new ExecutionPlan(image.Model, ramBudgetBytes: ExecutionPlan.DefaultBudget(image.Model, 2), threads: 2));
+        var expected = good.Run(q).ToArray();
+        var counting = new CountingFlash(new MemoryFlash(bytes));
+        var counted = FlashImage.Open(counting, verifySections: false);
+        long openReads = counting.Reads;
+        using (var once = new InferenceEngine(counted, new ExecutionPlan(counted.Model, ramBudgetBytes: ExecutionPlan.DefaultBudget(counted.Model, 2), threads: 2))) once.Run(q);
+        int goodReads = (int)(openReads + (counting.Reads - openReads) / 2); // fail halfway through the frame
+        var failing = FlashImage.Open(new FailingFlash(new MemoryFlash(bytes), goodReads), verifySections: false);
+        using var engine = new InferenceEngine(failing, new ExecutionPlan(failing.Model, ramBudgetBytes: ExecutionPlan.DefaultBudget(failing.Model, 2), threads: 2));
+        var e = Assert.ThrowsExactly<FlashImageException>(() => engine.Run(q));
+        StringAssert.Contains(e.Message, "failed (test)");
+        Assert.ThrowsExactly<FlashImageException>(() => engine.Run(q), "the next frame fails the same way: the crew is not stuck");
+        CollectionAssert.AreEqual(expected, good.Run(q), "another engine is unaffected");
+    }
+
     [TestMethod]
     public void FlashIsReadOnceWhenBandsAreWhole()
     {
