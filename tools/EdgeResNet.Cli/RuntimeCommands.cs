@@ -89,14 +89,35 @@ public static class RuntimeCommands
         var reference = new Option<bool>("--reference-kernels") { Description = "Plan and run with the reference conv kernel, as the netstandard build on a board does (slow frame)" };
         var frame = new Option<string?>("--frame") { Description = "A camera frame size and format, WIDTHxHEIGHT[,FORMAT] (default format Yuyv): the board app's preprocessing and frame buffer are counted too" };
         var threads = new Option<int>("--threads") { Description = "Threads one frame runs on: each has its own weight buffers, im2col rows and group scratch, counted here (the default budget grows by them)", DefaultValueFactory = _ => 1 };
+        var tradeoff = new Option<bool>("--tradeoff") { Description = "Instead: the Pareto curve of runtime RAM against flash bytes read per frame, over plans from the smallest feasible budget up to 4 MiB (each measured on one frame); --json and --png write it" };
+        var png = new Option<string?>("--png") { Description = "With --tradeoff: also plot the curve here (PNG)" };
         var cmd = new Command("footprint", "Memory and flash footprint of the runtime for a flash image: the plan (arena, buffers, schedule, flash bytes read per frame) and a measured run on this machine, and whether it fits named boards")
         {
-            image, board, budget, json, reference, frame, threads,
+            image, board, budget, json, reference, frame, threads, tradeoff, png,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
-            CommandSupport.CheckOutputs(pr.GetValue(json));
+            CommandSupport.CheckOutputs(pr.GetValue(json), pr.GetValue(png));
             string path = pr.GetValue(image)!;
+            if (pr.GetValue(png) != null && !pr.GetValue(tradeoff)) throw new UsageException("--png plots the --tradeoff curve: give --tradeoff too");
+            if (pr.GetValue(tradeoff))
+            {
+                TradeoffReport? curve = null;
+                AnsiConsole.Progress().Columns(CommandSupport.ProgressColumns()).Start(ctx =>
+                {
+                    var task = ctx.AddTask("plans, one frame each", maxValue: 1);
+                    curve = RamFlashTradeoff.Run(path, referenceKernels: pr.GetValue(reference), threads: pr.GetValue(threads),
+                        progress: (done, all) => { task.MaxValue = all; task.Value = done; });
+                });
+                var ct = new Table().AddColumns("runtime RAM", "flash bytes per frame", "x the image", "bands in all", "budget");
+                foreach (var p in curve!.Pareto)
+                    ct.AddRow($"{p.RuntimeRamBytes:N0} B ({p.RuntimeRamBytes / 1048576.0:F2} MiB)", $"{p.FlashBytesPerFrame:N0}", $"{p.FlashReadRatio:F3}", $"{p.Bands}", $"{p.RamBudgetBytes:N0}");
+                AnsiConsole.Write(ct);
+                Console.WriteLine($"{curve.Image}: {curve.Pareto.Count} Pareto plans of {curve.PlansTried} distinct, budgets {curve.SmallestRamBytes:N0} B (the smallest plan) to {curve.MaxBudgetBytes:N0} B; {curve.Threads} thread(s), {curve.Kernel}");
+                if (pr.GetValue(json) is string cj) CommandSupport.WriteJsonAtomically(cj, curve);
+                if (pr.GetValue(png) is string cp) { RamFlashTradeoff.Plot(curve, cp); Console.WriteLine($"wrote {cp}"); }
+                return ExitCodes.Ok;
+            }
             var boards = pr.GetValue(board) is string b ? [BoardProfile.Find(b)] : BoardProfile.All;
             var camera = pr.GetValue(frame) is string frameSpec ? ParseFrame(frameSpec) : null;
             var r = Footprint.Measure(path, Footprint.SampleInput(path, EdgeResNet.Tools.RepoPaths.SampleImages()), pr.GetValue(budget), boards, pr.GetValue(reference), camera, pr.GetValue(threads));
