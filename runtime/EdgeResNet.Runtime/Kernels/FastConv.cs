@@ -34,7 +34,8 @@ namespace EdgeResNet.Runtime.Kernels
             bool avx512Store = Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
             // AVX2 has no 64-bit multiply or arithmetic shift: its path multiplies 32 x 32 -> 64 bits, exact where the proven bound fits 32 bits.
             bool avx2Store = !avx512Store && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8;
-            bool vectorStore = avx512Store || avx2Store;
+            bool neonStore = AdvSimd.Arm64.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 4;
+            bool vectorStore = avx512Store || avx2Store || neonStore;
             int padded = (coCount + 7) & ~7; // the AVX2 kernel requantises whole blocks of 8 channels
             Span<long> mul = vectorStore ? stackalloc long[padded] : default, add = vectorStore ? stackalloc long[padded] : default;
             if (vectorStore)
@@ -86,6 +87,7 @@ namespace EdgeResNet.Runtime.Kernels
                 int oy = t.OyStart + p / l.OutW, ox = p % l.OutW, first = t.OutIndex(l, oy, ox, t.CoStart), row = p * coCount, c = 0;
                 if (avx512Store) c = RequantizeRow(l, acc.Slice(row, coCount), mul, add, output.Slice(first, coCount));
                 else if (avx2Store) c = RequantizeRowAvx2(l, acc.Slice(row, coCount), mul, add, output.Slice(first, coCount));
+                else if (neonStore) c = RequantizeRowNeon(l, acc.Slice(row, coCount), mul, add, output.Slice(first, coCount));
                 for (; c < coCount; c++)
                     ReferenceKernels.Store(l, acc[row + c], multipliers[t.CoStart + c], offsets[t.CoStart + c], first + c, output, wideOutput);
             }
@@ -128,6 +130,31 @@ namespace EdgeResNet.Runtime.Kernels
             fixed (short* y = output)
                 for (; c + 8 <= acc.Length; c += 8)
                     Requantize8(Avx.LoadVector256(a + c), Avx.LoadVector256(a + c + 4), m + c, o + c, &rq).Store(y + c);
+            return c;
+        }
+
+        /// <summary>
+        /// <see cref="RequantizeRow"/> on arm64 NEON, 4 channels at a time, for layers whose accumulators are proven to fit
+        /// 32 bits: smull multiplies the narrowed accumulator and multiplier into exact 64-bit products, sshl by a negative
+        /// count is the arithmetic shift, sqxtn saturates to int32, then a clamp to the output range and a narrowing to int16.
+        /// </summary>
+        static int RequantizeRowNeon(QLayer l, Span<long> acc, Span<long> mul, Span<long> add, Span<short> output)
+        {
+            var lo = Vector128.Create(l.Relu ? 0 : -(1 << (l.OutBits - 1)));
+            var hi = Vector128.Create((1 << (l.OutBits - 1)) - 1);
+            var shift = Vector128.Create(-(long)l.OutShift);
+            int c = 0;
+            fixed (long* a = acc, m = mul, o = add)
+            fixed (short* y = output)
+                for (; c + 4 <= acc.Length; c += 4)
+                {
+                    var p0 = AdvSimd.MultiplyWideningLower(AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(a + c)), AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(m + c)));
+                    var p1 = AdvSimd.MultiplyWideningLower(AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(a + c + 2)), AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(m + c + 2)));
+                    p0 = AdvSimd.ShiftArithmetic(AdvSimd.Add(p0, AdvSimd.LoadVector128(o + c)), shift);
+                    p1 = AdvSimd.ShiftArithmetic(AdvSimd.Add(p1, AdvSimd.LoadVector128(o + c + 2)), shift);
+                    var v = AdvSimd.ExtractNarrowingSaturateUpper(AdvSimd.ExtractNarrowingSaturateLower(p0), p1);
+                    AdvSimd.Store(y + c, AdvSimd.ExtractNarrowingLower(AdvSimd.Min(AdvSimd.Max(v, lo), hi)));
+                }
             return c;
         }
 
