@@ -20,7 +20,8 @@ namespace EdgeResNet.Runtime.Kernels
     {
         const int SafeChunk = 512;
 
-        /// <param name="weightsHi">[tile.CoCount][WeightStride]: the weights, or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
+        /// <param name="weightsHi">The tile's weights in the layout of <see cref="WeightChannelBlock"/> (<see cref="WeightLayout"/>: rows, or
+        /// 8-channel blocks of pairs on AVX2), or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
         /// <param name="weightsLo">Empty, or the low part w &amp; 255 of weights wider than 10 bits.</param>
         /// <param name="im2col">At least <see cref="ConvDispatch.ScratchShortsPerRow"/> x the tile's output rows.</param>
         /// <param name="acc">At least output pixels x tile.CoCount.</param>
@@ -468,13 +469,13 @@ namespace EdgeResNet.Runtime.Kernels
                 }
                 for (; c < cols; c++)
                 {
-                    acc[p * cols + c] += Dot1x1(a + p * kp, w + c * kp, kp, chunk) << shift;
-                    acc[(p + 1) * cols + c] += Dot1x1(a + (p + 1) * kp, w + c * kp, kp, chunk) << shift;
+                    acc[p * cols + c] += Dot1x1Neon(a + p * kp, w + c * kp, kp, chunk) << shift;
+                    acc[(p + 1) * cols + c] += Dot1x1Neon(a + (p + 1) * kp, w + c * kp, kp, chunk) << shift;
                 }
             }
             for (; p < rows; p++)
                 for (int c = 0; c < cols; c++)
-                    acc[p * cols + c] += Dot1x1(a + p * kp, w + c * kp, kp, chunk) << shift;
+                    acc[p * cols + c] += Dot1x1Neon(a + p * kp, w + c * kp, kp, chunk) << shift;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -489,8 +490,6 @@ namespace EdgeResNet.Runtime.Kernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static Vector512<short> Load32(short* p, bool half) =>
             half ? Vector512.Create(Vector256.Load(p), Vector256<short>.Zero) : Vector512.Load(p);
-
-        static long Dot1x1(short* a, short* w, int kp, int chunk) => Dot1x1Neon(a, w, kp, chunk);
 
         // arm64: smlal multiplies the low four int16 lanes into int32 lanes and adds, smlal2 the high
         // four. Low and high go to separate accumulators, so a lane gets one product per 8 values of K:
