@@ -15,8 +15,6 @@ namespace EdgeResNet.Tests;
 [TestClass]
 public sealed class MixedPrecisionTests
 {
-    static (Network Net, Calibration Cal, float[][] Inputs) MiniCalibrated(int seed = 3, double mean = 0) => MiniResNet.Calibrated(seed, mean);
-
     /// <summary>Sum over the inputs and logits of |integer logit - float logit|.</summary>
     static double LogitError(Network net, Calibration cal, float[][] inputs, QuantOptions options)
     {
@@ -36,7 +34,7 @@ public sealed class MixedPrecisionTests
     [TestMethod]
     public void PerChannelStepsCutTheErrorOfLowWidths()
     {
-        var (net, cal, inputs) = MiniCalibrated();
+        var (net, cal, inputs) = MiniResNet.Calibrated(3);
         foreach (var scheme in new[] { BnScheme.Separate, BnScheme.Folded })
         {
             double perLayer = LogitError(net, cal, inputs, new QuantOptions(4, 16, scheme));
@@ -52,7 +50,7 @@ public sealed class MixedPrecisionTests
     [TestMethod]
     public void BiasCorrectionRemovesTheMeanErrorOfALayerOnTheCalibrationInputs()
     {
-        var (net, cal, inputs) = MiniCalibrated(mean: 60);
+        var (net, cal, inputs) = MiniResNet.Calibrated(3, mean: 60);
         // conv1 reads the network input, so its error is its own: the per-channel mean error over the calibration inputs.
         double MeanError(bool correct)
         {
@@ -80,7 +78,7 @@ public sealed class MixedPrecisionTests
     [TestMethod]
     public void TheFlashBudgetSearchFitsTheBudgetAndSpendsBitsWhereTheyPay()
     {
-        var (net, cal, inputs) = MiniCalibrated();
+        var (net, cal, inputs) = MiniResNet.Calibrated(3);
         var options = new QuantOptions(8, 16, BnScheme.Separate, Scales: WeightScales.PerChannel, BiasCorrection: true);
         var s = MixedPrecision.Measure(net, cal, options, inputs.Length, i => inputs[i], threads: 2);
         for (int l = 0; l < s.Names.Length; l++)

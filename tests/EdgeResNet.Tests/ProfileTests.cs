@@ -17,8 +17,10 @@ public sealed class ProfileTests
         using var image = new TempFile(bytes);
         var profile = LayerProfile.Run(image.Path, frames: 3, imagesDir: null, threads);
         Assert.HasCount(model.Layers.Length, profile.Layers);
-        var footprint = Footprint.Measure(image.Path, new short[model.InputSize], ExecutionPlan.DefaultRamBudgetBytes, [], threads: threads);
+        var footprint = Footprint.Measure(image.Path, new short[model.InputSize], null, [], threads: threads); // the default budget, as the profile plans
         Assert.AreEqual(threads, footprint.Threads);
+        Assert.AreEqual(ExecutionPlan.DefaultRamBudgetBytes, Footprint.Measure(image.Path, new short[model.InputSize], ExecutionPlan.DefaultRamBudgetBytes, [], threads: threads).RamBudgetBytes,
+            "a budget given is the budget planned for, whatever the threads");
         StringAssert.Contains(LayerProfile.Markdown(profile, "cmd"), "| 3x3 convs |");
         Assert.AreEqual(footprint.FlashBytesPerFrame, profile.FlashBytesPerFrame);
         Assert.AreEqual(profile.FlashBytesPerFrame, profile.Layers.Sum(l => l.FlashBytes));

@@ -88,11 +88,16 @@ public sealed class RuntimeTests
                     var q = Quantizer.QuantizeInput(inputs[0], model);
                     q.CopyTo(engine.Input);
                     engine.Run(); // warm-up: JIT and first-touch
-                    // every thread's allocations, the engine's own threads included
-                    long before = GC.GetTotalAllocatedBytes(precise: true);
-                    engine.Run();
-                    long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-                    Assert.AreEqual(0L, allocated, $"{flash.GetType().Name}, {threads} thread(s): a frame allocated {allocated} bytes");
+                    // Every thread's allocations, the engine's own threads included. That count is process-wide, so a test
+                    // running alongside can add to one frame's; a frame that allocates does so every time, so the least of five counts.
+                    long allocated = long.MaxValue;
+                    for (int i = 0; i < 5 && allocated > 0; i++)
+                    {
+                        long before = GC.GetTotalAllocatedBytes(precise: true);
+                        engine.Run();
+                        allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
+                    }
+                    Assert.AreEqual(0L, allocated, $"{flash.GetType().Name}, {threads} thread(s): every frame allocated, at least {allocated} bytes");
                 }
         }
         finally { File.Delete(path); }

@@ -74,10 +74,9 @@ public static class RuntimeCommands
         return cmd;
     }
 
-    static Option<long> RamBudgetOption() => new("--ram-budget")
+    static Option<long?> RamBudgetOption() => new("--ram-budget")
     {
-        Description = "RAM budget in bytes for the runtime's plan (band heights are chosen to fit it; less RAM means more weight re-reads)",
-        DefaultValueFactory = _ => ExecutionPlan.DefaultRamBudgetBytes,
+        Description = "RAM budget in bytes for the runtime's plan (band heights are chosen to fit it; less RAM means more weight re-reads). Default: 2 MiB (2097152), plus each thread's own buffers past the first",
     };
 
     static Command FootprintCommand()
@@ -126,7 +125,7 @@ public static class RuntimeCommands
             t.AddRow("conv kernel planned for", Markup.Escape(r.Kernel));
             t.AddRow("multiply-accumulates per frame", $"{r.Macs:N0}");
             t.AddRow("arena (activations, one array)", $"{r.ArenaBytes:N0} B = tensor area {r.TensorAreaBytes:N0} + band scratch {r.ScratchBytes:N0} + im2col {r.Im2ColBytes:N0}");
-            t.AddRow("weight group + packed bytes + BN tables + accumulators", $"{r.WeightBufferBytes:N0} B" + (r.Threads > 1 ? $" (weight group, packed bytes, accumulators and im2col once per thread: {r.Threads} threads)" : ""));
+            t.AddRow("weight group + packed bytes + BN tables + accumulators", $"{r.WeightBufferBytes:N0} B" + (r.Threads > 1 ? $" (all but the BN tables once per thread, as are the arena's im2col rows: {r.Threads} threads)" : ""));
             t.AddRow("[bold]runtime peak RAM (all of the above)[/]", $"[bold]{r.RuntimeRamBytes:N0} B = {r.RuntimeRamBytes / 1048576.0:F2} MiB[/] (budget {r.RamBudgetBytes:N0} B)");
             if (camera != null)
             {

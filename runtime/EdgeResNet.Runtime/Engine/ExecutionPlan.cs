@@ -35,6 +35,10 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>Where the scratch starts in the arena: inside the tensor area where the step's tensors leave room, else after it.</summary>
         public int ScratchOffset;
         public int ScratchTotal => RingShorts + BandShorts + ShortcutShorts + GroupShorts;
+        /// <summary>Where the B band, the projection band and thread <c>t</c>'s C group start in the arena (after the A ring at <see cref="ScratchOffset"/>).</summary>
+        public int BandOffset => ScratchOffset + RingShorts;
+        public int ShortcutOffset => BandOffset + BandShorts;
+        public int GroupOffset(int thread) => ShortcutOffset + ShortcutShorts + thread * GroupShortsPerThread;
         public int Bands;
     }
 
@@ -73,22 +77,21 @@ namespace EdgeResNet.Runtime.Engine
             2L * arenaShorts + Threads * (2L * (WeightGroupShorts * (SplitWeights ? 3L : 1L) + UnpackRowShorts) + MaxRowBytesGroup + 8L * MaxAccLongs)
             + 8L * MaxChannels + 4L * Model.Classes;
 
+        /// <summary>Output channels per weight group of conv layer <paramref name="layer"/> (<see cref="GroupSizeOf"/>, fixed with the buffers).</summary>
+        public int GroupSize(int layer) => _groupSizes[layer];
+        readonly int[] _groupSizes;
+
         /// <summary>
-        /// Output channels per weight group of layer <paramref name="l"/>: as many as the weight buffer holds and one output row of
-        /// accumulators allows. A kernel that reads channel blocks takes whole blocks, so its group padded to a block still fits the buffer.
+        /// As many channels as the weight buffer holds and one output row of accumulators allows. A kernel that reads
+        /// channel blocks takes whole blocks, so its group padded to a block still fits the buffer.
         /// </summary>
-        public int GroupSize(QLayer l)
+        int GroupSizeOf(QLayer l, ConvKernel kernel)
         {
-            int block = ConvDispatch.ChannelBlock(ConvDispatch.Select(l, SimdKernels));
+            int block = ConvDispatch.ChannelBlock(kernel);
             int fits = WeightGroupShorts / l.WeightStride / block * block;
             return Math.Max(1, Math.Min(l.OutC, Math.Min(fits, MaxAccLongs / l.OutW)));
         }
 
-        /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one row of the widest layer if needed.</param>
-        /// <param name="accLongs">The accumulator buffer (64-bit values).</param>
-        /// <param name="ramBudgetBytes">Band heights are chosen so the whole plan stays within this.</param>
-        /// <param name="referenceKernels">Run the reference conv kernel even where the SIMD one is available.</param>
-        /// <param name="threads">Threads one frame runs on (the per-thread buffers are counted T times).</param>
         /// <summary>The RAM budget the board app and the tools plan for unless told otherwise: 2 MiB.</summary>
         public const long DefaultRamBudgetBytes = 2L << 20;
 
@@ -101,6 +104,11 @@ namespace EdgeResNet.Runtime.Engine
             threads <= 1 ? DefaultRamBudgetBytes
                 : DefaultRamBudgetBytes + (threads - 1) * (Smallest(model, threads: 2).RamBytes - Smallest(model).RamBytes);
 
+        /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one row of the widest layer if needed.</param>
+        /// <param name="accLongs">The accumulator buffer (64-bit values).</param>
+        /// <param name="ramBudgetBytes">Band heights are chosen so the whole plan stays within this.</param>
+        /// <param name="referenceKernels">Run the reference conv kernel even where the SIMD one is available.</param>
+        /// <param name="threads">Threads one frame runs on (the per-thread buffers are counted T times).</param>
         /// <exception cref="PlanException">The layer table is not a ResNet this planner knows, or even one-row bands need more RAM than <paramref name="ramBudgetBytes"/>.</exception>
         public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = DefaultRamBudgetBytes, bool referenceKernels = false, int threads = 1)
             : this(model, weightGroupShorts, accLongs, ramBudgetBytes, referenceKernels, threads, enforceBudget: true) { }
@@ -148,10 +156,13 @@ namespace EdgeResNet.Runtime.Engine
             }
 
             // Band heights: as tall as the RAM budget allows (fewer bands = fewer weight re-reads).
-            foreach (var l in layers)
+            _groupSizes = new int[layers.Length];
+            for (int i = 0; i < layers.Length; i++)
             {
+                var l = layers[i];
                 if (l.Op != QOp.Conv) continue;
-                MaxRowBytesGroup = Math.Max(MaxRowBytesGroup, Math.Max(l.BnSize, GroupSize(l) * l.RowBytes));
+                _groupSizes[i] = GroupSizeOf(l, Kernels[i]);
+                MaxRowBytesGroup = Math.Max(MaxRowBytesGroup, Math.Max(l.BnSize, _groupSizes[i] * l.RowBytes));
                 MaxChannels = Math.Max(MaxChannels, l.OutC);
             }
             long scratchBudget = Math.Max(0, ramBudgetBytes - BuffersBytes(TensorAreaShorts + Im2ColShorts * Threads)) / 2;
@@ -214,7 +225,7 @@ namespace EdgeResNet.Runtime.Engine
                     s.RingShorts = Math.Min(a.OutH, RowsNeeded(b, r)) * a.OutW * a.OutC;
                     s.BandShorts = r * b.OutW * b.OutC;
                     s.ShortcutShorts = s.P >= 0 ? r * c.OutW * c.OutC : 0;
-                    s.GroupShortsPerThread = r * c.OutW * GroupSize(c);
+                    s.GroupShortsPerThread = r * c.OutW * GroupSize(s.C);
                     s.GroupShorts = s.GroupShortsPerThread * Threads;
                     break;
                 }

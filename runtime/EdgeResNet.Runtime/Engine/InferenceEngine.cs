@@ -61,7 +61,7 @@ namespace EdgeResNet.Runtime.Engine
 #if !NANOFRAMEWORK
             if (plan.Threads > 1) _crew = new Crew(plan.Threads, Work);
 #else
-            if (plan.Threads > 1) throw new ArgumentException("the nanoFramework build runs one thread");
+            if (plan.Threads > 1) throw new ArgumentException("the nanoFramework build runs one thread: plan the image with threads: 1");
 #endif
         }
 
@@ -128,8 +128,6 @@ namespace EdgeResNet.Runtime.Engine
         }
 
         Span<short> Arena(int offset, int size) => new Span<short>(_arena, _base + offset, size);
-        Span<short> Tensor(int offset, int size) => Arena(offset, size);
-        Span<short> Scratch(PlanStep s, int offset, int size) => Arena(s.ScratchOffset + offset, size);
 
         /// <summary>
         /// The arena. With several threads it starts on a cache line (64 B, in memory the GC never moves): the threads write
@@ -155,8 +153,8 @@ namespace EdgeResNet.Runtime.Engine
         void RunStem(PlanStep s)
         {
             var conv = _layers[s.A]; var pool = _layers[s.Pool];
-            var output = Tensor(s.OutputOffset, pool.OutSize);
-            var ring = Scratch(s, 0, s.RingShorts);
+            var output = Arena(s.OutputOffset, pool.OutSize);
+            var ring = Arena(s.ScratchOffset, s.RingShorts);
             int rowSize = conv.OutW * conv.OutC, ringBase = 0, ringEnd = 0;
             for (int m0 = 0; m0 < pool.OutH; m0 += s.BandRows)
             {
@@ -177,19 +175,19 @@ namespace EdgeResNet.Runtime.Engine
         void RunBottleneck(PlanStep s)
         {
             QLayer a = _layers[s.A], b = _layers[s.B], c = _layers[s.C];
-            var ring = Scratch(s, 0, s.RingShorts);
-            int aRow = a.OutW * a.OutC, aBase = 0, aEnd = 0, ringAt = s.ScratchOffset, bandAt = ringAt + s.RingShorts, shortcutAt = bandAt + s.BandShorts;
+            var ring = Arena(s.ScratchOffset, s.RingShorts);
+            int aRow = a.OutW * a.OutC, aBase = 0, aEnd = 0;
             for (int r0 = 0; r0 < c.OutH; r0 += s.BandRows)
             {
                 int r1 = Math.Min(c.OutH, r0 + s.BandRows);
                 ExecutionPlan.InputRows(b, r0, r1, out int lo, out int hi);
                 Slide(ring, aRow, ref aBase, ref aEnd, lo);
-                ConvRows(new ConvCall(s.A, s.InputOffset, a.InSize, 0, Math.Max(aEnd, lo), hi, ringAt, s.RingShorts, aBase, 0, a.OutC, 0, a.OutC));
+                ConvRows(new ConvCall(s.A, s.InputOffset, a.InSize, 0, Math.Max(aEnd, lo), hi, s.ScratchOffset, s.RingShorts, aBase, 0, a.OutC, 0, a.OutC));
                 aEnd = hi;
-                ConvRows(new ConvCall(s.B, ringAt, s.RingShorts, aBase, r0, r1, bandAt, s.BandShorts, r0, 0, b.OutC, 0, b.OutC));
-                if (s.P >= 0) ConvRows(new ConvCall(s.P, s.InputOffset, a.InSize, 0, r0, r1, shortcutAt, s.ShortcutShorts, r0, 0, c.OutC, 0, c.OutC));
+                ConvRows(new ConvCall(s.B, s.ScratchOffset, s.RingShorts, aBase, r0, r1, s.BandOffset, s.BandShorts, r0, 0, b.OutC, 0, b.OutC));
+                if (s.P >= 0) ConvRows(new ConvCall(s.P, s.InputOffset, a.InSize, 0, r0, r1, s.ShortcutOffset, s.ShortcutShorts, r0, 0, c.OutC, 0, c.OutC));
                 _step = s; _r0 = r0; _r1 = r1;
-                ShareChannels(0, c.OutC, Plan.GroupSize(c));
+                ShareChannels(0, c.OutC, Plan.GroupSize(s.C));
                 Parallel(Job.ConvAdd);
                 _afterLayer?.Invoke(s.C);
                 _afterLayer?.Invoke(s.Add);
@@ -205,18 +203,18 @@ namespace EdgeResNet.Runtime.Engine
         {
             var s = _step;
             QLayer a = _layers[s.A], c = _layers[s.C], add = _layers[s.Add];
-            var x = Tensor(s.InputOffset, a.InSize);
-            var y = Tensor(s.OutputOffset, c.OutSize);
-            int groupAt = s.ScratchOffset + s.RingShorts + s.BandShorts + s.ShortcutShorts + lane.Index * s.GroupShortsPerThread;
-            var shortcut = Scratch(s, s.RingShorts + s.BandShorts, s.ShortcutShorts);
+            var x = Arena(s.InputOffset, a.InSize);
+            var y = Arena(s.OutputOffset, c.OutSize);
+            int groupAt = s.GroupOffset(lane.Index);
+            var shortcut = Arena(s.ShortcutOffset, s.ShortcutShorts);
             var group = Arena(groupAt, s.GroupShortsPerThread);
-            int w = c.OutW, channels = c.OutC, gSize = Plan.GroupSize(c), r0 = _r0, r1 = _r1, bandAt = s.ScratchOffset + s.RingShorts;
+            int w = c.OutW, channels = c.OutC, gSize = Plan.GroupSize(s.C), r0 = _r0, r1 = _r1;
             bool cFirst = add.Input0 == s.C + 1, projected = s.P >= 0;
             while (ClaimChannels(out int first, out int end))
                 for (int co = first; co < end; co += gSize)
                 {
                     int n = Math.Min(gSize, end - co);
-                    ConvLane(lane, new ConvCall(s.C, bandAt, s.BandShorts, r0, r0, r1, groupAt, s.GroupShortsPerThread, r0, co, n, co, co + n), co, co + n);
+                    ConvLane(lane, new ConvCall(s.C, s.BandOffset, s.BandShorts, r0, r0, r1, groupAt, s.GroupShortsPerThread, r0, co, n, co, co + n), co, co + n);
                     for (int r = r0; r < r1; r++)
                         for (int ox = 0; ox < w; ox++)
                         {
@@ -231,8 +229,8 @@ namespace EdgeResNet.Runtime.Engine
         void RunHead(PlanStep s)
         {
             var gap = _layers[s.Gap]; var fc = _layers[s.Fc];
-            var pooled = Scratch(s, 0, gap.OutC);
-            ReferenceKernels.GlobalAvgPool(gap, Tensor(s.InputOffset, gap.InSize), pooled);
+            var pooled = Arena(s.ScratchOffset, gap.OutC);
+            ReferenceKernels.GlobalAvgPool(gap, Arena(s.InputOffset, gap.InSize), pooled);
             _afterLayer?.Invoke(s.Gap);
             ConvRows(new ConvCall(s.Fc, s.ScratchOffset, gap.OutC, 0, 0, 1, -1, 0, 0, 0, fc.OutC, 0, fc.OutC));
         }
@@ -272,7 +270,7 @@ namespace EdgeResNet.Runtime.Engine
         {
             if (call.Oy1 <= call.Oy0) return;
             _call = call;
-            ShareChannels(call.CoStart, call.CoEnd, Plan.GroupSize(_layers[call.Layer]));
+            ShareChannels(call.CoStart, call.CoEnd, Plan.GroupSize(call.Layer));
             Parallel(Job.Conv);
             _afterLayer?.Invoke(call.Layer);
         }
@@ -287,7 +285,7 @@ namespace EdgeResNet.Runtime.Engine
         /// </summary>
         void ShareChannels(int coStart, int coEnd, int group)
         {
-            int perItem = ((coEnd - coStart + 4 * Plan.Threads - 1) / (4 * Plan.Threads) + 7) & ~7;
+            int perItem = (coEnd - coStart + 4 * Plan.Threads - 1) / (4 * Plan.Threads);
             _itemStart = coStart;
             _itemEnd = coEnd;
             // items of whole cache lines of output where the group allows (32 int16 channels = 64 B)
@@ -318,7 +316,7 @@ namespace EdgeResNet.Runtime.Engine
             var input = Arena(call.In, call.InLength);
             var output = call.Out < 0 ? default : Arena(call.Out, call.OutLength);
             var wide = call.Out < 0 ? new Span<int>(_logits) : default;
-            int g = Plan.GroupSize(l);
+            int g = Plan.GroupSize(call.Layer);
             var kernel = Plan.Kernels[call.Layer];
             int im2colRow = ConvDispatch.ScratchShortsPerRow(l, kernel), block = ConvDispatch.ChannelBlock(kernel);
             var im2col = Arena(lane.Im2ColOffset, Plan.Im2ColShorts);

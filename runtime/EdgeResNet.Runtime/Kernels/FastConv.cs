@@ -227,8 +227,7 @@ namespace EdgeResNet.Runtime.Kernels
         {
             int kp = l.WeightStride, pixels = t.OyCount * l.OutW, cols = t.CoCount;
             int taps = implicitRows ? l.KernelH * l.KernelW : 1, seg = implicitRows ? l.InC : kp;
-            short* zero = stackalloc short[implicitRows ? seg : 1];
-            for (int i = 0; i < (implicitRows ? seg : 1); i++) zero[i] = 0;
+            short* zero = stackalloc short[implicitRows ? seg : 1]; // stackalloc is zeroed: the padding taps' row
             short** table = stackalloc short*[4 * taps];
             long* r = stackalloc long[16];
             for (int p0 = 0; p0 < pixels; p0 += 4)
@@ -317,8 +316,7 @@ namespace EdgeResNet.Runtime.Kernels
             int kp = l.WeightStride, pixels = t.OyCount * l.OutW, cols = t.CoCount, blocks = (cols + 7) / 8;
             int taps = implicitRows ? l.KernelH * l.KernelW : 1, seg = implicitRows ? l.InC : kp;
             long blockShorts = 8L * kp;
-            short* zero = stackalloc short[implicitRows ? seg : 1];
-            for (int i = 0; i < (implicitRows ? seg : 1); i++) zero[i] = 0;
+            short* zero = stackalloc short[implicitRows ? seg : 1]; // stackalloc is zeroed: the padding taps' row
             short** table = stackalloc short*[6 * taps];
             var at = new BlockAt { Taps = taps, SegPairs = seg / 2, Ld = cols, Shift = shift };
             for (int p0 = 0; p0 < pixels; p0 += 6)

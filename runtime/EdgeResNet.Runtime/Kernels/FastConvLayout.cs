@@ -44,7 +44,8 @@ namespace EdgeResNet.Runtime.Kernels
         public static int Im2ColShortsPerPixel(QLayer l, bool splitWeights)
         {
 #if NET
-            if ((System.Runtime.Intrinsics.X86.Avx512BW.IsSupported || WeightChannelBlock == 8) && !splitWeights && l.AccumulatorBits <= 32 && l.InC % 16 == 0) return 0;
+            // both x86 kernels (AVX-512 and AVX2; every AVX-512 CPU has AVX2) read the input through tap tables
+            if (System.Runtime.Intrinsics.X86.Avx2.IsSupported && !splitWeights && l.AccumulatorBits <= 32 && l.InC % 16 == 0) return 0;
 #endif
             return Im2ColShortsPerPixel(l);
         }

@@ -45,11 +45,9 @@ namespace EdgeResNet.Runtime.Kernels
                 unpacked.Slice(reduce).Clear();
                 if (block > 1) PutRow(unpacked, c, stride, block, dest);
             }
-            for (int c = channels; c % block != 0; c++)
-            {
-                int at = Index(c, 0, stride, block);
-                for (int k = 0; k < stride; k += 2, at += 2 * block) dest[at] = dest[at + 1] = 0;
-            }
+            if (channels % block == 0) return;
+            row.Slice(0, stride).Clear();
+            for (int c = channels; c % block != 0; c++) PutRow(row, c, stride, block, dest);
         }
 
         /// <summary>Puts one channel's row of <paramref name="stride"/> values (even) in its place.</summary>

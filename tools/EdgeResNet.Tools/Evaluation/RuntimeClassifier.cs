@@ -34,8 +34,12 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
 
     public RuntimeClassifier(string path, int engineThreads = 1) : this(Path.GetFileName(path) + " (runtime)", () => new FileFlash(path), engineThreads) { }
 
-    /// <summary>An image held in memory (the sweep: quantised, laid out, run, never written).</summary>
-    public static RuntimeClassifier FromBytes(string name, byte[] image) => new(name, () => new MemoryFlash(image));
+    /// <summary>An image held in memory (the sweep: quantised, laid out, run, never written; bench and profile: read once, streamed from RAM).</summary>
+    public static RuntimeClassifier FromBytes(string name, byte[] image, int engineThreads = 1) => new(name, () => new MemoryFlash(image), engineThreads);
+
+    /// <summary>A flash image file's bytes, to stream from RAM as a memory-mapped (XIP) flash is read.</summary>
+    public static byte[] ReadImage(string path) =>
+        File.Exists(path) ? File.ReadAllBytes(path) : throw new FileNotFoundException($"flash image not found: {path} (pack one with ./edgeresnet pack --out {path})", path);
 
     Instance Open()
     {

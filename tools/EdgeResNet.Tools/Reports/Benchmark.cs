@@ -1,5 +1,4 @@
 using EdgeResNet.Common;
-using EdgeResNet.Runtime.Flash;
 using System.Diagnostics;
 using EdgeResNet.Tools.Evaluation;
 using EdgeResNet.Tools.Imaging;
@@ -30,9 +29,8 @@ public static class Benchmark
     public static BenchReport Run(string imagePath, int threads, int frames, string? imagesDir, Network? floatNetwork, int framesInFlight = 1, bool fromFile = false)
     {
         if (threads < 1 || frames < 1 || framesInFlight < 1) throw new UsageException("--threads, --frames and --frames-in-flight must be at least 1");
-        if (!File.Exists(imagePath)) throw new FileNotFoundException($"flash image not found: {imagePath}", imagePath);
         using var runtime = fromFile ? new RuntimeClassifier(imagePath, threads)
-            : new RuntimeClassifier(Path.GetFileName(imagePath) + " (runtime)", MemoryFlashOf(File.ReadAllBytes(imagePath)), threads);
+            : RuntimeClassifier.FromBytes(Path.GetFileName(imagePath) + " (runtime)", RuntimeClassifier.ReadImage(imagePath), threads);
         var inputs = imagesDir != null
             ? Dataset.Load(imagesDir, Split.Evaluation, frames).Select(i => CaffePreprocessing.Run(RgbImage.Load(i.Path))).ToArray()
             : Enumerable.Range(0, frames).Select(i => new float[runtime.Current.Image.Model.InputSize]).ToArray();
@@ -55,8 +53,6 @@ public static class Benchmark
         });
         return report!;
     }
-
-    static Func<IFlash> MemoryFlashOf(byte[] image) => () => new MemoryFlash(image);
 
     static void WithOrt(Network floatNetwork, int threads, Action<OrtRunner> use)
     {
@@ -122,7 +118,6 @@ public static class Benchmark
             times[i] = sw.Elapsed.TotalMilliseconds;
         });
         wall.Stop();
-        Array.Sort(times);
-        return (times[times.Length / 2], inputs.Length / wall.Elapsed.TotalSeconds);
+        return (Median(times), inputs.Length / wall.Elapsed.TotalSeconds);
     }
 }

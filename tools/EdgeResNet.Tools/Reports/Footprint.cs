@@ -86,8 +86,9 @@ public static class Footprint
 
     /// <param name="referenceKernels">Plan and run as a board without the SIMD kernel does (Mono, ARM): no im2col buffer, slow frame.</param>
     /// <param name="camera">With a frame size: the board app's preprocessing and frame buffer count too, also in the board fit.</param>
-    /// <param name="threads">Threads one frame runs on; a budget of exactly the default 2 MiB becomes <see cref="ExecutionPlan.DefaultBudget"/> for them.</param>
-    public static FootprintReport Measure(string imagePath, short[] input, long ramBudgetBytes, IEnumerable<BoardProfile> boards, bool referenceKernels = false,
+    /// <param name="ramBudgetBytes">The plan's RAM budget; null: <see cref="ExecutionPlan.DefaultBudget"/> for <paramref name="threads"/> (2 MiB for one).</param>
+    /// <param name="threads">Threads one frame runs on.</param>
+    public static FootprintReport Measure(string imagePath, short[] input, long? ramBudgetBytes, IEnumerable<BoardProfile> boards, bool referenceKernels = false,
         CameraFrame? camera = null, int threads = 1)
     {
         if (threads < 1) throw new UsageException("--threads must be at least 1");
@@ -95,12 +96,12 @@ public static class Footprint
         var counting = new CountingFlash(file);
         var image = FlashImage.Open(counting);
         if (ramBudgetBytes <= 0) throw new UsageException($"--ram-budget {ramBudgetBytes}: give a positive number of bytes");
+        long budget = ramBudgetBytes ?? ExecutionPlan.DefaultBudget(image.Model, threads);
         ExecutionPlan plan;
-        if (threads > 1 && ramBudgetBytes == ExecutionPlan.DefaultRamBudgetBytes) ramBudgetBytes = ExecutionPlan.DefaultBudget(image.Model, threads);
-        try { plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBudgetBytes, referenceKernels: referenceKernels, threads: threads); }
+        try { plan = new ExecutionPlan(image.Model, ramBudgetBytes: budget, referenceKernels: referenceKernels, threads: threads); }
         catch (PlanException e) when (e.IsOverBudget)
         {
-            throw new UsageException($"--ram-budget {ramBudgetBytes:N0} B is below the smallest plan for this image, {e.SmallestRamBytes:N0} B (one-row bands); give at least that");
+            throw new UsageException($"--ram-budget {budget:N0} B is below the smallest plan for this image, {e.SmallestRamBytes:N0} B (one-row bands); give at least that");
         }
         long heapBefore = GC.GetAllocatedBytesForCurrentThread();
         using var engine = new InferenceEngine(image, plan);
@@ -135,7 +136,7 @@ public static class Footprint
                 : $"flash: the image is {image.ImageSize:N0} B, the board has {b.FlashBytes:N0} B";
             return new BoardFit(b.Name, b.Description, flashOk && ramOk, limit);
         }).ToList();
-        return new FootprintReport(Path.GetFileName(imagePath), engine.ConvKernel, image.ImageSize, image.Model.Macs, ramBudgetBytes,
+        return new FootprintReport(Path.GetFileName(imagePath), engine.ConvKernel, image.ImageSize, image.Model.Macs, budget,
             2L * plan.TensorAreaShorts, 2L * plan.ScratchShorts, 2L * plan.Im2ColShorts, 2L * plan.ArenaShorts, weightBuffers, engine.RamBytes,
             flashPerFrame, (double)flashPerFrame / image.ImageSize, counting.Reads - readsBefore, plan.Describe(),
             heapEngine, allocated, process.PeakWorkingSet64, elapsed.TotalMilliseconds, fits)

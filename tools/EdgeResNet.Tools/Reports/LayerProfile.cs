@@ -31,8 +31,7 @@ public static class LayerProfile
     public static ProfileReport Run(string imagePath, int frames, string? imagesDir, int threads = 1)
     {
         if (frames < 1 || threads < 1) throw new UsageException("--frames and --threads must be at least 1");
-        if (!File.Exists(imagePath)) throw new FileNotFoundException($"flash image not found: {imagePath}", imagePath);
-        var counting = new CountingFlash(new MemoryFlash(File.ReadAllBytes(imagePath)));
+        var counting = new CountingFlash(new MemoryFlash(RuntimeClassifier.ReadImage(imagePath)));
         var image = FlashImage.Open(counting, verifySections: true);
         var model = image.Model;
         using var engine = new InferenceEngine(image, new ExecutionPlan(model, ramBudgetBytes: ExecutionPlan.DefaultBudget(model, threads), threads: threads));

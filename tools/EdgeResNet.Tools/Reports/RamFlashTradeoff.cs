@@ -1,6 +1,7 @@
 using EdgeResNet.Common;
 using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Runtime.Flash;
+using EdgeResNet.Tools.Evaluation;
 
 namespace EdgeResNet.Tools.Reports;
 
@@ -25,8 +26,7 @@ public static class RamFlashTradeoff
         Action<int, int>? progress = null)
     {
         if (steps < 2) throw new UsageException("the curve needs at least 2 budgets");
-        if (!File.Exists(imagePath)) throw new FileNotFoundException($"flash image not found: {imagePath}", imagePath);
-        var counting = new CountingFlash(new MemoryFlash(File.ReadAllBytes(imagePath)));
+        var counting = new CountingFlash(new MemoryFlash(RuntimeClassifier.ReadImage(imagePath)));
         var image = FlashImage.Open(counting);
         var model = image.Model;
         long smallest = ExecutionPlan.Smallest(model, referenceKernels, threads).RamBytes;
