@@ -11,8 +11,9 @@ namespace EdgeResNet.Device;
 public sealed record FrameResult(int Index, string Source, int[] Top5, double Top1Probability, double PreprocessMs, double InferenceMs, long BusBytes, int[] Logits);
 
 /// <summary>
-/// The board app's loop: capture a frame (on a button press if there is a button), preprocess it
-/// in integers straight into the engine's input, run the engine with the status LED lit, report.
+/// The board app's loop: capture a frame (on a button press if there is a button), run the engine
+/// with the status LED lit, the preprocessor making its input rows in integers as the engine asks
+/// for them (a plan that streams its input never holds the whole input), report.
 /// One engine, one preprocessor per frame size: nothing is allocated per frame but the report.
 /// The engine runs <paramref name="plan"/> (default: the plan for the default RAM budget).
 /// </summary>
@@ -20,6 +21,21 @@ public sealed class FrameClassifier(FlashImage image, IFrameSource source, Statu
 {
     readonly InferenceEngine _engine = new(image, plan ?? new ExecutionPlan(image.Model));
     FramePreprocessor? _preprocessor;
+    readonly TimedRows _timed = new();
+
+    /// <summary>The preprocessor's rows, timed: its share of the frame, which the engine interleaves with its own work.</summary>
+    sealed class TimedRows : IInputRows
+    {
+        public FramePreprocessor Rows = null!;
+        public long Ticks;
+
+        public void WriteRows(int first, int count, Span<short> rows)
+        {
+            long start = Stopwatch.GetTimestamp();
+            Rows.WriteRows(first, count, rows);
+            Ticks += Stopwatch.GetTimestamp() - start;
+        }
+    }
 
     public InferenceEngine Engine => _engine;
     /// <summary>The preprocessor for the current frame size (null before the first frame).</summary>
@@ -47,9 +63,11 @@ public sealed class FrameClassifier(FlashImage image, IFrameSource source, Statu
         var sw = Stopwatch.StartNew();
         if (_preprocessor == null || _preprocessor.FrameWidth != frame.Width || _preprocessor.FrameHeight != frame.Height)
             _preprocessor = FramePreprocessor.For(image.Model, frame.Width, frame.Height);
-        _preprocessor.Run(frame, _engine.Input);
-        double preMs = sw.Elapsed.TotalMilliseconds;
-        _engine.Run();
+        _preprocessor.Begin(frame);
+        _timed.Rows = _preprocessor;
+        _timed.Ticks = 0;
+        _engine.Run(_timed);
+        double preMs = _timed.Ticks * 1000.0 / Stopwatch.Frequency;
         double inferMs = sw.Elapsed.TotalMilliseconds - preMs;
         var logits = _engine.Logits;
         var top5 = Top5(logits);

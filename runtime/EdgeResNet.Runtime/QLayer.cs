@@ -48,6 +48,22 @@ namespace EdgeResNet.Runtime
         /// <summary>The BN section: int32 multipliers, then int32 offsets, per output channel.</summary>
         public int BnSize => Op == QOp.Conv ? 8 * OutC : 0;
 
+        /// <summary>A 1x1 conv with a stride and no padding: it reads only every stride-th row and column of its input.</summary>
+        public bool CanSubsample() =>
+            Op == QOp.Conv && KernelH == 1 && KernelW == 1 && StrideH > 1 && StrideW == StrideH && PadTop == 0 && PadLeft == 0 && PadBottom == 0 && PadRight == 0
+            && (InH - 1) / StrideH + 1 == OutH && (InW - 1) / StrideW + 1 == OutW;
+
+        /// <summary>
+        /// This layer (<see cref="CanSubsample"/>) as a stride-1 conv over the tensor of the rows and columns it reads: the
+        /// same weights, tables and outputs. The streamed segment writes only that tensor.
+        /// </summary>
+        public QLayer Subsampled()
+        {
+            var view = (QLayer)MemberwiseClone();
+            view.InH = OutH; view.InW = OutW; view.StrideH = view.StrideW = 1;
+            return view;
+        }
+
         public int ReduceSize => KernelH * KernelW * InC;
         /// <summary>Row length of <see cref="Weights"/>: ReduceSize rounded up to 16 (SIMD kernels read 16 at a time).</summary>
         public int WeightStride => (ReduceSize + 15) & ~15;

@@ -26,9 +26,9 @@ static class MonoCheck
             if (args.Length == 4)
             {
                 var frame = new Frame(int.Parse(args[2]), int.Parse(args[3]), PixelFormat.Yuyv, bytes);
-                FramePreprocessor.For(image.Model, frame.Width, frame.Height).Run(frame, engine.Input);
-                engine.Run();
-                logits = engine.Logits;
+                var preprocessor = FramePreprocessor.For(image.Model, frame.Width, frame.Height);
+                preprocessor.Begin(frame);
+                logits = engine.Run(preprocessor);
             }
             else
             {

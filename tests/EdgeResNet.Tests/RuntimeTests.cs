@@ -11,9 +11,10 @@ namespace EdgeResNet.Tests;
 [TestClass]
 public sealed class RuntimeTests
 {
-    internal static (QModel Model, byte[] Image, float[][] Inputs) MiniPacked(QuantOptions opt, int seed = 3)
+    /// <param name="size">Input side: 32 by default; a larger input makes the tensors, not the weight buffers, the bulk of the RAM (streamed segments).</param>
+    internal static (QModel Model, byte[] Image, float[][] Inputs) MiniPacked(QuantOptions opt, int seed = 3, int size = 32)
     {
-        var model = MiniResNet.Quantized(opt, seed, out var inputs);
+        var model = MiniResNet.Quantized(opt, seed, out var inputs, size: size);
         return (model, FlashImageWriter.ToBytes(model), inputs);
     }
 
@@ -86,15 +87,14 @@ public sealed class RuntimeTests
                     var image = FlashImage.Open(flash);
                     using var engine = new InferenceEngine(image, new ExecutionPlan(image.Model, ramBudgetBytes: ExecutionPlan.DefaultBudget(image.Model, threads), threads: threads));
                     var q = Quantizer.QuantizeInput(inputs[0], model);
-                    q.CopyTo(engine.Input);
-                    engine.Run(); // warm-up: JIT and first-touch
+                    engine.Run(q); // warm-up: JIT and first-touch
                     // Every thread's allocations, the engine's own threads included. That count is process-wide, so a test
                     // running alongside can add to one frame's; a frame that allocates does so every time, so the least of five counts.
                     long allocated = long.MaxValue;
                     for (int i = 0; i < 5 && allocated > 0; i++)
                     {
                         long before = GC.GetTotalAllocatedBytes(precise: true);
-                        engine.Run();
+                        engine.Run(q);
                         allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
                     }
                     Assert.AreEqual(0L, allocated, $"{flash.GetType().Name}, {threads} thread(s): every frame allocated, at least {allocated} bytes");
@@ -134,6 +134,53 @@ public sealed class RuntimeTests
         StringAssert.Contains(e.Message, "failed (test)");
         Assert.ThrowsExactly<FlashImageException>(() => engine.Run(q), "the next frame fails the same way: the crew is not stuck");
         CollectionAssert.AreEqual(expected, good.Run(q), "another engine is unaffected");
+    }
+
+    [TestMethod]
+    [DataRow(false, 1)]
+    [DataRow(true, 1)]   // the reference kernels (the netstandard path)
+    [DataRow(false, 2)]
+    public void StreamedSegmentPlansRunBitExactWithTheSimulator(bool referenceKernels, int threads)
+    {
+        var (model, bytes, inputs) = MiniPacked(new QuantOptions(10, 16, BnScheme.Separate), size: 96);
+        var sim = new IntegerSimulator(model);
+        var image = FlashImage.Open(new MemoryFlash(bytes));
+        var smallest = ExecutionPlan.Smallest(image.Model, referenceKernels, threads);
+        Assert.IsGreaterThanOrEqualTo(0, smallest.SegmentEnd, "the smallest plan streams a segment");
+        var seen = new HashSet<string>();
+        for (int i = 0; i <= 16; i++)
+        {
+            long budget = smallest.RamBytes + 2048L * i; // taller bands, step by step
+            var plan = new ExecutionPlan(image.Model, ramBudgetBytes: budget, referenceKernels: referenceKernels, threads: threads);
+            Assert.IsLessThanOrEqualTo(budget, plan.RamBytes);
+            if (plan.SegmentEnd < 0 || !seen.Add(plan.Describe())) continue;
+            plan.ProveSegment();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            using var engine = new InferenceEngine(image, plan);
+            long heap = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.IsTrue(heap >= plan.RamBytes && heap <= plan.RamBytes + 4096 * threads, $"engine heap {heap} B, plan says {plan.RamBytes} B");
+            foreach (var x in inputs.Take(2))
+            {
+                var q = Quantizer.QuantizeInput(x, model);
+                CollectionAssert.AreEqual(sim.Run(q), engine.Run(q), $"budget {budget}: {plan.Describe()}");
+            }
+        }
+        Assert.IsGreaterThanOrEqualTo(4, seen.Count, "several segment plans above the smallest");
+    }
+
+    [TestMethod]
+    public void TheSegmentProofCatchesAWindowOneRowShort()
+    {
+        var (model, _, _) = MiniPacked(new QuantOptions(10, 16, BnScheme.Separate), size: 96);
+        var plan = ExecutionPlan.Smallest(model);
+        Assert.IsGreaterThanOrEqualTo(0, plan.SegmentEnd, "the smallest plan streams a segment");
+        plan.ProveSegment();
+        for (int w = 0; w < plan.Windows.Length; w++)
+        {
+            plan.Windows[w].Rows--;
+            Assert.ThrowsExactly<PlanException>(plan.ProveSegment, $"window {w} one row short");
+            plan.Windows[w].Rows++;
+        }
     }
 
     [TestMethod]

@@ -41,6 +41,11 @@ public static class CommandSupport
     internal static string ImagesDir(string? given) => given ?? RepoPaths.SampleImages()
         ?? throw new UsageException("no --images given and ../shared/imagenet-samples was not found beside the repository");
 
+    internal static Option<long?> RamBudgetOption() => new("--ram-budget")
+    {
+        Description = "RAM budget in bytes for the runtime's plan (band heights are chosen to fit it; less RAM means more weight re-reads). Default: 2 MiB (2097152), plus each thread's own buffers past the first",
+    };
+
     public enum Engine { Simulator, Runtime }
 
     internal static Option<Engine> EngineOption(Engine defaultEngine) => new("--engine")
@@ -49,10 +54,13 @@ public static class CommandSupport
         DefaultValueFactory = _ => defaultEngine,
     };
 
-    internal static IClassifier LoadModel(string model, Engine engine)
+    /// <param name="ramBudgetBytes">The runtime engine's RAM budget (null: the default); the simulator and float have none.</param>
+    internal static IClassifier LoadModel(string model, Engine engine, long? ramBudgetBytes = null)
     {
+        if (ramBudgetBytes != null && (model == "float" || engine != Engine.Runtime))
+            throw new UsageException("--ram-budget plans the runtime engine's memory: give it with a flash image and --engine Runtime");
         if (model == "float") return LoadFloat();
-        if (File.Exists(model)) return engine == Engine.Runtime ? new RuntimeClassifier(model) : SimulatedClassifier.FromImage(model);
+        if (File.Exists(model)) return engine == Engine.Runtime ? new RuntimeClassifier(model, ramBudgetBytes: ramBudgetBytes) : SimulatedClassifier.FromImage(model);
         throw new UsageException($"--model '{model}' is neither 'float' nor an existing flash image file (make one with 'edgeresnet pack')");
     }
 

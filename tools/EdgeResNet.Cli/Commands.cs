@@ -50,11 +50,12 @@ public static class Commands
         var threads = CommandSupport.ThreadsOption();
         var json = new Option<string?>("--json") { Description = "Also write the report as JSON here (top1/top5 as fractions, per-image top-5; for a flash image also agreement_top1 with the float model)" };
         var engine = CommandSupport.EngineOption(CommandSupport.Engine.Runtime);
-        var cmd = new Command("eval", "Top-1 / top-5 accuracy against labels.tsv, of the float model or of a packed flash image") { model, images, limit, split, threads, json, engine };
+        var budget = CommandSupport.RamBudgetOption();
+        var cmd = new Command("eval", "Top-1 / top-5 accuracy against labels.tsv, of the float model or of a packed flash image") { model, images, limit, split, threads, json, engine, budget };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             CommandSupport.CheckOutputs(pr.GetValue(json));
-            var classifier = CommandSupport.LoadModel(pr.GetValue(model)!, pr.GetValue(engine));
+            var classifier = CommandSupport.LoadModel(pr.GetValue(model)!, pr.GetValue(engine), pr.GetValue(budget));
             var set = Dataset.Load(CommandSupport.ImagesDir(pr.GetValue(images)), pr.GetValue(split), pr.GetValue(limit));
             if (set.Count == 0) throw new UsageException("no images selected; check --images, --split and --limit");
             var report = CommandSupport.RunEval(classifier, set, pr.GetValue(threads));

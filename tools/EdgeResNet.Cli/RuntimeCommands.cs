@@ -74,16 +74,11 @@ public static class RuntimeCommands
         return cmd;
     }
 
-    static Option<long?> RamBudgetOption() => new("--ram-budget")
-    {
-        Description = "RAM budget in bytes for the runtime's plan (band heights are chosen to fit it; less RAM means more weight re-reads). Default: 2 MiB (2097152), plus each thread's own buffers past the first",
-    };
-
     static Command FootprintCommand()
     {
         var image = new Argument<string>("image") { Description = "A flash image (.img)" };
         var board = new Option<string?>("--board") { Description = $"Only this board ({string.Join(", ", BoardProfile.All.Select(b => b.Name))})" };
-        var budget = RamBudgetOption();
+        var budget = CommandSupport.RamBudgetOption();
         var json = new Option<string?>("--json") { Description = "Also write the report as JSON here" };
         var reference = new Option<bool>("--reference-kernels") { Description = "Plan and run with the reference conv kernel, as the netstandard build on a board does (slow frame)" };
         var frame = new Option<string?>("--frame") { Description = "A camera frame size and format, WIDTHxHEIGHT[,FORMAT] (default format Yuyv): the board app's preprocessing and frame buffer are counted too" };

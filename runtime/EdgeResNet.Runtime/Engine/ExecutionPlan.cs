@@ -19,34 +19,51 @@ namespace EdgeResNet.Runtime.Engine
     /// One step of the schedule. Stem: Conv then MaxPool. Bottleneck: convs A (1x1), B (3x3),
     /// C (1x1), optional projection P (1x1) and the Add. Head: GlobalAvgPool then the dense layer.
     /// Output rows are produced in bands of <see cref="BandRows"/>; every conv of the step streams
-    /// its weights once per band, in groups of output channels.
+    /// its weights once per band, in groups of output channels. A step of the streamed segment
+    /// (<see cref="Streamed"/>) reads and writes windows of rows (<see cref="ExecutionPlan.Windows"/>)
+    /// instead of whole tensors, its bands interleaved with the other steps' (<see cref="ExecutionPlan.Bands"/>).
     /// </summary>
     public sealed class PlanStep
     {
         public StepKind Kind;
         public int A = -1, B = -1, C = -1, P = -1, Add = -1, Pool = -1, Gap = -1, Fc = -1;
         public int BandRows;
-        /// <summary>Where the step's input and output tensors start in the arena (in int16 units).</summary>
+        /// <summary>Where the step's input and output tensors (or windows) start in the arena (in int16 units).</summary>
         public int InputOffset, OutputOffset;
-        /// <summary>Scratch the step needs (int16 units): A rows with halo, B band, projection band, C group.</summary>
+        /// <summary>In the streamed segment: the windows the step reads and writes (-1: whole tensors, block by block).</summary>
+        public bool Streamed;
+        public int InWindow = -1, OutWindow = -1;
+        /// <summary>The projection P writes straight into the output rows (input and output do not overlap), so no projection band.</summary>
+        public bool ShortcutIntoOutput;
+        /// <summary>Scratch the step needs (int16 units): the ring (A rows with halo; the stem's conv rows), B band, projection band, C group.</summary>
         public int RingShorts, BandShorts, ShortcutShorts, GroupShorts;
         /// <summary>Of <see cref="GroupShorts"/>, what one thread's C group takes.</summary>
         public int GroupShortsPerThread;
-        /// <summary>Where the scratch starts in the arena: inside the tensor area where the step's tensors leave room, else after it.</summary>
-        public int ScratchOffset;
-        public int ScratchTotal => RingShorts + BandShorts + ShortcutShorts + GroupShorts;
-        /// <summary>Where the B band, the projection band and thread <c>t</c>'s C group start in the arena (after the A ring at <see cref="ScratchOffset"/>).</summary>
-        public int BandOffset => ScratchOffset + RingShorts;
+        /// <summary>Where the ring starts (it lives from band to band), and where the rest of the scratch starts (it lives within one band).</summary>
+        public int RingOffset, ScratchOffset;
+        public int BandScratchShorts => BandShorts + ShortcutShorts + GroupShorts;
+        public int ScratchTotal => RingShorts + BandScratchShorts;
+        /// <summary>Where the B band, the projection band and thread <c>t</c>'s C group start in the arena.</summary>
+        public int BandOffset => ScratchOffset;
         public int ShortcutOffset => BandOffset + BandShorts;
         public int GroupOffset(int thread) => ShortcutOffset + ShortcutShorts + thread * GroupShortsPerThread;
         public int Bands;
     }
 
+    /// <summary>Rows [base, base + Rows) of one tensor of the streamed segment, kept at the window's start (the engine slides them down as readers move on).</summary>
+    public sealed class StreamWindow
+    {
+        public int Offset, RowShorts, Rows;
+        public int Shorts => RowShorts * Rows;
+    }
+
     /// <summary>
-    /// The memory plan, computed before the first frame from the layer table and a RAM budget:
-    /// one tensor area sized for the largest tensor (block outputs overwrite their inputs in place,
-    /// a safety check proves no row is overwritten while still needed), band buffers, one weight
-    /// group buffer, one im2col row. All sizes are known here; a frame allocates nothing.
+    /// The memory plan, computed before the first frame from the layer table and a RAM budget. Block by block:
+    /// one tensor area sized for the largest tensor (block outputs overwrite their inputs in place, a safety
+    /// check proves no row is overwritten while still needed), band buffers, one weight group buffer, one
+    /// im2col row. Below what that needs, the first steps run as one streamed segment (<see cref="SegmentEnd"/>):
+    /// their tensors are never whole, only windows of the rows still read, and the segment's last step writes the
+    /// subsampled input of the next block's strided 1x1 convs. All sizes are known here; a frame allocates nothing.
     /// </summary>
     public sealed class ExecutionPlan
     {
@@ -55,16 +72,34 @@ namespace EdgeResNet.Runtime.Engine
         public int TensorAreaShorts, ScratchShorts, Im2ColShorts, WeightGroupShorts, MaxAccLongs, MaxRowBytesGroup, MaxChannels;
         /// <summary>One weight row to unpack into, where a kernel reads its weights in another layout than rows (<see cref="ConvDispatch.ChannelBlock"/>).</summary>
         public int UnpackRowShorts;
-        /// <summary>Tensor area, then the scratch of steps that do not fit inside it, then the im2col rows (one set per thread).</summary>
-        public int ArenaShorts => TensorAreaShorts + ScratchShorts + Im2ColShorts * Threads;
+
+        /// <summary>Steps 0 .. SegmentEnd run as one streamed segment; -1: none, every step runs block by block on whole tensors.</summary>
+        public int SegmentEnd = -1;
+        /// <summary>The segment's windows of rows, each sized by the schedule (<see cref="StreamState"/>).</summary>
+        public StreamWindow[] Windows = new StreamWindow[0];
+        /// <summary>The segment's bands in the order they run: the step, its first and one-past-last output row.</summary>
+        public int[] BandStep = new int[0], BandStart = new int[0], BandEnd = new int[0];
+        /// <summary>Where the segment's last step writes every <see cref="SinkStride"/>-th row and column of its output: the whole input of the next step, whose strided 1x1 convs read it at stride 1.</summary>
+        public int SinkOffset, SinkShorts, SinkStride;
+        /// <summary>A plan with a segment streams its input too: window 0 holds the input rows the stem still reads, asked for as it needs them.</summary>
+        public bool StreamsInput => SegmentEnd >= 0;
+        /// <summary>Arena values the segment's windows, rings and band scratch reach (0 without a segment).</summary>
+        public int SegmentShorts;
+        /// <summary>The arena before the im2col rows: the larger of the block-by-block part (tensor area, scratch) and the segment.</summary>
+        public int WorkShorts => Math.Max(TensorAreaShorts + ScratchShorts, SegmentShorts);
+        /// <summary>Tensor area and scratch (or the segment), then the im2col rows (one set per thread).</summary>
+        public int ArenaShorts => WorkShorts + Im2ColShorts * Threads;
+        public int Im2ColOffset(int thread) => WorkShorts + thread * Im2ColShorts;
         /// <summary>Threads one frame runs on: each has its own weight group, unpack row, packed bytes, accumulators, im2col rows and bottleneck group scratch.</summary>
         public readonly int Threads;
         /// <summary>Some layer runs <see cref="ConvKernel.SimdSplit"/>: the engine holds the two split weight planes.</summary>
-        public readonly bool SplitWeights;
+        public bool SplitWeights { get; private set; }
         /// <summary>The SIMD kernels may run (else the reference kernels everywhere); the im2col buffer is sized for the kernels that run.</summary>
         public readonly bool SimdKernels;
         /// <summary>Per layer: the conv kernel that computes it (<see cref="ConvDispatch.Select"/>; Reference for other operators).</summary>
-        public readonly ConvKernel[] Kernels;
+        public ConvKernel[] Kernels { get; private set; } = new ConvKernel[0];
+        /// <summary>The layers the engine runs: the model's, except that the strided 1x1 convs reading the segment's sink are their <see cref="QLayer.Subsampled"/> views.</summary>
+        public QLayer[] Layers { get; private set; } = new QLayer[0];
         public readonly QModel Model;
 
         /// <summary>Bytes of everything the engine allocates for this plan: the arena, per thread the weight group (and its two split planes), the unpack row, packed bytes and accumulators, then BN tables and logits.</summary>
@@ -79,7 +114,7 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>Output channels per weight group of conv layer <paramref name="layer"/> (<see cref="GroupSizeOf"/>, fixed with the buffers).</summary>
         public int GroupSize(int layer) => _groupSizes[layer];
-        readonly int[] _groupSizes;
+        int[] _groupSizes = new int[0];
 
         /// <summary>
         /// As many channels as the weight buffer holds and one output row of accumulators allows. A kernel that reads
@@ -106,10 +141,10 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one row of the widest layer if needed.</param>
         /// <param name="accLongs">The accumulator buffer (64-bit values).</param>
-        /// <param name="ramBudgetBytes">Band heights are chosen so the whole plan stays within this.</param>
+        /// <param name="ramBudgetBytes">Band heights (and a streamed segment, below what block by block needs) are chosen so the whole plan stays within this.</param>
         /// <param name="referenceKernels">Run the reference conv kernel even where the SIMD one is available.</param>
         /// <param name="threads">Threads one frame runs on (the per-thread buffers are counted T times).</param>
-        /// <exception cref="PlanException">The layer table is not a ResNet this planner knows, or even one-row bands need more RAM than <paramref name="ramBudgetBytes"/>.</exception>
+        /// <exception cref="PlanException">The layer table is not a ResNet this planner knows, or even the smallest plan needs more RAM than <paramref name="ramBudgetBytes"/>.</exception>
         public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = DefaultRamBudgetBytes, bool referenceKernels = false, int threads = 1)
             : this(model, weightGroupShorts, accLongs, ramBudgetBytes, referenceKernels, threads, enforceBudget: true) { }
 
@@ -117,15 +152,88 @@ namespace EdgeResNet.Runtime.Engine
         public static ExecutionPlan Smallest(QModel model, bool referenceKernels = false, int threads = 1) =>
             new ExecutionPlan(model, 32768, 8192, 0, referenceKernels, threads, enforceBudget: false);
 
+        readonly int _weightGroupRequest, _accRequest;
+
         ExecutionPlan(QModel model, int weightGroupShorts, int accLongs, long ramBudgetBytes, bool referenceKernels, int threads, bool enforceBudget)
         {
             if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), "a plan needs at least one thread");
             Model = model;
             Threads = threads;
             SimdKernels = FastConv.IsSupported && !referenceKernels;
-            WeightGroupShorts = weightGroupShorts;
-            MaxAccLongs = accLongs;
-            var layers = model.Layers;
+            _weightGroupRequest = weightGroupShorts;
+            _accRequest = accLongs;
+            // Every way to run it: block by block (-1), or a streamed segment ending before each block that can read a
+            // subsampled input. Within the budget, the fewest flash bytes per frame; over it, the least RAM.
+            Recognise(model.Layers);
+            int steps = Steps.Length, best = -2;
+            long bestRam = 0, bestFlash = 0;
+            for (int end = -1; end < steps; end++)
+            {
+                if (end >= 0 && !CanEndSegment(end)) continue;
+                Layout(end, ramBudgetBytes);
+                long ram = RamBytes, flash = EstimatedFlashBytes();
+                bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
+                if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
+                {
+                    best = end; bestRam = ram; bestFlash = flash;
+                }
+            }
+            Layout(best, ramBudgetBytes);
+            // Below its budget the planner shrinks bands down to one row, so a plan still over budget is the smallest there is.
+            if (enforceBudget && RamBytes > ramBudgetBytes)
+                throw new PlanException($"this image needs {RamBytes:N0} B of RAM even with one-row bands, more than the RAM budget of {ramBudgetBytes:N0} B; raise the budget to at least that, or pack a smaller network for this board", RamBytes);
+        }
+
+        /// <summary>Flash bytes a frame reads by the plan's band counts: every conv's weights and BN tables once per band of its step.</summary>
+        public long EstimatedFlashBytes()
+        {
+            long total = 0;
+            foreach (var s in Steps) total += s.Bands * StepWeightBytes(s);
+            return total;
+        }
+
+        long StepWeightBytes(PlanStep s)
+        {
+            long bytes = 0;
+            foreach (int i in new[] { s.A, s.B, s.C, s.P, s.Fc })
+                if (i >= 0) bytes += Model.Layers[i].WeightsSize + Model.Layers[i].BnSize;
+            return bytes;
+        }
+
+        /// <summary>
+        /// A segment may end at step <paramref name="end"/> when the next step is a projection block whose 1x1 convs (A and
+        /// the projection) have a stride and no padding: they read only every stride-th row and column, which the segment
+        /// writes whole as the next step's input.
+        /// </summary>
+        bool CanEndSegment(int end)
+        {
+            if (end + 1 >= Steps.Length || Steps[end + 1].Kind != StepKind.Bottleneck || Steps[end + 1].P < 0) return false;
+            var next = Steps[end + 1];
+            return Model.Layers[next.A].CanSubsample() && Model.Layers[next.P].CanSubsample()
+                && Model.Layers[next.A].StrideH == Model.Layers[next.P].StrideH;
+        }
+
+        /// <summary>The plan with the segment ending at step <paramref name="segmentEnd"/> (-1: none), sized for the budget.</summary>
+        void Layout(int segmentEnd, long ramBudgetBytes)
+        {
+            var model = Model;
+            Recognise(model.Layers);
+            SegmentEnd = segmentEnd;
+            Layers = (QLayer[])model.Layers.Clone();
+            if (segmentEnd >= 0)
+            {
+                var next = Steps[segmentEnd + 1];
+                Layers[next.A] = model.Layers[next.A].Subsampled();
+                Layers[next.P] = model.Layers[next.P].Subsampled();
+            }
+            var layers = Layers;
+            WeightGroupShorts = _weightGroupRequest;
+            MaxAccLongs = _accRequest;
+            UnpackRowShorts = Im2ColShorts = ScratchShorts = SegmentShorts = MaxRowBytesGroup = MaxChannels = 0;
+            SinkOffset = SinkShorts = SinkStride = 0;
+            Windows = new StreamWindow[0];
+            BandStep = BandStart = BandEnd = new int[0];
+            SplitWeights = false;
             Kernels = new ConvKernel[layers.Length];
             for (int i = 0; i < layers.Length; i++)
             {
@@ -139,23 +247,6 @@ namespace EdgeResNet.Runtime.Engine
                 MaxAccLongs = Math.Max(MaxAccLongs, l.OutW);
                 Im2ColShorts = Math.Max(Im2ColShorts, ConvDispatch.ScratchShortsPerRow(l, Kernels[i]));
             }
-            Recognise(layers);
-
-            // Tensor area: the largest tensor. Block tensors start at 0; the stem writes its output at the
-            // end of the area, so a block that widens it (2a) can write its output from 0 upwards.
-            int area = model.InputSize;
-            foreach (var l in layers) area = Math.Max(area, l.WideOutput ? 0 : l.OutSize);
-            TensorAreaShorts = area;
-            for (int k = 0; k < Steps.Length; k++)
-            {
-                var s = Steps[k];
-                s.OutputOffset = s.Kind == StepKind.Stem ? area - layers[s.Pool].OutSize : 0;
-                s.InputOffset = k == 0 ? 0 : Steps[k - 1].OutputOffset;
-                if (s.Kind == StepKind.Stem && s.InputOffset + model.InputSize > s.OutputOffset)
-                    throw new PlanException("the input frame and the stem output do not fit side by side in the tensor area");
-            }
-
-            // Band heights: as tall as the RAM budget allows (fewer bands = fewer weight re-reads).
             _groupSizes = new int[layers.Length];
             for (int i = 0; i < layers.Length; i++)
             {
@@ -165,9 +256,47 @@ namespace EdgeResNet.Runtime.Engine
                 MaxRowBytesGroup = Math.Max(MaxRowBytesGroup, Math.Max(l.BnSize, _groupSizes[i] * l.RowBytes));
                 MaxChannels = Math.Max(MaxChannels, l.OutC);
             }
-            long scratchBudget = Math.Max(0, ramBudgetBytes - BuffersBytes(TensorAreaShorts + Im2ColShorts * Threads)) / 2;
-            foreach (var s in Steps)
+
+            // Tensor area of the steps run block by block: the largest tensor. Without a segment, block tensors start at 0
+            // and the stem writes its output at the end of the area, so a block that widens it (2a) can write its output from
+            // 0 upwards. After a segment, the block outputs start at 0 and the sink (the first block's input) follows them.
+            int first = segmentEnd + 1, area = 0;
+            if (segmentEnd < 0) area = model.InputSize;
+            for (int k = first; k < Steps.Length; k++)
+                foreach (int i in new[] { Steps[k].A, Steps[k].B, Steps[k].C, Steps[k].P, Steps[k].Add, Steps[k].Pool, Steps[k].Gap })
+                    if (i >= 0 && !layers[i].WideOutput) area = Math.Max(area, layers[i].OutSize);
+            TensorAreaShorts = area;
+            if (segmentEnd >= 0)
             {
+                var a = layers[Steps[first].A];
+                SinkOffset = area;
+                SinkShorts = a.InSize;
+                SinkStride = model.Layers[Steps[first].A].StrideH;
+                TensorAreaShorts = area + SinkShorts;
+            }
+            for (int k = first; k < Steps.Length; k++)
+            {
+                var s = Steps[k];
+                s.InputOffset = k == 0 ? 0 : k == first && segmentEnd >= 0 ? SinkOffset : Steps[k - 1].OutputOffset;
+                s.OutputOffset = s.Kind == StepKind.Stem ? area - layers[s.Pool].OutSize : s.Kind == StepKind.Bottleneck && s.P < 0 ? s.InputOffset : 0;
+                // A projection block whose output fits beside its input writes it there: its projection then goes straight
+                // into the output, with no band of its own.
+                if (s.Kind == StepKind.Bottleneck && s.P >= 0)
+                {
+                    int inputEnd = s.InputOffset + layers[s.A].InSize, outSize = layers[s.C].OutSize;
+                    if (outSize > s.InputOffset && inputEnd + outSize <= TensorAreaShorts) s.OutputOffset = inputEnd;
+                }
+                if (s.Kind == StepKind.Stem && s.InputOffset + model.InputSize > s.OutputOffset)
+                    throw new PlanException("the input frame and the stem output do not fit side by side in the tensor area");
+                if (s.Kind == StepKind.Bottleneck && s.P >= 0)
+                    s.ShortcutIntoOutput = s.InputOffset >= s.OutputOffset + layers[s.C].OutSize || s.OutputOffset >= s.InputOffset + layers[s.A].InSize;
+            }
+
+            // Band heights: as tall as the RAM budget allows (fewer bands = fewer weight re-reads).
+            long scratchBudget = Math.Max(0, ramBudgetBytes - BuffersBytes(TensorAreaShorts + Im2ColShorts * Threads)) / 2;
+            for (int k = first; k < Steps.Length; k++)
+            {
+                var s = Steps[k];
                 // Room the step's own tensors leave in the tensor area (late stages are small) is scratch for free.
                 int tensorsEnd = TensorsEnd(s);
                 long budget = Math.Max(scratchBudget, TensorAreaShorts - tensorsEnd);
@@ -179,23 +308,229 @@ namespace EdgeResNet.Runtime.Engine
                 }
                 Size(s);
                 s.Bands = (outRows + s.BandRows - 1) / s.BandRows;
-                if (tensorsEnd + s.ScratchTotal <= TensorAreaShorts) s.ScratchOffset = tensorsEnd;
+                if (tensorsEnd + s.ScratchTotal <= TensorAreaShorts) s.RingOffset = tensorsEnd;
                 else
                 {
-                    s.ScratchOffset = TensorAreaShorts;
+                    s.RingOffset = TensorAreaShorts;
                     ScratchShorts = Math.Max(ScratchShorts, s.ScratchTotal);
                 }
+                s.ScratchOffset = s.RingOffset + s.RingShorts;
                 CheckInPlace(s);
             }
-            // Below its budget the planner shrinks bands down to one row, so a plan still over budget is the smallest there is.
-            if (enforceBudget && RamBytes > ramBudgetBytes)
-                throw new PlanException($"this image needs {RamBytes:N0} B of RAM even with one-row bands, more than the RAM budget of {ramBudgetBytes:N0} B; raise the budget to at least that, or pack a smaller network for this board", RamBytes);
+            if (segmentEnd >= 0) PlanSegment(ramBudgetBytes);
         }
 
-        /// <summary>One past the last tensor-area value the step's input and output occupy.</summary>
+        /// <summary>
+        /// Band heights of the segment's steps: one row each (the least RAM), then, while the budget allows, the step whose
+        /// taller bands save the most flash bytes per byte of RAM they cost gets them.
+        /// </summary>
+        void PlanSegment(long ramBudgetBytes)
+        {
+            int n = SegmentEnd + 1;
+            var rows = new int[n];
+            for (int k = 0; k < n; k++) rows[k] = 1;
+            LayoutSegment(rows);
+            if (RamBytes > ramBudgetBytes) return; // the smallest segment; the caller compares it
+            while (true)
+            {
+                long ram = RamBytes;
+                int bestStep = -1, bestRows = 0;
+                long bestSaved = 0, bestCost = 1; // the best flash bytes saved per byte of RAM, as a fraction (integers only)
+                for (int k = 0; k < n; k++)
+                {
+                    int outRows = OutRows(Steps[k]), bands = (outRows + rows[k] - 1) / rows[k];
+                    if (bands == 1) continue;
+                    int taller = (outRows + bands - 2) / (bands - 1); // the fewest rows that make one band fewer
+                    int old = rows[k];
+                    rows[k] = taller;
+                    LayoutSegment(rows);
+                    rows[k] = old;
+                    if (RamBytes > ramBudgetBytes) continue;
+                    long saved = (bands - (outRows + taller - 1) / taller) * StepWeightBytes(Steps[k]), cost = Math.Max(1, RamBytes - ram);
+                    if (saved * bestCost > bestSaved * cost) { bestSaved = saved; bestCost = cost; bestStep = k; bestRows = taller; }
+                }
+                if (bestStep < 0) break;
+                rows[bestStep] = bestRows;
+                LayoutSegment(rows);
+            }
+            LayoutSegment(rows);
+        }
+
+        /// <summary>
+        /// The segment with these band heights: its windows (a projection block starts one; identity blocks add into
+        /// the window they read, in place), the order of its bands (each step asks the one before it for the rows its
+        /// next band reads), each window sized by running those bands through <see cref="StreamState"/>, then the arena
+        /// places of the input, windows, rings and the band scratch the steps share, around the sink.
+        /// </summary>
+        void LayoutSegment(int[] rows)
+        {
+            var L = Layers;
+            int n = SegmentEnd + 1, windows = 1;
+            var win = new StreamWindow[n + 1];
+            win[0] = new StreamWindow { RowShorts = Model.InputW * Model.InputC }; // the input's rows
+            int bandScratch = 0, bandCount = 0;
+            for (int k = 0; k < n; k++)
+            {
+                var s = Steps[k];
+                s.Streamed = true;
+                s.BandRows = rows[k];
+                s.ShortcutIntoOutput = s.P >= 0;
+                Size(s);
+                int outRows = OutRows(s);
+                s.Bands = (outRows + s.BandRows - 1) / s.BandRows;
+                bandCount += s.Bands;
+                bandScratch = Math.Max(bandScratch, s.BandScratchShorts);
+                s.InWindow = k == 0 ? 0 : Steps[k - 1].OutWindow;
+                if (s.Kind == StepKind.Stem || s.P >= 0)
+                {
+                    var y = L[s.Kind == StepKind.Stem ? s.Pool : s.C];
+                    win[windows] = new StreamWindow { RowShorts = y.OutW * y.OutC };
+                    s.OutWindow = windows++;
+                }
+                else s.OutWindow = s.InWindow;
+            }
+            Windows = new StreamWindow[windows];
+            Array.Copy(win, Windows, windows);
+            BandStep = new int[bandCount]; BandStart = new int[bandCount]; BandEnd = new int[bandCount];
+
+            var state = new StreamState(this);
+            int emitted = 0;
+            void Pull(int k, int rowsWanted)
+            {
+                var s = Steps[k];
+                while (state.Produced[k] < rowsWanted)
+                {
+                    int r0 = state.Produced[k], r1 = Math.Min(OutRows(s), r0 + s.BandRows);
+                    if (k > 0) Pull(k - 1, InputEnd(s, r0, r1, state.Computed[k]));
+                    for (int w = 0; w < Windows.Length; w++) state.Advance(w);
+                    BandStep[emitted] = k; BandStart[emitted] = r0; BandEnd[emitted] = r1;
+                    state.Fetch(emitted, out _, out _);
+                    if (s.InWindow >= 0) Windows[s.InWindow].Rows = Math.Max(Windows[s.InWindow].Rows, state.WindowEnd[s.InWindow] - state.WindowBase[s.InWindow]);
+                    state.Done(emitted++);
+                    var written = Windows[s.OutWindow];
+                    written.Rows = Math.Max(written.Rows, state.WindowEnd[s.OutWindow] - state.WindowBase[s.OutWindow]);
+                }
+            }
+            Pull(SegmentEnd, OutRows(Steps[SegmentEnd]));
+            // Rows no one reads are not computed (the last rows before a stride), so a step may run fewer bands.
+            BandStep = First(BandStep, emitted); BandStart = First(BandStart, emitted); BandEnd = First(BandEnd, emitted);
+            for (int k = 0; k < n; k++) Steps[k].Bands = 0;
+            foreach (int k in BandStep) Steps[k].Bands++;
+
+            // Arena places, skipping the sink (written while the segment runs).
+            int cursor = 0;
+            int Place(int shorts)
+            {
+                if (cursor < SinkOffset + SinkShorts && cursor + shorts > SinkOffset) cursor = SinkOffset + SinkShorts;
+                int at = cursor;
+                cursor += shorts;
+                return at;
+            }
+            foreach (var w in Windows) w.Offset = Place(w.Shorts);
+            for (int k = 0; k < n; k++) Steps[k].RingOffset = Place(Steps[k].RingShorts);
+            int scratch = Place(bandScratch);
+            for (int k = 0; k < n; k++)
+            {
+                var s = Steps[k];
+                s.ScratchOffset = scratch;
+                s.OutputOffset = Windows[s.OutWindow].Offset;
+                s.InputOffset = Windows[s.InWindow].Offset;
+            }
+            SegmentShorts = Math.Max(cursor, SinkOffset + SinkShorts);
+            ProveSegment();
+        }
+
+        /// <summary>
+        /// Replays the segment's bands as the engine runs them and proves, band by band, that every row a band reads is
+        /// still in its window (no row still needed was dropped or overwritten) and already written, and that the rows it
+        /// writes fit the window.
+        /// </summary>
+        /// <exception cref="PlanException">A window is too small or a band runs before the rows it reads exist (a planner bug).</exception>
+        public void ProveSegment()
+        {
+            var L = Layers;
+            var state = new StreamState(this);
+            for (int band = 0; band < BandStep.Length; band++)
+            {
+                for (int w = 0; w < Windows.Length; w++) state.Advance(w);
+                state.Fetch(band, out _, out _);
+                int k = BandStep[band], r0 = BandStart[band], r1 = BandEnd[band];
+                var s = Steps[k];
+                string what = $"segment band {band} ({StepName(s)} rows [{r0},{r1}))";
+                if (s.InWindow >= 0)
+                {
+                    int computed = state.Computed[k], first = int.MaxValue, end = InputEnd(s, r0, r1, computed);
+                    InputRows(s.Kind == StepKind.Stem ? L[s.Pool] : L[s.B], r0, r1, out int lo, out int hi);
+                    if (hi > Math.Max(computed, lo)) { InputRows(L[s.A], Math.Max(computed, lo), hi, out first, out _); }
+                    if (s.Kind == StepKind.Bottleneck)
+                    {
+                        int shortcut = r0;
+                        if (s.P >= 0) InputRows(L[s.P], r0, r1, out shortcut, out _);
+                        first = Math.Min(first, shortcut);
+                    }
+                    if (first < state.WindowBase[s.InWindow] || end > state.WindowEnd[s.InWindow] || state.WindowEnd[s.InWindow] - state.WindowBase[s.InWindow] > Windows[s.InWindow].Rows)
+                        throw new PlanException($"{what} reads input rows [{first},{end}) but window {s.InWindow} holds [{state.WindowBase[s.InWindow]},{state.WindowEnd[s.InWindow]}) in {Windows[s.InWindow].Rows} rows (a planner bug)");
+                }
+                int outBase = state.WindowBase[s.OutWindow];
+                if (r0 < outBase || r1 - outBase > Windows[s.OutWindow].Rows)
+                    throw new PlanException($"{what} writes rows past window {s.OutWindow} ({Windows[s.OutWindow].Rows} rows from {outBase}) (a planner bug)");
+                state.Done(band);
+            }
+        }
+
+        static int[] First(int[] values, int count)
+        {
+            var first = new int[count];
+            Array.Copy(values, first, count);
+            return first;
+        }
+
+        /// <summary>The lowest input row step <paramref name="s"/> still reads, having produced <paramref name="produced"/> output rows and its ring <paramref name="computed"/> rows (int.MaxValue: none).</summary>
+        internal int NextInputRow(PlanStep s, int produced, int computed)
+        {
+            var L = Layers;
+            int low = int.MaxValue;
+            if (produced >= OutRows(s)) return low;
+            var ringLayer = L[s.A];
+            if (computed < ringLayer.OutH) InputRows(ringLayer, computed, computed + 1, out low, out _);
+            if (s.Kind == StepKind.Bottleneck)
+            {
+                int shortcut = produced;
+                if (s.P >= 0) InputRows(L[s.P], produced, produced + 1, out shortcut, out _);
+                low = Math.Min(low, shortcut);
+            }
+            return low;
+        }
+
+        /// <summary>One past the last input row band [r0, r1) of step <paramref name="s"/> reads, its ring holding rows up to <paramref name="computed"/>.</summary>
+        internal int InputEnd(PlanStep s, int r0, int r1, int computed)
+        {
+            var L = Layers;
+            InputRows(s.Kind == StepKind.Stem ? L[s.Pool] : L[s.B], r0, r1, out int lo, out int hi);
+            int from = Math.Max(computed, lo), end = 0;
+            if (hi > from) InputRows(L[s.A], from, hi, out _, out end);
+            if (s.Kind == StepKind.Bottleneck)
+            {
+                int shortcut = r1;
+                if (s.P >= 0) InputRows(L[s.P], r0, r1, out _, out shortcut);
+                end = Math.Max(end, shortcut);
+            }
+            return end;
+        }
+
+        /// <summary>One past the last ring row (A rows; the stem's conv rows) band [r0, r1) of step <paramref name="s"/> needs.</summary>
+        internal int RingEnd(PlanStep s, int r0, int r1)
+        {
+            InputRows(s.Kind == StepKind.Stem ? Layers[s.Pool] : Layers[s.B], r0, r1, out _, out int hi);
+            return hi;
+        }
+
+        /// <summary>One past the last tensor-area value the step's input and output occupy; for a streamed step, the values of its windows.</summary>
         public int TensorsEnd(PlanStep s)
         {
-            var L = Model.Layers;
+            var L = Layers;
+            if (s.Streamed)
+                return Windows[s.InWindow].Shorts + (s.OutWindow != s.InWindow ? Windows[s.OutWindow].Shorts : 0);
             switch (s.Kind)
             {
                 case StepKind.Stem: return TensorAreaShorts; // input at the start, output at the end
@@ -204,11 +539,11 @@ namespace EdgeResNet.Runtime.Engine
             }
         }
 
-        int OutRows(PlanStep s) => s.Kind == StepKind.Stem ? Model.Layers[s.Pool].OutH : s.Kind == StepKind.Bottleneck ? Model.Layers[s.C].OutH : 1;
+        internal int OutRows(PlanStep s) => s.Kind == StepKind.Stem ? Model.Layers[s.Pool].OutH : s.Kind == StepKind.Bottleneck ? Model.Layers[s.C].OutH : 1;
 
         void Size(PlanStep s)
         {
-            var L = Model.Layers;
+            var L = Layers;
             int r = s.BandRows;
             switch (s.Kind)
             {
@@ -224,7 +559,7 @@ namespace EdgeResNet.Runtime.Engine
                     var a = L[s.A]; var b = L[s.B]; var c = L[s.C];
                     s.RingShorts = Math.Min(a.OutH, RowsNeeded(b, r)) * a.OutW * a.OutC;
                     s.BandShorts = r * b.OutW * b.OutC;
-                    s.ShortcutShorts = s.P >= 0 ? r * c.OutW * c.OutC : 0;
+                    s.ShortcutShorts = s.P >= 0 && !s.ShortcutIntoOutput ? r * c.OutW * c.OutC : 0;
                     s.GroupShortsPerThread = r * c.OutW * GroupSize(s.C);
                     s.GroupShorts = s.GroupShortsPerThread * Threads;
                     break;
@@ -254,7 +589,7 @@ namespace EdgeResNet.Runtime.Engine
         void CheckInPlace(PlanStep s)
         {
             if (s.Kind != StepKind.Bottleneck) return;
-            var L = Model.Layers;
+            var L = Layers;
             var a = L[s.A]; var b = L[s.B]; var c = L[s.C];
             long rowX = (long)a.InW * a.InC, rowY = (long)c.OutW * c.OutC;
             for (int r0 = 0; r0 < c.OutH; r0 += s.BandRows)
@@ -336,7 +671,7 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>The step's name for reports: "conv1+max_pooling2d", "res2a", "avg_pool+fc1000".</summary>
         public string StepName(PlanStep s)
         {
-            var L = Model.Layers;
+            var L = Layers;
             if (s.Kind == StepKind.Stem) return L[s.A].Name + "+" + L[s.Pool].Name;
             if (s.Kind == StepKind.Head) return L[s.Gap].Name + "+" + L[s.Fc].Name;
             string a = L[s.A].Name;
@@ -350,9 +685,13 @@ namespace EdgeResNet.Runtime.Engine
             string text = "";
             foreach (var s in Steps)
             {
-                string name = StepName(s);
-                text += $"{s.Kind,-10} {name,-26} bands {s.Bands,2} x {s.BandRows,3} rows  in@{2L * s.InputOffset,9:N0} B  out@{2L * s.OutputOffset,9:N0} B  scratch {2L * s.ScratchTotal,9:N0} B@{2L * s.ScratchOffset,9:N0}\n";
+                string name = StepName(s), kind = s.Streamed ? "Streamed" : s.Kind.ToString();
+                text += $"{kind,-10} {name,-26} bands {s.Bands,2} x {s.BandRows,3} rows  in@{2L * s.InputOffset,9:N0} B  out@{2L * s.OutputOffset,9:N0} B  scratch {2L * s.ScratchTotal,9:N0} B@{2L * s.RingOffset,9:N0}\n";
             }
+            for (int w = 0; w < Windows.Length; w++)
+                text += $"window {w}: {Windows[w].Rows} rows x {2L * Windows[w].RowShorts:N0} B = {2L * Windows[w].Shorts:N0} B@{2L * Windows[w].Offset:N0}\n";
+            if (SegmentEnd >= 0)
+                text += $"segment: steps 1-{SegmentEnd + 1} streamed in {BandStep.Length} bands; its last step writes every {SinkStride}th row and column, {2L * SinkShorts:N0} B@{2L * SinkOffset:N0}, the next step's input\n";
             return text;
         }
     }

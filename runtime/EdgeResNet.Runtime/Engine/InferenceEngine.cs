@@ -20,6 +20,8 @@ namespace EdgeResNet.Runtime.Engine
         readonly Lane[] _lanes;             // one per thread
         readonly int[] _multipliers, _offsets; // indexed by channel: threads fill disjoint channels
         readonly int[] _logits;
+        readonly int[] _ringBase, _ringEnd;  // per step: the rows its ring holds (A rows; the stem's conv rows)
+        readonly StreamState? _stream;       // where the streamed segment stands, when the plan has one
 #if !NANOFRAMEWORK
         readonly Crew? _crew;               // the other threads, when the plan has more than one
 #endif
@@ -41,7 +43,7 @@ namespace EdgeResNet.Runtime.Engine
                 Row = new short[plan.UnpackRowShorts];
                 Packed = new byte[plan.MaxRowBytesGroup];
                 Acc = new long[plan.MaxAccLongs];
-                Im2ColOffset = plan.TensorAreaShorts + plan.ScratchShorts + index * plan.Im2ColShorts;
+                Im2ColOffset = plan.Im2ColOffset(index);
             }
         }
 
@@ -50,8 +52,11 @@ namespace EdgeResNet.Runtime.Engine
         public InferenceEngine(FlashImage image, ExecutionPlan plan)
         {
             _image = image;
-            _layers = image.Model.Layers;
+            _layers = plan.Layers;
             Plan = plan;
+            _ringBase = new int[plan.Steps.Length];
+            _ringEnd = new int[plan.Steps.Length];
+            _stream = plan.SegmentEnd >= 0 ? new StreamState(plan) : null;
             _arena = NewArena(plan, out _base);
             _lanes = new Lane[plan.Threads];
             for (int t = 0; t < plan.Threads; t++) _lanes[t] = new Lane(plan, t);
@@ -81,50 +86,126 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>Bytes of RAM the engine holds: arena, weight group buffers, BN tables, accumulators, logits.</summary>
         public long RamBytes => Plan.RamBytes;
 
-        /// <summary>Where the caller writes the quantised input frame (HWC, the image's input format).</summary>
-        public Span<short> Input => Arena(Plan.Steps[0].InputOffset, _image.Model.InputSize);
-
-        /// <summary>The logits of the last <see cref="Run()"/> (format: the last layer's OutFrac).</summary>
+        /// <summary>The logits of the last frame (format: the last layer's OutFrac).</summary>
         public int[] Logits => _logits;
 
         /// <summary>Array form for hosts whose compiler lacks Span (Mono's mcs).</summary>
-        public int[] Run(short[] input) => Run(new Span<short>(input));
+        public int[] Run(short[] input) => Run(new ReadOnlySpan<short>(input));
 
-        public int[] Run(Span<short> input)
+        /// <summary>
+        /// One frame from a whole quantised input (HWC, the image's input format) the caller holds: copied into the arena,
+        /// or, where the plan streams its input, row by row into its window as the stem reads them.
+        /// </summary>
+        public int[] Run(ReadOnlySpan<short> input)
         {
-            input.CopyTo(Input);
-            Run();
+            _afterLayer = null;
+            RunSteps(input, null);
             return _logits;
         }
 
-        public void Run()
+        /// <summary>One frame whose input rows <paramref name="source"/> makes as the engine asks for them (the board's <see cref="Input.FramePreprocessor"/>).</summary>
+        public int[] Run(Input.IInputRows source)
         {
             _afterLayer = null;
-            RunSteps();
+            RunSteps(default, source);
+            return _logits;
         }
 
         /// <summary>
-        /// A frame as <see cref="Run()"/>, calling <paramref name="afterLayer"/> with a layer's index each time a piece
+        /// A frame as <see cref="Run(ReadOnlySpan{short})"/>, calling <paramref name="afterLayer"/> with a layer's index each time a piece
         /// of it (a band, a channel group) is done: whatever happened since the previous call belongs to that layer
         /// (profiling: time and flash bytes per layer, or per step).
         /// </summary>
-        public void RunProfiled(Action<int> afterLayer)
+        public void RunProfiled(ReadOnlySpan<short> input, Action<int> afterLayer)
         {
             _afterLayer = afterLayer;
-            try { RunSteps(); }
+            try { RunSteps(input, null); }
             finally { _afterLayer = null; }
         }
 
         Action<int>? _afterLayer;
 
-        void RunSteps()
+        void RunSteps(ReadOnlySpan<short> input, Input.IInputRows? source)
         {
-            foreach (var step in Plan.Steps)
+            var model = _image.Model;
+            if (source == null && input.Length != model.InputSize)
+                throw new ArgumentException($"the input has {input.Length} values; the image takes {model.InputH}x{model.InputW}x{model.InputC} = {model.InputSize}");
+            if (_stream != null) RunSegment(_stream, input, source);
+            else if (source != null) source.WriteRows(0, model.InputH, Arena(Plan.Steps[0].InputOffset, model.InputSize));
+            else input.CopyTo(Arena(Plan.Steps[0].InputOffset, model.InputSize));
+            for (int k = Plan.SegmentEnd + 1; k < Plan.Steps.Length; k++)
             {
-                if (step.Kind == StepKind.Stem) RunStem(step);
-                else if (step.Kind == StepKind.Bottleneck) RunBottleneck(step);
-                else RunHead(step);
+                var step = Plan.Steps[k];
+                _ringBase[k] = _ringEnd[k] = 0;
+                if (step.Kind == StepKind.Head) { RunHead(step); continue; }
+                int rows = step.Kind == StepKind.Stem ? _layers[step.Pool].OutH : _layers[step.C].OutH;
+                for (int r0 = 0; r0 < rows; r0 += step.BandRows)
+                    RunBand(k, r0, Math.Min(rows, r0 + step.BandRows), 0, 0);
             }
+        }
+
+        /// <summary>
+        /// The streamed segment, band by band in the plan's order. Before each band every window drops the rows no one
+        /// reads again (<see cref="StreamState.Advance"/>, the same code that sized it), keeping the rest at its start, and
+        /// a stem band gets the input rows it reads next; after a band of the last step, its rows go to the sink.
+        /// </summary>
+        void RunSegment(StreamState state, ReadOnlySpan<short> input, Input.IInputRows? source)
+        {
+            state.Reset();
+            for (int k = 0; k <= Plan.SegmentEnd; k++) _ringBase[k] = _ringEnd[k] = 0;
+            for (int band = 0; band < Plan.BandStep.Length; band++)
+            {
+                for (int w = 0; w < Plan.Windows.Length; w++)
+                {
+                    int oldBase = state.WindowBase[w], oldEnd = state.WindowEnd[w];
+                    if (!state.Advance(w)) continue;
+                    var window = Plan.Windows[w];
+                    int keep = oldEnd - state.WindowBase[w];
+                    var rows = Arena(window.Offset, window.Shorts);
+                    if (keep > 0) rows.Slice((state.WindowBase[w] - oldBase) * window.RowShorts, keep * window.RowShorts).CopyTo(rows);
+                }
+                int k = Plan.BandStep[band], r0 = Plan.BandStart[band], r1 = Plan.BandEnd[band];
+                var s = Plan.Steps[k];
+                int inBase = state.WindowBase[s.InWindow], outBase = state.WindowBase[s.OutWindow];
+                state.Fetch(band, out int from, out int to);
+                if (to > from)
+                {
+                    var window = Plan.Windows[s.InWindow];
+                    var rows = Arena(window.Offset + (from - inBase) * window.RowShorts, (to - from) * window.RowShorts);
+                    if (source != null) source.WriteRows(from, to - from, rows);
+                    else input.Slice(from * window.RowShorts, rows.Length).CopyTo(rows);
+                }
+                RunBand(k, r0, r1, inBase, outBase);
+                if (k == Plan.SegmentEnd) Sink(s, r0, r1, outBase);
+                state.Done(band);
+            }
+        }
+
+        /// <summary>Rows [r0, r1) of the segment's last step, every <see cref="ExecutionPlan.SinkStride"/>-th row and column, into the next step's input.</summary>
+        void Sink(PlanStep s, int r0, int r1, int rowBase)
+        {
+            var y = _layers[s.Kind == StepKind.Stem ? s.Pool : s.C];
+            var next = _layers[Plan.Steps[Plan.SegmentEnd + 1].A]; // its subsampled view: the sink's shape
+            int stride = Plan.SinkStride, channels = y.OutC;
+            var window = Plan.Windows[s.OutWindow];
+            var from = Arena(window.Offset, window.Shorts);
+            var to = Arena(Plan.SinkOffset, Plan.SinkShorts);
+            for (int r = (r0 + stride - 1) / stride * stride; r < r1; r += stride)
+                for (int x = 0; x < next.InW; x++)
+                    from.Slice(((r - rowBase) * y.OutW + x * stride) * channels, channels).CopyTo(to.Slice(((r / stride) * next.InW + x) * channels, channels));
+        }
+
+        /// <summary>
+        /// Output rows [r0, r1) of step <paramref name="k"/> (stem or bottleneck). Its input and output are whole tensors
+        /// (row bases 0) or the windows of the segment, whose first rows are <paramref name="inBase"/> and <paramref name="outBase"/>.
+        /// </summary>
+        void RunBand(int k, int r0, int r1, int inBase, int outBase)
+        {
+            var s = Plan.Steps[k];
+            int inLength = s.InWindow < 0 ? _layers[s.A].InSize : Plan.Windows[s.InWindow].Shorts;
+            int outLength = !s.Streamed ? (s.Kind == StepKind.Stem ? _layers[s.Pool].OutSize : _layers[s.C].OutSize) : Plan.Windows[s.OutWindow].Shorts;
+            if (s.Kind == StepKind.Stem) StemBand(k, r0, r1, inLength, inBase, outLength, outBase);
+            else BottleneckBand(k, r0, r1, inLength, inBase, outLength, outBase);
         }
 
         Span<short> Arena(int offset, int size) => new Span<short>(_arena, _base + offset, size);
@@ -150,48 +231,43 @@ namespace EdgeResNet.Runtime.Engine
             return new short[plan.ArenaShorts + (plan.Threads > 1 ? ExecutionPlan.ArenaAlignShorts : 0)];
         }
 
-        void RunStem(PlanStep s)
+        void StemBand(int k, int m0, int m1, int inLength, int inBase, int outLength, int outBase)
         {
+            var s = Plan.Steps[k];
             var conv = _layers[s.A]; var pool = _layers[s.Pool];
-            var output = Arena(s.OutputOffset, pool.OutSize);
-            var ring = Arena(s.ScratchOffset, s.RingShorts);
-            int rowSize = conv.OutW * conv.OutC, ringBase = 0, ringEnd = 0;
-            for (int m0 = 0; m0 < pool.OutH; m0 += s.BandRows)
-            {
-                int m1 = Math.Min(pool.OutH, m0 + s.BandRows);
-                ExecutionPlan.InputRows(pool, m0, m1, out int lo, out int hi);
-                Slide(ring, rowSize, ref ringBase, ref ringEnd, lo);
-                ConvRows(new ConvCall(s.A, s.InputOffset, conv.InSize, 0, ringEnd, hi, s.ScratchOffset, s.RingShorts, ringBase, 0, conv.OutC, 0, conv.OutC));
-                ringEnd = hi;
-                MaxPool(pool, ring, ringBase, output, m0, m1 - m0);
-                _afterLayer?.Invoke(s.Pool);
-            }
+            var ring = Arena(s.RingOffset, s.RingShorts);
+            ExecutionPlan.InputRows(pool, m0, m1, out int lo, out int hi);
+            Slide(ring, conv.OutW * conv.OutC, ref _ringBase[k], ref _ringEnd[k], lo);
+            ConvRows(new ConvCall(s.A, s.InputOffset, inLength, inBase, _ringEnd[k], hi, s.RingOffset, s.RingShorts, _ringBase[k], 0, conv.OutC, 0, conv.OutC));
+            if (hi > _ringEnd[k]) _ringEnd[k] = hi;
+            MaxPool(pool, ring, _ringBase[k], Arena(s.OutputOffset, outLength), m0, m1 - m0, outBase);
+            _afterLayer?.Invoke(s.Pool);
         }
 
         // The bottleneck band being run, for the threads that share its C convolution and Add.
         PlanStep _step = null!;
-        int _r0, _r1;
+        int _r0, _r1, _xLength, _xBase, _yLength, _yBase;
 
-        void RunBottleneck(PlanStep s)
+        void BottleneckBand(int k, int r0, int r1, int xLength, int xBase, int yLength, int yBase)
         {
+            var s = Plan.Steps[k];
             QLayer a = _layers[s.A], b = _layers[s.B], c = _layers[s.C];
-            var ring = Arena(s.ScratchOffset, s.RingShorts);
-            int aRow = a.OutW * a.OutC, aBase = 0, aEnd = 0;
-            for (int r0 = 0; r0 < c.OutH; r0 += s.BandRows)
-            {
-                int r1 = Math.Min(c.OutH, r0 + s.BandRows);
-                ExecutionPlan.InputRows(b, r0, r1, out int lo, out int hi);
-                Slide(ring, aRow, ref aBase, ref aEnd, lo);
-                ConvRows(new ConvCall(s.A, s.InputOffset, a.InSize, 0, Math.Max(aEnd, lo), hi, s.ScratchOffset, s.RingShorts, aBase, 0, a.OutC, 0, a.OutC));
-                aEnd = hi;
-                ConvRows(new ConvCall(s.B, s.ScratchOffset, s.RingShorts, aBase, r0, r1, s.BandOffset, s.BandShorts, r0, 0, b.OutC, 0, b.OutC));
-                if (s.P >= 0) ConvRows(new ConvCall(s.P, s.InputOffset, a.InSize, 0, r0, r1, s.ShortcutOffset, s.ShortcutShorts, r0, 0, c.OutC, 0, c.OutC));
-                _step = s; _r0 = r0; _r1 = r1;
-                ShareChannels(0, c.OutC, Plan.GroupSize(s.C));
-                Parallel(Job.ConvAdd);
-                _afterLayer?.Invoke(s.C);
-                _afterLayer?.Invoke(s.Add);
-            }
+            var ring = Arena(s.RingOffset, s.RingShorts);
+            ExecutionPlan.InputRows(b, r0, r1, out int lo, out int hi);
+            Slide(ring, a.OutW * a.OutC, ref _ringBase[k], ref _ringEnd[k], lo);
+            int aBase = _ringBase[k];
+            ConvRows(new ConvCall(s.A, s.InputOffset, xLength, xBase, Math.Max(_ringEnd[k], lo), hi, s.RingOffset, s.RingShorts, aBase, 0, a.OutC, 0, a.OutC));
+            if (hi > _ringEnd[k]) _ringEnd[k] = hi;
+            ConvRows(new ConvCall(s.B, s.RingOffset, s.RingShorts, aBase, r0, r1, s.BandOffset, s.BandShorts, r0, 0, b.OutC, 0, b.OutC));
+            if (s.P >= 0)
+                ConvRows(s.ShortcutIntoOutput
+                    ? new ConvCall(s.P, s.InputOffset, xLength, xBase, r0, r1, s.OutputOffset, yLength, yBase, 0, c.OutC, 0, c.OutC)
+                    : new ConvCall(s.P, s.InputOffset, xLength, xBase, r0, r1, s.ShortcutOffset, s.ShortcutShorts, r0, 0, c.OutC, 0, c.OutC));
+            _step = s; _r0 = r0; _r1 = r1; _xLength = xLength; _xBase = xBase; _yLength = yLength; _yBase = yBase;
+            ShareChannels(0, c.OutC, Plan.GroupSize(s.C));
+            Parallel(Job.ConvAdd);
+            _afterLayer?.Invoke(s.C);
+            _afterLayer?.Invoke(s.Add);
         }
 
         /// <summary>
@@ -203,13 +279,13 @@ namespace EdgeResNet.Runtime.Engine
         {
             var s = _step;
             QLayer a = _layers[s.A], c = _layers[s.C], add = _layers[s.Add];
-            var x = Arena(s.InputOffset, a.InSize);
-            var y = Arena(s.OutputOffset, c.OutSize);
+            var x = Arena(s.InputOffset, _xLength);
+            var y = Arena(s.OutputOffset, _yLength);
             int groupAt = s.GroupOffset(lane.Index);
             var shortcut = Arena(s.ShortcutOffset, s.ShortcutShorts);
             var group = Arena(groupAt, s.GroupShortsPerThread);
-            int w = c.OutW, channels = c.OutC, gSize = Plan.GroupSize(s.C), r0 = _r0, r1 = _r1;
-            bool cFirst = add.Input0 == s.C + 1, projected = s.P >= 0;
+            int w = c.OutW, channels = c.OutC, gSize = Plan.GroupSize(s.C), r0 = _r0, r1 = _r1, xBase = _xBase, yBase = _yBase;
+            bool cFirst = add.Input0 == s.C + 1, projected = s.P >= 0 && !s.ShortcutIntoOutput, intoOutput = s.ShortcutIntoOutput;
             while (ClaimChannels(out int first, out int end))
                 for (int co = first; co < end; co += gSize)
                 {
@@ -218,8 +294,10 @@ namespace EdgeResNet.Runtime.Engine
                     for (int r = r0; r < r1; r++)
                         for (int ox = 0; ox < w; ox++)
                         {
-                            int gi = ((r - r0) * w + ox) * n, yi = (r * w + ox) * channels + co;
-                            var sv = projected ? shortcut.Slice(((r - r0) * w + ox) * channels + co, n) : x.Slice(yi, n);
+                            int gi = ((r - r0) * w + ox) * n, yi = ((r - yBase) * w + ox) * channels + co;
+                            // the shortcut: the projection band, the projection already in the output, or the input (identity)
+                            var sv = projected ? shortcut.Slice(((r - r0) * w + ox) * channels + co, n)
+                                : intoOutput ? y.Slice(yi, n) : x.Slice(((r - xBase) * w + ox) * channels + co, n);
                             var cv = group.Slice(gi, n);
                             AddRow(add, cFirst ? cv : sv, cFirst ? sv : cv, y.Slice(yi, n));
                         }
@@ -229,10 +307,10 @@ namespace EdgeResNet.Runtime.Engine
         void RunHead(PlanStep s)
         {
             var gap = _layers[s.Gap]; var fc = _layers[s.Fc];
-            var pooled = Arena(s.ScratchOffset, gap.OutC);
+            var pooled = Arena(s.RingOffset, gap.OutC);
             ReferenceKernels.GlobalAvgPool(gap, Arena(s.InputOffset, gap.InSize), pooled);
             _afterLayer?.Invoke(s.Gap);
-            ConvRows(new ConvCall(s.Fc, s.ScratchOffset, gap.OutC, 0, 0, 1, -1, 0, 0, 0, fc.OutC, 0, fc.OutC));
+            ConvRows(new ConvCall(s.Fc, s.RingOffset, gap.OutC, 0, 0, 1, -1, 0, 0, 0, fc.OutC, 0, fc.OutC));
         }
 
         /// <summary>Keeps rows [lo, end) of a row window at its front (memmove) so new rows follow them.</summary>
@@ -358,12 +436,12 @@ namespace EdgeResNet.Runtime.Engine
             while (ClaimChannels(out int lo, out int hi)) ConvLane(_lanes[t], _call, lo, hi);
         }
 
-        void MaxPool(QLayer pool, Span<short> input, int inRowBase, Span<short> output, int oyStart, int oyCount)
+        void MaxPool(QLayer pool, Span<short> input, int inRowBase, Span<short> output, int oyStart, int oyCount, int outRowBase)
         {
 #if NET
-            if (Plan.SimdKernels) { FastPool.MaxPool(pool, input, inRowBase, output, oyStart, oyCount, 0); return; }
+            if (Plan.SimdKernels) { FastPool.MaxPool(pool, input, inRowBase, output, oyStart, oyCount, outRowBase); return; }
 #endif
-            ReferenceKernels.MaxPool(pool, input, inRowBase, output, oyStart, oyCount, 0);
+            ReferenceKernels.MaxPool(pool, input, inRowBase, output, oyStart, oyCount, outRowBase);
         }
 
         void AddRow(QLayer add, Span<short> a, Span<short> b, Span<short> y)

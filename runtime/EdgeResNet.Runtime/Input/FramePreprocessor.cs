@@ -11,7 +11,7 @@ namespace EdgeResNet.Runtime.Input
     /// the source rows the crop needs, held in a ring of a few rows, so RAM stays near one
     /// source row plus a few crop rows. Built once per frame size; Run allocates nothing.
     /// </summary>
-    public sealed class FramePreprocessor
+    public sealed class FramePreprocessor : IInputRows
     {
         /// <summary>Pillow's precision for 8-bit resampling (32 - 8 - 2).</summary>
         const int PrecisionBits = 22;
@@ -72,17 +72,37 @@ namespace EdgeResNet.Runtime.Input
         /// <summary>Writes the cropSize x cropSize x 3 network input (HWC, BGR) for <paramref name="frame"/>.</summary>
         public void Run(Frame frame, Span<short> input)
         {
-            if (frame.Width != _frameWidth || frame.Height != _frameHeight)
-                throw new ArgumentException($"this preprocessor was built for {_frameWidth}x{_frameHeight} frames, got {frame.Width}x{frame.Height}");
             int rowValues = _cropSize * 3;
             if (input.Length != _cropSize * rowValues)
                 throw new ArgumentException($"the input needs {_cropSize * rowValues} values, the span has {input.Length}");
-            for (int i = 0; i < _ringSourceRow.Length; i++) _ringSourceRow[i] = -1;
+            Begin(frame);
+            WriteRows(0, _cropSize, input);
+        }
 
-            for (int y = 0; y < _cropSize; y++)
+        Frame? _frame;
+        int _nextRow;
+
+        /// <summary>Starts a frame: <see cref="WriteRows"/> then gives its input rows, in order (the engine asks as its first layer needs them).</summary>
+        public void Begin(Frame frame)
+        {
+            if (frame.Width != _frameWidth || frame.Height != _frameHeight)
+                throw new ArgumentException($"this preprocessor was built for {_frameWidth}x{_frameHeight} frames, got {frame.Width}x{frame.Height}");
+            _frame = frame;
+            _nextRow = 0;
+            for (int i = 0; i < _ringSourceRow.Length; i++) _ringSourceRow[i] = -1;
+        }
+
+        /// <summary>Input rows [first, first + count) of the frame given to <see cref="Begin"/>; rows come in order, each at most once.</summary>
+        public void WriteRows(int first, int count, Span<short> rows)
+        {
+            var frame = _frame ?? throw new InvalidOperationException("no frame: call Begin(frame) before asking for its rows");
+            int rowValues = _cropSize * 3;
+            if (first < _nextRow || count < 0 || first + count > _cropSize || rows.Length < count * rowValues)
+                throw new ArgumentException($"input rows are made in order: expected rows from {_nextRow} on (of {_cropSize}, {rowValues} values each), asked for [{first},{first + count}) into {rows.Length} values");
+            for (int y = first; y < first + count; y++)
             {
-                int first = _rows.Start[y], taps = _rows.Count[y];
-                for (int s = first; s < first + taps; s++)
+                int firstSource = _rows.Start[y], taps = _rows.Count[y];
+                for (int s = firstSource; s < firstSource + taps; s++)
                 {
                     int slot = s % _rows.Taps;
                     if (_ringSourceRow[slot] == s) continue;
@@ -90,9 +110,9 @@ namespace EdgeResNet.Runtime.Input
                     ResampleRow(_rgbRow, new Span<byte>(_ring, slot * rowValues, rowValues));
                     _ringSourceRow[slot] = s;
                 }
-                Span<short> output = input.Slice(y * rowValues, rowValues);
+                Span<short> output = rows.Slice((y - first) * rowValues, rowValues);
                 int[] ringOffset = _ringOffset;
-                for (int t = 0; t < taps; t++) ringOffset[t] = (first + t) % _rows.Taps * rowValues;
+                for (int t = 0; t < taps; t++) ringOffset[t] = (firstSource + t) % _rows.Taps * rowValues;
                 int coeffs = y * _rows.Taps;
                 for (int i = 0; i < rowValues; i++)
                 {
@@ -103,6 +123,7 @@ namespace EdgeResNet.Runtime.Input
                     output[i - rgbChannel + _preprocessing.NetworkChannel(rgbChannel)] = _quantise[rgbChannel * 256 + Clip8(sum)];
                 }
             }
+            _nextRow = first + count;
         }
 
         /// <summary>The horizontal pass for one source row (RGB bytes from column <see cref="_sourceColumnLo"/>).</summary>

@@ -15,24 +15,28 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
     readonly Func<IFlash> _open;
     readonly ThreadLocal<Instance> _instances;
     readonly int _engineThreads;
+    readonly long? _ramBudgetBytes;
 
     public sealed record Instance(IFlash Source, CountingFlash Flash, FlashImage Image, InferenceEngine Engine);
 
     /// <param name="open">Opens the flash holding the image, once per thread; disposed with the classifier when disposable.</param>
-    /// <param name="engineThreads">Threads each engine runs one frame on (the flash must allow reads from several threads), planned with <see cref="ExecutionPlan.DefaultBudget"/>.</param>
-    public RuntimeClassifier(string name, Func<IFlash> open, int engineThreads = 1)
+    /// <param name="engineThreads">Threads each engine runs one frame on (the flash must allow reads from several threads).</param>
+    /// <param name="ramBudgetBytes">The RAM budget each engine is planned for (null: <see cref="ExecutionPlan.DefaultBudget"/> for the threads).</param>
+    public RuntimeClassifier(string name, Func<IFlash> open, int engineThreads = 1, long? ramBudgetBytes = null)
     {
         if (engineThreads < 1) throw new UsageException("--threads must be at least 1");
         Name = name;
         _open = open;
         _engineThreads = engineThreads;
+        _ramBudgetBytes = ramBudgetBytes;
         var first = open();
         try { CaffePreprocessing.CheckMatches(FlashImage.Open(first, verifySections: true).Model); } // every CRC, once, up front
         finally { (first as IDisposable)?.Dispose(); }
         _instances = new ThreadLocal<Instance>(Open, trackAllValues: true);
     }
 
-    public RuntimeClassifier(string path, int engineThreads = 1) : this(Path.GetFileName(path) + " (runtime)", () => new FileFlash(path), engineThreads) { }
+    public RuntimeClassifier(string path, int engineThreads = 1, long? ramBudgetBytes = null)
+        : this(Path.GetFileName(path) + " (runtime)", () => new FileFlash(path), engineThreads, ramBudgetBytes) { }
 
     /// <summary>An image held in memory (the sweep: quantised, laid out, run, never written; bench and profile: read once, streamed from RAM).</summary>
     public static RuntimeClassifier FromBytes(string name, byte[] image, int engineThreads = 1) => new(name, () => new MemoryFlash(image), engineThreads);
@@ -46,7 +50,14 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
         var source = _open();
         var counting = new CountingFlash(source);
         var image = FlashImage.Open(counting, verifySections: false);
-        return new Instance(source, counting, image, new InferenceEngine(image, new ExecutionPlan(image.Model, ramBudgetBytes: ExecutionPlan.DefaultBudget(image.Model, _engineThreads), threads: _engineThreads)));
+        long budget = _ramBudgetBytes ?? ExecutionPlan.DefaultBudget(image.Model, _engineThreads);
+        ExecutionPlan plan;
+        try { plan = new ExecutionPlan(image.Model, ramBudgetBytes: budget, threads: _engineThreads); }
+        catch (PlanException e) when (e.IsOverBudget)
+        {
+            throw new UsageException($"--ram-budget {budget:N0} B is below the smallest plan for this image, {e.SmallestRamBytes:N0} B; give at least that");
+        }
+        return new Instance(source, counting, image, new InferenceEngine(image, plan));
     }
 
     public string Name { get; }
@@ -60,10 +71,7 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
     /// <summary>Logits for an input already in the image's input format (the engine's buffer: copy before the next frame).</summary>
     public int[] IntegerLogits(ReadOnlySpan<short> input)
     {
-        var engine = Current.Engine;
-        input.CopyTo(engine.Input);
-        engine.Run();
-        return engine.Logits;
+        return Current.Engine.Run(input);
     }
 
     public double[] Logits(float[] input)

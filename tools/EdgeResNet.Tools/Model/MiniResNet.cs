@@ -89,17 +89,17 @@ public static class MiniResNet
     }
 
     /// <summary>The mini network quantised, calibrated on 8 seeded random inputs (returned too, as float tensors).</summary>
-    public static QModel Quantized(QuantOptions opt, int seed, out float[][] inputs, int width = 1)
+    public static QModel Quantized(QuantOptions opt, int seed, out float[][] inputs, int width = 1, int size = 32)
     {
-        var (net, cal, x) = Calibrated(seed, width: width);
+        var (net, cal, x) = Calibrated(seed, width: width, size: size);
         inputs = x;
         return Quantizer.Quantize(net, cal, opt);
     }
 
     /// <summary>The mini network and its calibration on 8 seeded random inputs, uniform in mean ± 100 (a photo's channels are not zero-mean; bias correction acts through the mean).</summary>
-    public static (Network Net, Calibration Cal, float[][] Inputs) Calibrated(int seed, double mean = 0, int width = 1)
+    public static (Network Net, Calibration Cal, float[][] Inputs) Calibrated(int seed, double mean = 0, int width = 1, int size = 32)
     {
-        var net = Build(seed, width: width);
+        var net = Build(seed, size, width: width);
         var rng = new Random(seed);
         var x = Enumerable.Range(0, 8).Select(_ => Enumerable.Range(0, net.Input.OutShape.Size).Select(_ => (float)(rng.NextDouble() * 200 - 100 + mean)).ToArray()).ToArray();
         return (net, Calibration.Run(new FloatReference(net), x.Length, i => x[i], threads: 1), x);

@@ -33,8 +33,9 @@ public static class MiniImageFixture
         var engine = new InferenceEngine(FlashImage.Open(new MemoryFlash(bytes)));
         if (!expected.SequenceEqual(engine.Run(q))) throw new InvalidDataException("the .NET runtime's logits differ from the simulator's on the mini network");
         var frame = SyntheticFrame(seed, PixelFormat.Yuyv);
-        FramePreprocessor.For(model, frame.Width, frame.Height).Run(frame, engine.Input);
-        engine.Run();
+        var preprocessor = FramePreprocessor.For(model, frame.Width, frame.Height);
+        preprocessor.Begin(frame);
+        engine.Run(preprocessor);
         var inputBytes = new byte[q.Length * 2];
         Buffer.BlockCopy(q, 0, inputBytes, 0, inputBytes.Length);
         AtomicFile.WriteAllBytes(img, bytes);

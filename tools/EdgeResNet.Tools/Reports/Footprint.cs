@@ -107,7 +107,6 @@ public static class Footprint
         using var engine = new InferenceEngine(image, plan);
         long heapEngine = GC.GetAllocatedBytesForCurrentThread() - heapBefore; // every buffer the engine holds
         engine.Run(input); // first frame: JIT
-        input.CopyTo(engine.Input);
         // The per-step counter is made before the allocation count starts: the frame itself allocates nothing.
         var stepOf = plan.StepOfLayer();
         var stepFlash = new long[plan.Steps.Length];
@@ -117,7 +116,7 @@ public static class Footprint
         Func<long> allocatedSoFar = threads == 1 ? GC.GetAllocatedBytesForCurrentThread : () => GC.GetTotalAllocatedBytes(precise: true);
         long readBefore = counting.BytesRead, readsBefore = counting.Reads, allocBefore = allocatedSoFar();
         long start = Stopwatch.GetTimestamp();
-        engine.RunProfiled(afterLayer);
+        engine.RunProfiled(input, afterLayer);
         var elapsed = Stopwatch.GetElapsedTime(start);
         long allocated = allocatedSoFar() - allocBefore;
         long flashPerFrame = counting.BytesRead - readBefore;

@@ -55,11 +55,10 @@ public static class LayerProfile
         long total = 0;
         foreach (var input in inputs)
         {
-            input.CopyTo(engine.Input);
             lastTick = Stopwatch.GetTimestamp();
             lastBytes = counting.BytesRead;
             long start = lastTick;
-            engine.RunProfiled(afterLayer);
+            engine.RunProfiled(input, afterLayer);
             total += Stopwatch.GetTimestamp() - start;
         }
         double Ms(long t) => t * 1000.0 / Stopwatch.Frequency / frames;

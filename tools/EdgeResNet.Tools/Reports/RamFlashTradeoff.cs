@@ -34,6 +34,7 @@ public static class RamFlashTradeoff
             throw new UsageException($"the largest budget, {maxBudgetBytes:N0} B, is below the smallest plan for this image, {smallest:N0} B");
         var points = new List<TradeoffPoint>();
         string kernel = "";
+        var zeros = new short[model.InputSize];
         for (int i = 0; i < steps; i++)
         {
             long budget = smallest + (maxBudgetBytes - smallest) * i / (steps - 1);
@@ -42,7 +43,7 @@ public static class RamFlashTradeoff
             using var engine = new InferenceEngine(image, plan);
             kernel = engine.ConvKernel;
             long before = counting.BytesRead;
-            engine.Run(); // the flash bytes of a frame do not depend on its pixels
+            engine.Run(zeros); // the flash bytes of a frame do not depend on its pixels
             long bytes = counting.BytesRead - before;
             points.Add(new TradeoffPoint(budget, plan.RamBytes, bytes, (double)bytes / image.ImageSize, plan.Steps.Sum(s => s.Bands)));
             progress?.Invoke(i + 1, steps);
