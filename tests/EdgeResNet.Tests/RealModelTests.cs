@@ -92,6 +92,15 @@ public sealed class RealModelTests
         var counting = new CountingFlash(new MemoryFlash(bytes));
         var engine = new InferenceEngine(FlashImage.Open(counting));
         Assert.IsLessThanOrEqualTo(ExecutionPlan.DefaultRamBudgetBytes, engine.Plan.RamBytes, "the default plan must stay within its 2 MiB budget");
+        // ResNet-50 in 1 MiB: the stem, stages 2 and 3 streamed as one segment, the input made row by row
+        var streamedImage = FlashImage.Open(new MemoryFlash(bytes));
+        var oneMiB = new ExecutionPlan(streamedImage.Model, ramBudgetBytes: 1 << 20);
+        Assert.IsLessThanOrEqualTo(1L << 20, oneMiB.RamBytes);
+        Assert.IsGreaterThanOrEqualTo(0, oneMiB.SegmentEnd, "the 1 MiB plan streams a segment");
+        long heapBefore = GC.GetAllocatedBytesForCurrentThread();
+        var streamed = new InferenceEngine(streamedImage, oneMiB);
+        long heap = GC.GetAllocatedBytesForCurrentThread() - heapBefore;
+        Assert.IsTrue(heap >= oneMiB.RamBytes && heap <= oneMiB.RamBytes + 4096, $"engine heap {heap} B, plan says {oneMiB.RamBytes} B");
         var photos = Dataset.Load(dir, Split.Evaluation).Where((_, i) => i % 180 == 0).ToList();
         Assert.HasCount(5, photos);
         int agreeWithFloat = 0;
@@ -102,6 +111,7 @@ public sealed class RealModelTests
             var expected = sim.Run(q);
             long before = counting.BytesRead;
             CollectionAssert.AreEqual(expected, engine.Run(q), photo.FileName);
+            CollectionAssert.AreEqual(expected, streamed.Run(q), photo.FileName + " (1 MiB plan)");
             Assert.IsLessThanOrEqualTo(1.5 * bytes.Length, counting.BytesRead - before, "flash bytes read per frame");
             if (Evaluator.TopK(expected, 1)[0] == Evaluator.TopK(reference.Forward(x), 1)[0]) agreeWithFloat++;
         }

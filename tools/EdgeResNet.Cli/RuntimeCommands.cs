@@ -222,15 +222,21 @@ public static class RuntimeCommands
         var vsOrt = new Option<bool>("--vs-ort") { Description = "Also time ONNX Runtime fp32 on the exported float model, in the same run: the two in turn, five frames at a time, each block after a warm-up frame" };
         var json = new Option<string?>("--json") { Description = "Also write runtime_ms, ort_ms, ratio (runtime/ort) and more as JSON" };
         var fromFile = new Option<bool>("--flash-file") { Description = "Stream the weights through the image file every frame (a system call per read) instead of from the image held in RAM, as a memory-mapped QSPI flash is read" };
-        var cmd = new Command("bench", "Median latency and frames/s of the runtime on sample frames, optionally against ONNX Runtime fp32 with the same thread count") { model, threads, inFlight, frames, vsOrt, json, fromFile };
+        var budget = CommandSupport.RamBudgetOption();
+        var vsBudget = new Option<long?>("--vs-ram-budget") { Description = "Also time the plan for this RAM budget, in the same run: the two plans in turn, five frames at a time (e.g. --ram-budget 1048576 --vs-ram-budget 2097152)" };
+        var cmd = new Command("bench", "Median latency and frames/s of the runtime on sample frames, optionally against ONNX Runtime fp32 with the same thread count, or against the plan for another RAM budget")
+            { model, threads, inFlight, frames, vsOrt, json, fromFile, budget, vsBudget };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             CommandSupport.CheckOutputs(pr.GetValue(json));
             int t = pr.GetValue(threads), n = pr.GetValue(frames), f = pr.GetValue(inFlight);
-            var report = Benchmark.Run(pr.GetValue(model)!, t, n, EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(vsOrt) ? CommandSupport.LoadNetwork() : null, f, pr.GetValue(fromFile));
+            var report = Benchmark.Run(pr.GetValue(model)!, t, n, EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(vsOrt) ? CommandSupport.LoadNetwork() : null, f, pr.GetValue(fromFile),
+                pr.GetValue(budget), pr.GetValue(vsBudget));
             var (rtMs, rtFps, ortMs, ortFps) = (report.RuntimeMs, report.RuntimeFps, report.OrtMs, report.OrtFps);
             string how = f == 1 ? $"one frame across {t} thread(s)" : $"{f} frames in flight, each across {t} thread(s)";
-            Console.WriteLine($"runtime ({report.Kernel}): median {rtMs:F1} ms per frame, {rtFps:F2} frames/s, {how}");
+            Console.WriteLine($"runtime ({report.Kernel}): median {rtMs:F1} ms per frame, {rtFps:F2} frames/s, {how}; plan RAM {report.RuntimeRamBytes:N0} B");
+            if (report.BaselineMs != null)
+                Console.WriteLine($"the plan for --vs-ram-budget {report.BaselineRamBudgetBytes:N0} ({report.BaselineRamBytes:N0} B): median {report.BaselineMs:F1} ms per frame; latency ratio {report.BaselineRatio:F3}");
             if (ortMs != null) Console.WriteLine($"ONNX Runtime fp32: median {ortMs:F1} ms per frame, {ortFps:F2} frames/s with {t} intra-op thread(s); runtime/ORT latency ratio {report.Ratio:F2}");
             if (pr.GetValue(json) is string j) CommandSupport.WriteJsonAtomically(j, report);
             return ExitCodes.Ok;

@@ -152,7 +152,11 @@ namespace EdgeResNet.Runtime.Engine
         public static ExecutionPlan Smallest(QModel model, bool referenceKernels = false, int threads = 1) =>
             new ExecutionPlan(model, 32768, 8192, 0, referenceKernels, threads, enforceBudget: false);
 
-        readonly int _weightGroupRequest, _accRequest;
+        readonly int _weightGroupRequest;
+        int _accRequest;
+
+        /// <summary>The accumulator buffer (64-bit values) the planner falls back to where RAM is tight.</summary>
+        public const int TightAccLongs = 2048;
 
         ExecutionPlan(QModel model, int weightGroupShorts, int accLongs, long ramBudgetBytes, bool referenceKernels, int threads, bool enforceBudget)
         {
@@ -161,23 +165,26 @@ namespace EdgeResNet.Runtime.Engine
             Threads = threads;
             SimdKernels = FastConv.IsSupported && !referenceKernels;
             _weightGroupRequest = weightGroupShorts;
-            _accRequest = accLongs;
             // Every way to run it: block by block (-1), or a streamed segment ending before each block that can read a
-            // subsampled input. Within the budget, the fewest flash bytes per frame; over it, the least RAM.
+            // subsampled input; each with the accumulators asked for, or fewer (smaller tiles, the same flash bytes) where
+            // RAM is tight. Within the budget, the fewest flash bytes per frame; over it, the least RAM.
             Recognise(model.Layers);
-            int steps = Steps.Length, best = -2;
+            int steps = Steps.Length, best = -2, bestAcc = accLongs;
             long bestRam = 0, bestFlash = 0;
-            for (int end = -1; end < steps; end++)
-            {
-                if (end >= 0 && !CanEndSegment(end)) continue;
-                Layout(end, ramBudgetBytes);
-                long ram = RamBytes, flash = EstimatedFlashBytes();
-                bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
-                if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
+            foreach (int acc in new[] { accLongs, Math.Min(accLongs, TightAccLongs) })
+                for (int end = -1; end < steps; end++)
                 {
-                    best = end; bestRam = ram; bestFlash = flash;
+                    if (end >= 0 && !CanEndSegment(end)) continue;
+                    _accRequest = acc;
+                    Layout(end, ramBudgetBytes);
+                    long ram = RamBytes, flash = EstimatedFlashBytes();
+                    bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
+                    if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
+                    {
+                        best = end; bestAcc = acc; bestRam = ram; bestFlash = flash;
+                    }
                 }
-            }
+            _accRequest = bestAcc;
             Layout(best, ramBudgetBytes);
             // Below its budget the planner shrinks bands down to one row, so a plan still over budget is the smallest there is.
             if (enforceBudget && RamBytes > ramBudgetBytes)

@@ -39,7 +39,8 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
         : this(Path.GetFileName(path) + " (runtime)", () => new FileFlash(path), engineThreads, ramBudgetBytes) { }
 
     /// <summary>An image held in memory (the sweep: quantised, laid out, run, never written; bench and profile: read once, streamed from RAM).</summary>
-    public static RuntimeClassifier FromBytes(string name, byte[] image, int engineThreads = 1) => new(name, () => new MemoryFlash(image), engineThreads);
+    public static RuntimeClassifier FromBytes(string name, byte[] image, int engineThreads = 1, long? ramBudgetBytes = null) =>
+        new(name, () => new MemoryFlash(image), engineThreads, ramBudgetBytes);
 
     /// <summary>A flash image file's bytes, to stream from RAM as a memory-mapped (XIP) flash is read.</summary>
     public static byte[] ReadImage(string path) =>

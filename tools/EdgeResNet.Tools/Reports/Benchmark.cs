@@ -11,6 +11,14 @@ public sealed record BenchReport(string Model, int Threads, int Frames, string K
 {
     /// <summary>Frames run at once, each on its own engine of <see cref="Threads"/> threads (1: latency of one frame).</summary>
     public int FramesInFlight { get; init; } = 1;
+    /// <summary>RAM of the runtime's plan (its budget: <see cref="RamBudgetBytes"/>, null for the default).</summary>
+    public long RuntimeRamBytes { get; init; }
+    public long? RamBudgetBytes { get; init; }
+    /// <summary>With a second budget to compare: that plan's RAM and median latency, timed in turn with the first, and runtime_ms / baseline_ms.</summary>
+    public long? BaselineRamBudgetBytes { get; init; }
+    public long? BaselineRamBytes { get; init; }
+    public double? BaselineMs { get; init; }
+    public double? BaselineRatio { get; init; }
 }
 
 /// <summary>
@@ -26,15 +34,33 @@ public static class Benchmark
     /// <param name="floatNetwork">The float network for the ONNX Runtime comparison; null: runtime only.</param>
     /// <param name="fromFile">Read the weights through the file every frame (a system call per read); else from the image
     /// held in RAM, as a memory-mapped (XIP) QSPI flash is read. Either way every weight is streamed and unpacked per frame.</param>
-    public static BenchReport Run(string imagePath, int threads, int frames, string? imagesDir, Network? floatNetwork, int framesInFlight = 1, bool fromFile = false)
+    /// <param name="ramBudgetBytes">The runtime's RAM budget (null: the default for the threads).</param>
+    /// <param name="baselineRamBudgetBytes">A second plan, for this budget, timed in turn with the first (frames in blocks, as against ONNX Runtime).</param>
+    public static BenchReport Run(string imagePath, int threads, int frames, string? imagesDir, Network? floatNetwork, int framesInFlight = 1, bool fromFile = false,
+        long? ramBudgetBytes = null, long? baselineRamBudgetBytes = null)
     {
         if (threads < 1 || frames < 1 || framesInFlight < 1) throw new UsageException("--threads, --frames and --frames-in-flight must be at least 1");
-        using var runtime = fromFile ? new RuntimeClassifier(imagePath, threads)
-            : RuntimeClassifier.FromBytes(Path.GetFileName(imagePath) + " (runtime)", RuntimeClassifier.ReadImage(imagePath), threads);
+        if (baselineRamBudgetBytes != null && (floatNetwork != null || framesInFlight > 1))
+            throw new UsageException("--vs-ram-budget compares two plans of the runtime one frame at a time: leave out --vs-ort and --frames-in-flight");
+        byte[]? bytes = fromFile ? null : RuntimeClassifier.ReadImage(imagePath);
+        RuntimeClassifier Open(long? budget) => bytes == null ? new RuntimeClassifier(imagePath, threads, budget)
+            : RuntimeClassifier.FromBytes(Path.GetFileName(imagePath) + " (runtime)", bytes, threads, budget);
+        using var runtime = Open(ramBudgetBytes);
         var inputs = imagesDir != null
             ? Dataset.Load(imagesDir, Split.Evaluation, frames).Select(i => CaffePreprocessing.Run(RgbImage.Load(i.Path))).ToArray()
             : Enumerable.Range(0, frames).Select(i => new float[runtime.Current.Image.Model.InputSize]).ToArray();
         Action<float[]> runRuntime = x => runtime.IntegerLogits(x);
+        long ram = runtime.Current.Engine.RamBytes;
+        if (baselineRamBudgetBytes != null)
+        {
+            using var baseline = Open(baselineRamBudgetBytes);
+            var (rt, b) = TimeInBlocks(inputs, runRuntime, x => baseline.IntegerLogits(x));
+            return new BenchReport(Path.GetFileName(imagePath), threads, inputs.Length, runtime.Current.Engine.ConvKernel, rt.MedianMs, rt.Fps, null, null, null)
+            {
+                RuntimeRamBytes = ram, RamBudgetBytes = ramBudgetBytes, BaselineRamBudgetBytes = baselineRamBudgetBytes,
+                BaselineRamBytes = baseline.Current.Engine.RamBytes, BaselineMs = b.MedianMs, BaselineRatio = rt.MedianMs / b.MedianMs,
+            };
+        }
         if (floatNetwork == null || framesInFlight > 1)
         {
             var (rtMs, rtFps) = Time(inputs, framesInFlight, runRuntime);
@@ -42,14 +68,14 @@ public static class Benchmark
             if (floatNetwork != null)
                 WithOrt(floatNetwork, threads, ort => (ortMs, ortFps) = Time(inputs, 1, x => ort.Logits(x))); // ORT parallelises inside a frame
             return new BenchReport(Path.GetFileName(imagePath), threads, inputs.Length, runtime.Current.Engine.ConvKernel, rtMs, rtFps, ortMs, ortFps,
-                ortMs is double o ? rtMs / o : null) { FramesInFlight = framesInFlight };
+                ortMs is double o ? rtMs / o : null) { FramesInFlight = framesInFlight, RuntimeRamBytes = ram, RamBudgetBytes = ramBudgetBytes };
         }
         BenchReport? report = null;
         WithOrt(floatNetwork, threads, ort =>
         {
             var (rt, ortTimes) = TimeInBlocks(inputs, runRuntime, x => ort.Logits(x));
             report = new BenchReport(Path.GetFileName(imagePath), threads, inputs.Length, runtime.Current.Engine.ConvKernel, rt.MedianMs, rt.Fps, ortTimes.MedianMs, ortTimes.Fps,
-                rt.MedianMs / ortTimes.MedianMs);
+                rt.MedianMs / ortTimes.MedianMs) { RuntimeRamBytes = ram, RamBudgetBytes = ramBudgetBytes };
         });
         return report!;
     }

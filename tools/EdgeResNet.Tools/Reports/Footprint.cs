@@ -34,7 +34,12 @@ public sealed record BoardProfile(string Name, string Description, long FlashByt
         ?? throw new UsageException($"unknown board '{name}'; known boards: {string.Join(", ", All.Select(b => b.Name))}");
 }
 
-public sealed record BoardFit(string Board, string Description, bool Fits, string Limit);
+public sealed record BoardFit(string Board, string Description, bool Fits, string Limit)
+{
+    /// <summary>Where the plan of the report does not fit the board's RAM: the plan for the board's RAM, if any (its RAM, and the flash bytes a frame read with it).</summary>
+    public long? BoardPlanRamBytes { get; init; }
+    public double? BoardPlanFlashReadRatio { get; init; }
+}
 
 /// <summary>One step of the plan: its bands, the tensor area its input and output use, its scratch, and the flash bytes it read in the measured frame.</summary>
 public sealed record StepFootprint(string Name, string Kind, int Bands, int BandRows, long TensorBytes, long ScratchBytes, long FlashBytes);
@@ -126,9 +131,19 @@ public static class Footprint
         long? preprocessing = camera == null ? null : FramePreprocessor.For(image.Model, camera.Width, camera.Height).RamBytes;
         long ram = engine.RamBytes + (preprocessing ?? 0) + (camera?.BufferBytes ?? 0);
         string what = camera == null ? "runtime RAM" : $"runtime + {camera} frame RAM";
+        long deviceExtra = (preprocessing ?? 0) + (camera?.BufferBytes ?? 0);
         var fits = boards.Select(b =>
         {
             bool flashOk = image.ImageSize <= b.FlashBytes, ramOk = ram <= b.RamBytes;
+            if (!ramOk && BoardPlan(image, counting, input, b.RamBytes - deviceExtra, referenceKernels, threads) is var (boardRam, boardFlash))
+            {
+                long boardTotal = boardRam + deviceExtra;
+                string how = $"with the plan for its RAM ({boardRam:N0} B runtime, flash reads {(double)boardFlash / image.ImageSize:F3} x the image)";
+                return new BoardFit(b.Name, b.Description, flashOk, flashOk
+                    ? $"fits {how}: image uses {100.0 * image.ImageSize / b.FlashBytes:F0}% of flash, {what} {100.0 * boardTotal / b.RamBytes:F1}% of RAM"
+                    : $"flash: the image is {image.ImageSize:N0} B, the board has {b.FlashBytes:N0} B")
+                { BoardPlanRamBytes = boardRam, BoardPlanFlashReadRatio = (double)boardFlash / image.ImageSize };
+            }
             string limit = flashOk && ramOk
                 ? $"fits: image uses {100.0 * image.ImageSize / b.FlashBytes:F0}% of flash, {what} {100.0 * ram / b.RamBytes:F1}% of RAM"
                 : !ramOk ? $"RAM: the {what} needs {ram:N0} B, the board has {b.RamBytes:N0} B" + (flashOk ? "" : "; and flash")
@@ -147,5 +162,17 @@ public static class Footprint
             FrameBufferBytes = camera?.BufferBytes,
             DeviceRamBytes = ram,
         };
+    }
+
+    /// <summary>The plan for a board's RAM (null if none fits it) and the flash bytes one frame reads with it, run over the counting flash.</summary>
+    static (long RamBytes, long FlashBytes)? BoardPlan(FlashImage image, CountingFlash counting, short[] input, long ramBytes, bool referenceKernels, int threads)
+    {
+        ExecutionPlan plan;
+        try { plan = new ExecutionPlan(image.Model, ramBudgetBytes: ramBytes, referenceKernels: referenceKernels, threads: threads); }
+        catch (PlanException e) when (e.IsOverBudget) { return null; }
+        using var engine = new InferenceEngine(image, plan);
+        long before = counting.BytesRead;
+        engine.Run(input);
+        return (plan.RamBytes, counting.BytesRead - before);
     }
 }
