@@ -30,14 +30,15 @@ public static class RuntimeCommands
         var json = new Option<string?>("--json") { Description = "Also write the profile as JSON (per layer: ms, G MAC/s, flash bytes, share of the frame)" };
         var markdown = new Option<string?>("--markdown") { Description = "Also write the profile as Markdown: a summary by kind of layer, then every layer" };
         var threads = new Option<int>("--threads") { Description = "Threads one frame runs on (as bench --threads)", DefaultValueFactory = _ => 1 };
+        var budget = CommandSupport.RamBudgetOption();
         var cmd = new Command("profile", "Per-layer profile of the runtime engine: milliseconds, G MAC/s, flash bytes read and share of the frame for every layer (weights streamed from the image held in RAM, as bench does)")
         {
-            image, frames, threads, json, markdown,
+            image, frames, threads, json, markdown, budget,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             CommandSupport.CheckOutputs(pr.GetValue(json), pr.GetValue(markdown));
-            var r = LayerProfile.Run(pr.GetValue(image)!, pr.GetValue(frames), EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(threads));
+            var r = LayerProfile.Run(pr.GetValue(image)!, pr.GetValue(frames), EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(threads), pr.GetValue(budget));
             var t = new Table().AddColumns("#", "layer", "op", "MACs", "ms", "G MAC/s", "flash bytes", "share");
             foreach (var l in r.Layers)
                 t.AddRow($"{l.Index}", Markup.Escape(l.Name), l.Op, l.Macs > 0 ? $"{l.Macs:N0}" : "", $"{l.Ms:F2}", l.Macs > 0 ? $"{l.GMacPerSecond:F1}" : "",
@@ -47,7 +48,7 @@ public static class RuntimeCommands
             if (pr.GetValue(json) is string path) CommandSupport.WriteJsonAtomically(path, r);
             if (pr.GetValue(markdown) is string md)
             {
-                string command = $"./edgeresnet profile {pr.GetValue(image)} --frames {r.Frames} --threads {r.Threads}";
+                string command = $"./edgeresnet profile {pr.GetValue(image)} --frames {r.Frames} --threads {r.Threads}" + (pr.GetValue(budget) is long b ? $" --ram-budget {b}" : "");
                 EdgeResNet.Tools.AtomicFile.WriteAllText(md, LayerProfile.Markdown(r, command));
                 Console.WriteLine($"wrote {md}");
             }

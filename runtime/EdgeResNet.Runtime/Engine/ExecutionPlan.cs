@@ -117,14 +117,38 @@ namespace EdgeResNet.Runtime.Engine
         int[] _groupSizes = new int[0];
 
         /// <summary>
-        /// As many channels as the weight buffer holds and one output row of accumulators allows. A kernel that reads
-        /// channel blocks takes whole blocks, so its group padded to a block still fits the buffer.
+        /// As many channels as the weight buffer holds and, where the kernel needs accumulators, one output row of them allows.
+        /// A kernel that reads channel blocks takes whole blocks, so its group padded to a block still fits the buffer.
         /// </summary>
         int GroupSizeOf(QLayer l, ConvKernel kernel)
         {
             int block = ConvDispatch.ChannelBlock(kernel);
-            int fits = WeightGroupShorts / l.WeightStride / block * block;
-            return Math.Max(1, Math.Min(l.OutC, Math.Min(fits, MaxAccLongs / l.OutW)));
+            int group = Math.Max(1, Math.Min(l.OutC, WeightGroupShorts / l.WeightStride / block * block));
+            return ConvDispatch.UsesAccumulators(l, kernel, group) ? Math.Max(1, Math.Min(group, MaxAccLongs / l.OutW)) : group;
+        }
+
+        /// <summary>
+        /// The accumulators conv layer <paramref name="l"/> needs: as many as asked for where its kernel sums into them (one output
+        /// row of its group at least, all its rows at most; more rows make fewer, larger tiles), none for the reference kernel, and where the kernel
+        /// requantises from its registers only those of a last group of fewer than 8 channels (which does not).
+        /// </summary>
+        int AccumulatorLongs(QLayer l, ConvKernel kernel, int group)
+        {
+            if (kernel == ConvKernel.Reference) return 0;
+            if (ConvDispatch.UsesAccumulators(l, kernel, group)) return Math.Max(l.OutW * group, Math.Min(MaxAccLongs, l.OutW * group * l.OutH));
+            return l.OutW * Math.Min(7, l.OutC);
+        }
+
+        /// <summary>
+        /// At most this many channels per group of a bottleneck's expansion conv (C): each group is computed into scratch
+        /// (band rows x width x group) before its add, so wider groups cost RAM and save nothing but a few calls.
+        /// </summary>
+        public const int ExpansionGroupChannels = 64;
+
+        bool IsExpansion(int layer)
+        {
+            foreach (var s in Steps) if (s.C == layer) return true;
+            return false;
         }
 
         /// <summary>The RAM budget the board app and the tools plan for unless told otherwise: 2 MiB.</summary>
@@ -255,14 +279,18 @@ namespace EdgeResNet.Runtime.Engine
                 Im2ColShorts = Math.Max(Im2ColShorts, ConvDispatch.ScratchShortsPerRow(l, Kernels[i]));
             }
             _groupSizes = new int[layers.Length];
+            int accumulators = 0;
             for (int i = 0; i < layers.Length; i++)
             {
                 var l = layers[i];
                 if (l.Op != QOp.Conv) continue;
                 _groupSizes[i] = GroupSizeOf(l, Kernels[i]);
+                if (IsExpansion(i)) _groupSizes[i] = Math.Min(_groupSizes[i], ExpansionGroupChannels);
                 MaxRowBytesGroup = Math.Max(MaxRowBytesGroup, Math.Max(l.BnSize, _groupSizes[i] * l.RowBytes));
                 MaxChannels = Math.Max(MaxChannels, l.OutC);
+                accumulators = Math.Max(accumulators, AccumulatorLongs(l, Kernels[i], _groupSizes[i]));
             }
+            MaxAccLongs = accumulators;
 
             // Tensor area of the steps run block by block: the largest tensor. Without a segment, block tensors start at 0
             // and the stem writes its output at the end of the area, so a block that widens it (2a) can write its output from

@@ -404,7 +404,8 @@ namespace EdgeResNet.Runtime.Engine
                 _image.ReadBnTables(l, co, n, _multipliers, _offsets, lane.Packed);
                 var weights = new Span<short>(lane.Weights, 0, WeightLayout.Shorts(n, l.WeightStride, block));
                 _image.ReadWeightRows(l, co, n, lane.Packed, weights, block, lane.Row);
-                int rowsPerCall = Math.Max(1, Math.Min(im2colRow == 0 ? call.Oy1 - call.Oy0 : Plan.Im2ColShorts / im2colRow, lane.Acc.Length / (l.OutW * n)));
+                int accRows = ConvDispatch.UsesAccumulators(l, kernel, n) ? lane.Acc.Length / (l.OutW * n) : int.MaxValue;
+                int rowsPerCall = Math.Max(1, Math.Min(im2colRow == 0 ? call.Oy1 - call.Oy0 : Plan.Im2ColShorts / im2colRow, accRows));
                 for (int oy = call.Oy0; oy < call.Oy1; oy += rowsPerCall)
                 {
                     var tile = new ConvTile

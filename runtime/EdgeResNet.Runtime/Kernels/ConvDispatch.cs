@@ -29,6 +29,16 @@ namespace EdgeResNet.Runtime.Kernels
         public static int ScratchShortsPerRow(QLayer l, ConvKernel kernel) =>
             kernel == ConvKernel.Reference ? 0 : l.OutW * FastConv.Im2ColShortsPerPixel(l, kernel == ConvKernel.SimdSplit);
 
+        /// <summary>Whether the kernel needs the accumulator buffer (tile pixels x channels of 64-bit sums) for a tile of <paramref name="coCount"/> channels: the reference kernel and the kernel that requantises from its registers do not.</summary>
+        public static bool UsesAccumulators(QLayer l, ConvKernel kernel, int coCount)
+        {
+#if NET
+            return kernel != ConvKernel.Reference && !FastConv.RequantisesFromRegisters(l, coCount, kernel == ConvKernel.SimdSplit);
+#else
+            return false;
+#endif
+        }
+
         /// <summary>The <see cref="WeightLayout"/> block the kernel reads its weights in (1: rows).</summary>
         public static int ChannelBlock(ConvKernel kernel) => kernel == ConvKernel.Reference ? 1 : FastConv.WeightChannelBlock;
 

@@ -25,6 +25,16 @@ namespace EdgeResNet.Runtime.Kernels
         /// <param name="weightsLo">Empty, or the low part w &amp; 255 of weights wider than 10 bits.</param>
         /// <param name="im2col">At least <see cref="ConvDispatch.ScratchShortsPerRow"/> x the tile's output rows.</param>
         /// <param name="acc">At least output pixels x tile.CoCount.</param>
+        /// <summary>
+        /// AVX2 with a 32-bit bound (and at least one block of 8 channels, no AVX-512 store) requantises straight from the
+        /// accumulator registers: no 64-bit sums in between, so the tile needs no accumulator buffer.
+        /// </summary>
+        public static bool RequantisesFromRegisters(QLayer l, int coCount, bool split)
+        {
+            bool avx512Store = Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
+            return !avx512Store && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8 && !split;
+        }
+
         public static void Conv(QLayer l, ConvTile t, Span<short> input, Span<short> weightsHi, Span<short> weightsLo, Span<int> multipliers, Span<int> offsets,
             Span<short> output, Span<int> wideOutput, Span<short> im2col, Span<long> acc)
         {
@@ -37,6 +47,7 @@ namespace EdgeResNet.Runtime.Kernels
             bool avx2Store = !avx512Store && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8;
             bool neonStore = AdvSimd.Arm64.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 4;
             bool vectorStore = avx512Store || avx2Store || neonStore;
+            bool fused = RequantisesFromRegisters(l, coCount, split);
             int padded = (coCount + 7) & ~7; // the AVX2 kernel requantises whole blocks of 8 channels
             Span<long> mul = vectorStore ? stackalloc long[padded] : default, add = vectorStore ? stackalloc long[padded] : default;
             if (vectorStore)
@@ -45,10 +56,11 @@ namespace EdgeResNet.Runtime.Kernels
                     mul[c] = multipliers[t.CoStart + c];
                     add[c] = ((long)offsets[t.CoStart + c] << l.OffsetShift) + (1L << (l.OutShift - 1)); // the rounding of RoundShift folded in
                 }
-            // AVX2 with a 32-bit bound requantises straight from the accumulator registers: no 64-bit sums in between.
-            bool fused = avx2Store && exact32;
-            acc = acc.Slice(0, pixels * coCount);
-            if (!fused) acc.Clear();
+            if (!fused)
+            {
+                acc = acc.Slice(0, pixels * coCount);
+                acc.Clear();
+            }
             // Where the kernel reads the input tensor in place (its taps point at input rows, padding at a zero row), there is no im2col copy.
             bool implicitRows = Im2ColShortsPerPixel(l, split) == 0 && Im2ColShortsPerPixel(l) > 0;
             Span<short> rows = implicitRows ? input : Im2ColShortsPerPixel(l) > 0 ? Im2Col(l, t, input, im2col) : input.Slice((t.OyStart - t.InRowBase) * l.InW * kp, pixels * kp);

@@ -28,13 +28,21 @@ public sealed record ProfileReport(string Model, string Kernel, int Frames, doub
 /// </summary>
 public static class LayerProfile
 {
-    public static ProfileReport Run(string imagePath, int frames, string? imagesDir, int threads = 1)
+    /// <param name="ramBudgetBytes">The plan's RAM budget (null: the default for the threads).</param>
+    public static ProfileReport Run(string imagePath, int frames, string? imagesDir, int threads = 1, long? ramBudgetBytes = null)
     {
         if (frames < 1 || threads < 1) throw new UsageException("--frames and --threads must be at least 1");
         var counting = new CountingFlash(new MemoryFlash(RuntimeClassifier.ReadImage(imagePath)));
         var image = FlashImage.Open(counting, verifySections: true);
         var model = image.Model;
-        using var engine = new InferenceEngine(image, new ExecutionPlan(model, ramBudgetBytes: ExecutionPlan.DefaultBudget(model, threads), threads: threads));
+        long budget = ramBudgetBytes ?? ExecutionPlan.DefaultBudget(model, threads);
+        ExecutionPlan plan;
+        try { plan = new ExecutionPlan(model, ramBudgetBytes: budget, threads: threads); }
+        catch (PlanException e) when (e.IsOverBudget)
+        {
+            throw new UsageException($"--ram-budget {budget:N0} B is below the smallest plan for this image, {e.SmallestRamBytes:N0} B; give at least that");
+        }
+        using var engine = new InferenceEngine(image, plan);
         var photos = imagesDir != null ? Dataset.Load(imagesDir, Split.Evaluation, frames) : [];
         var inputs = Enumerable.Range(0, frames).Select(i => i < photos.Count
             ? Quantizer.QuantizeInput(CaffePreprocessing.Run(RgbImage.Load(photos[i].Path)), model)
