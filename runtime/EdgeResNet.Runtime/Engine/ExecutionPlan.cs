@@ -357,7 +357,7 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>
         /// Band heights of the segment's steps: one row each (the least RAM), then, while the budget allows, the step whose
-        /// taller bands save the most flash bytes per byte of RAM they cost gets them.
+        /// taller bands (one to three bands fewer) save the most flash bytes per byte of RAM they cost gets them.
         /// </summary>
         void PlanSegment(long ramBudgetBytes)
         {
@@ -373,16 +373,18 @@ namespace EdgeResNet.Runtime.Engine
                 long bestSaved = 0, bestCost = 1; // the best flash bytes saved per byte of RAM, as a fraction (integers only)
                 for (int k = 0; k < n; k++)
                 {
-                    int outRows = OutRows(Steps[k]), bands = (outRows + rows[k] - 1) / rows[k];
-                    if (bands == 1) continue;
-                    int taller = (outRows + bands - 2) / (bands - 1); // the fewest rows that make one band fewer
-                    int old = rows[k];
-                    rows[k] = taller;
-                    LayoutSegment(rows);
-                    rows[k] = old;
-                    if (RamBytes > ramBudgetBytes) continue;
-                    long saved = (bands - (outRows + taller - 1) / taller) * StepWeightBytes(Steps[k]), cost = Math.Max(1, RamBytes - ram);
-                    if (saved * bestCost > bestSaved * cost) { bestSaved = saved; bestCost = cost; bestStep = k; bestRows = taller; }
+                    int outRows = OutRows(Steps[k]), bands = (outRows + rows[k] - 1) / rows[k], old = rows[k];
+                    // one, two or three bands fewer: a window may need a few rows more before any saving shows
+                    for (int fewer = 1; fewer <= 3 && bands - fewer >= 1; fewer++)
+                    {
+                        int taller = (outRows + bands - fewer - 1) / (bands - fewer); // the fewest rows that make that many bands
+                        rows[k] = taller;
+                        LayoutSegment(rows);
+                        rows[k] = old;
+                        if (RamBytes > ramBudgetBytes) break;
+                        long saved = (bands - (outRows + taller - 1) / taller) * StepWeightBytes(Steps[k]), cost = Math.Max(1, RamBytes - ram);
+                        if (saved * bestCost > bestSaved * cost) { bestSaved = saved; bestCost = cost; bestStep = k; bestRows = taller; }
+                    }
                 }
                 if (bestStep < 0) break;
                 rows[bestStep] = bestRows;
