@@ -120,7 +120,9 @@ public static class RuntimeCommands
             t.AddRow("flash image", $"{r.ImageBytes:N0} B");
             t.AddRow("conv kernel planned for", Markup.Escape(r.Kernel));
             t.AddRow("multiply-accumulates per frame", $"{r.Macs:N0}");
-            t.AddRow("arena (activations, one array)", $"{r.ArenaBytes:N0} B = tensor area {r.TensorAreaBytes:N0} + band scratch {r.ScratchBytes:N0} + im2col {r.Im2ColBytes:N0}");
+            t.AddRow("arena (activations, one array)", r.SegmentBytes > r.TensorAreaBytes + r.ScratchBytes
+                ? $"{r.ArenaBytes:N0} B = streamed segment {r.SegmentBytes:N0} (windows, rings, band scratch, the sink; more than the block-by-block part's tensor area {r.TensorAreaBytes:N0} + band scratch {r.ScratchBytes:N0}) + im2col {r.Im2ColBytes:N0}"
+                : $"{r.ArenaBytes:N0} B = tensor area {r.TensorAreaBytes:N0} + band scratch {r.ScratchBytes:N0} + im2col {r.Im2ColBytes:N0}" + (r.SegmentBytes > 0 ? $" (the streamed segment fits in the first two: {r.SegmentBytes:N0})" : ""));
             t.AddRow("weight group + packed bytes + BN tables + accumulators", $"{r.WeightBufferBytes:N0} B" + (r.Threads > 1 ? $" (all but the BN tables once per thread, as are the arena's im2col rows: {r.Threads} threads)" : ""));
             t.AddRow("[bold]runtime peak RAM (all of the above)[/]", $"[bold]{r.RuntimeRamBytes:N0} B = {r.RuntimeRamBytes / 1048576.0:F2} MiB[/] (budget {r.RamBudgetBytes:N0} B)");
             if (camera != null)

@@ -51,6 +51,8 @@ public sealed record FootprintReport(
     long MeasuredEngineHeapBytes, long MeasuredAllocatedPerFrameBytes, long MeasuredPeakWorkingSetBytes, double MeasuredFrameMs,
     IReadOnlyList<BoardFit> Boards)
 {
+    /// <summary>Arena bytes the streamed segment reaches (its windows, rings, band scratch and sink; 0 without one): the arena holds the larger of it and the tensor area + scratch.</summary>
+    public long SegmentBytes { get; init; }
     /// <summary>Threads one frame runs on; the weight buffers and im2col rows are per thread.</summary>
     public int Threads { get; init; } = 1;
     /// <summary>With a camera frame size: the integer preprocessing's buffers and the raw frame buffer.</summary>
@@ -156,6 +158,7 @@ public static class Footprint
             heapEngine, allocated, process.PeakWorkingSet64, elapsed.TotalMilliseconds, fits)
         {
             PreprocessingBytes = preprocessing,
+            SegmentBytes = 2L * plan.SegmentShorts,
             Threads = threads,
             Steps = plan.Steps.Select((s, i) => new StepFootprint(plan.StepName(s), s.Kind.ToString(), s.Bands, s.BandRows, 2L * plan.TensorsEnd(s), 2L * s.ScratchTotal,
                 stepFlash[i])).ToList(),
