@@ -1,4 +1,5 @@
 using EdgeResNet.Runtime.Engine;
+using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Drivers.Frames;
 using EdgeResNet.Common.Imaging;
 using EdgeResNet.Runtime;
@@ -131,6 +132,34 @@ public sealed class FramePreprocessorTests
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => pre.Run(Noise(320, 240, 1), new short[10])).Message, "needs 150528");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new Frame(320, 240, PixelFormat.Rgb565, new byte[100])).Message, "needs 153600 bytes");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new Frame(321, 240, PixelFormat.Yuyv, new byte[321 * 480])).Message, "even width");
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => pre.WriteRows(0, 1, new short[224 * 3])).Message, "call Begin(frame)");
+        pre.Begin(Noise(320, 240, 1));
+        pre.WriteRows(0, 2, new short[2 * 224 * 3]);
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => pre.WriteRows(1, 1, new short[224 * 3])).Message, "made in order");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => pre.WriteRows(223, 2, new short[2 * 224 * 3])).Message, "made in order");
+    }
+
+    /// <summary>
+    /// A plan that streams its input asks the preprocessor for rows as the stem needs them: the logits equal those of the
+    /// whole preprocessed input, and the rows come in order, each at most once, however the engine's windows slide.
+    /// </summary>
+    [TestMethod]
+    public void AStreamedInputGivesTheLogitsOfTheWholeInput()
+    {
+        var (model, bytes, _) = RuntimeTests.MiniPacked(new QuantOptions(), size: 96);
+        var image = FlashImage.Open(new MemoryFlash(bytes));
+        var plan = ExecutionPlan.Smallest(image.Model);
+        Assert.IsTrue(plan.StreamsInput, "the smallest plan of the 96x96 network streams its input");
+        using var engine = new InferenceEngine(image, plan);
+        var frame = Noise(160, 120, 5);
+        var pre = FramePreprocessor.For(image.Model, frame.Width, frame.Height);
+        var whole = new short[image.Model.InputSize];
+        pre.Run(frame, whole);
+        var expected = new IntegerSimulator(model).Run(whole);
+        pre.Begin(frame);
+        CollectionAssert.AreEqual(expected, engine.Run(pre), "rows made on demand");
+        CollectionAssert.AreEqual(expected, engine.Run(whole), "rows copied from a whole input");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => engine.Run(new short[10])).Message, "the image takes 96x96x3");
     }
 }
 

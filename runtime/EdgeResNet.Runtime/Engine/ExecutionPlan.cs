@@ -479,8 +479,8 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>
         /// Replays the segment's bands as the engine runs them and proves, band by band, that every row a band reads is
-        /// still in its window (no row still needed was dropped or overwritten) and already written, and that the rows it
-        /// writes fit the window.
+        /// still in its window (no row still needed was dropped or overwritten) and already written by the step before it
+        /// (in a window identity blocks share, not an older version of the row), and that the rows it writes fit the window.
         /// </summary>
         /// <exception cref="PlanException">A window is too small or a band runs before the rows it reads exist (a planner bug).</exception>
         public void ProveSegment()
@@ -507,6 +507,9 @@ namespace EdgeResNet.Runtime.Engine
                     }
                     if (first < state.WindowBase[s.InWindow] || end > state.WindowEnd[s.InWindow] || state.WindowEnd[s.InWindow] - state.WindowBase[s.InWindow] > Windows[s.InWindow].Rows)
                         throw new PlanException($"{what} reads input rows [{first},{end}) but window {s.InWindow} holds [{state.WindowBase[s.InWindow]},{state.WindowEnd[s.InWindow]}) in {Windows[s.InWindow].Rows} rows (a planner bug)");
+                    // in a window several blocks write in turn: the rows read must be the step before's output, not an older one
+                    if (k > 0 && end > state.Produced[k - 1])
+                        throw new PlanException($"{what} reads input rows up to {end} before {StepName(Steps[k - 1])} has written them (it has {state.Produced[k - 1]}; a planner bug)");
                 }
                 int outBase = state.WindowBase[s.OutWindow];
                 if (r0 < outBase || r1 - outBase > Windows[s.OutWindow].Rows)
