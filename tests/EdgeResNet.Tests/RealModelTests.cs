@@ -101,6 +101,8 @@ public sealed class RealModelTests
         var streamed = new InferenceEngine(streamedImage, oneMiB);
         long heap = GC.GetAllocatedBytesForCurrentThread() - heapBefore;
         Assert.IsTrue(heap >= oneMiB.RamBytes && heap <= oneMiB.RamBytes + 4096, $"engine heap {heap} B, plan says {oneMiB.RamBytes} B");
+        var smallest = new InferenceEngine(streamedImage, ExecutionPlan.Smallest(streamedImage.Model)); // one-row bands everywhere in the segment
+        Assert.IsLessThan(oneMiB.RamBytes, smallest.Plan.RamBytes);
         var photos = Dataset.Load(dir, Split.Evaluation).Where((_, i) => i % 180 == 0).ToList();
         Assert.HasCount(5, photos);
         int agreeWithFloat = 0;
@@ -112,6 +114,7 @@ public sealed class RealModelTests
             long before = counting.BytesRead;
             CollectionAssert.AreEqual(expected, engine.Run(q), photo.FileName);
             CollectionAssert.AreEqual(expected, streamed.Run(q), photo.FileName + " (1 MiB plan)");
+            CollectionAssert.AreEqual(expected, smallest.Run(q), photo.FileName + " (the smallest plan)");
             Assert.IsLessThanOrEqualTo(1.5 * bytes.Length, counting.BytesRead - before, "flash bytes read per frame");
             if (Evaluator.TopK(expected, 1)[0] == Evaluator.TopK(reference.Forward(x), 1)[0]) agreeWithFloat++;
         }
