@@ -31,8 +31,8 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>Where the step's input and output tensors (or windows) start in the arena (in int16 units).</summary>
         public int InputOffset, OutputOffset;
         /// <summary>In the streamed segment: the windows the step reads and writes (-1: whole tensors, block by block).</summary>
-        public bool Streamed;
         public int InWindow = -1, OutWindow = -1;
+        public bool Streamed => OutWindow >= 0;
         /// <summary>The projection P writes straight into the output rows (input and output do not overlap), so no projection band.</summary>
         public bool ShortcutIntoOutput;
         /// <summary>Scratch the step needs (int16 units): the ring (A rows with halo; the stem's conv rows), B band, projection band, C group.</summary>
@@ -101,6 +101,8 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>The layers the engine runs: the model's, except that the strided 1x1 convs reading the segment's sink are their <see cref="QLayer.Subsampled"/> views.</summary>
         public QLayer[] Layers { get; private set; } = new QLayer[0];
         public readonly QModel Model;
+        /// <summary>The RAM budget the plan was made for (0 for <see cref="Smallest"/>).</summary>
+        public readonly long RamBudgetBytes;
 
         /// <summary>Bytes of everything the engine allocates for this plan: the arena, per thread the weight group (and its two split planes), the unpack row, packed bytes and accumulators, then BN tables and logits.</summary>
         public long RamBytes => BuffersBytes(ArenaShorts + (Threads > 1 ? ArenaAlignShorts : 0));
@@ -145,12 +147,6 @@ namespace EdgeResNet.Runtime.Engine
         /// </summary>
         public const int ExpansionGroupChannels = 64;
 
-        bool IsExpansion(int layer)
-        {
-            foreach (var s in Steps) if (s.C == layer) return true;
-            return false;
-        }
-
         /// <summary>The RAM budget the board app and the tools plan for unless told otherwise: 2 MiB.</summary>
         public const long DefaultRamBudgetBytes = 2L << 20;
 
@@ -186,6 +182,7 @@ namespace EdgeResNet.Runtime.Engine
         {
             if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), "a plan needs at least one thread");
             Model = model;
+            RamBudgetBytes = ramBudgetBytes;
             Threads = threads;
             SimdKernels = FastConv.IsSupported && !referenceKernels;
             _weightGroupRequest = weightGroupShorts;
@@ -280,12 +277,14 @@ namespace EdgeResNet.Runtime.Engine
             }
             _groupSizes = new int[layers.Length];
             int accumulators = 0;
+            var expansion = new bool[layers.Length];
+            foreach (var step in Steps) if (step.C >= 0) expansion[step.C] = true;
             for (int i = 0; i < layers.Length; i++)
             {
                 var l = layers[i];
                 if (l.Op != QOp.Conv) continue;
                 _groupSizes[i] = GroupSizeOf(l, Kernels[i]);
-                if (IsExpansion(i)) _groupSizes[i] = Math.Min(_groupSizes[i], ExpansionGroupChannels);
+                if (expansion[i]) _groupSizes[i] = Math.Min(_groupSizes[i], ExpansionGroupChannels);
                 MaxRowBytesGroup = Math.Max(MaxRowBytesGroup, Math.Max(l.BnSize, _groupSizes[i] * l.RowBytes));
                 MaxChannels = Math.Max(MaxChannels, l.OutC);
                 accumulators = Math.Max(accumulators, AccumulatorLongs(l, Kernels[i], _groupSizes[i]));
@@ -409,7 +408,6 @@ namespace EdgeResNet.Runtime.Engine
             for (int k = 0; k < n; k++)
             {
                 var s = Steps[k];
-                s.Streamed = true;
                 s.BandRows = rows[k];
                 s.ShortcutIntoOutput = s.P >= 0;
                 Size(s);
@@ -442,7 +440,7 @@ namespace EdgeResNet.Runtime.Engine
                     for (int w = 0; w < Windows.Length; w++) state.Advance(w);
                     BandStep[emitted] = k; BandStart[emitted] = r0; BandEnd[emitted] = r1;
                     state.Fetch(emitted, out _, out _);
-                    if (s.InWindow >= 0) Windows[s.InWindow].Rows = Math.Max(Windows[s.InWindow].Rows, state.WindowEnd[s.InWindow] - state.WindowBase[s.InWindow]);
+                    Windows[s.InWindow].Rows = Math.Max(Windows[s.InWindow].Rows, state.WindowEnd[s.InWindow] - state.WindowBase[s.InWindow]);
                     state.Done(emitted++);
                     var written = Windows[s.OutWindow];
                     written.Rows = Math.Max(written.Rows, state.WindowEnd[s.OutWindow] - state.WindowBase[s.OutWindow]);
@@ -485,32 +483,21 @@ namespace EdgeResNet.Runtime.Engine
         /// <exception cref="PlanException">A window is too small or a band runs before the rows it reads exist (a planner bug).</exception>
         public void ProveSegment()
         {
-            var L = Layers;
             var state = new StreamState(this);
             for (int band = 0; band < BandStep.Length; band++)
             {
-                for (int w = 0; w < Windows.Length; w++) state.Advance(w);
+                for (int v = 0; v < Windows.Length; v++) state.Advance(v);
                 state.Fetch(band, out _, out _);
                 int k = BandStep[band], r0 = BandStart[band], r1 = BandEnd[band];
                 var s = Steps[k];
                 string what = $"segment band {band} ({StepName(s)} rows [{r0},{r1}))";
-                if (s.InWindow >= 0)
-                {
-                    int computed = state.Computed[k], first = int.MaxValue, end = InputEnd(s, r0, r1, computed);
-                    InputRows(s.Kind == StepKind.Stem ? L[s.Pool] : L[s.B], r0, r1, out int lo, out int hi);
-                    if (hi > Math.Max(computed, lo)) { InputRows(L[s.A], Math.Max(computed, lo), hi, out first, out _); }
-                    if (s.Kind == StepKind.Bottleneck)
-                    {
-                        int shortcut = r0;
-                        if (s.P >= 0) InputRows(L[s.P], r0, r1, out shortcut, out _);
-                        first = Math.Min(first, shortcut);
-                    }
-                    if (first < state.WindowBase[s.InWindow] || end > state.WindowEnd[s.InWindow] || state.WindowEnd[s.InWindow] - state.WindowBase[s.InWindow] > Windows[s.InWindow].Rows)
-                        throw new PlanException($"{what} reads input rows [{first},{end}) but window {s.InWindow} holds [{state.WindowBase[s.InWindow]},{state.WindowEnd[s.InWindow]}) in {Windows[s.InWindow].Rows} rows (a planner bug)");
-                    // in a window several blocks write in turn: the rows read must be the step before's output, not an older one
-                    if (k > 0 && end > state.Produced[k - 1])
-                        throw new PlanException($"{what} reads input rows up to {end} before {StepName(Steps[k - 1])} has written them (it has {state.Produced[k - 1]}; a planner bug)");
-                }
+                int w = s.InWindow;
+                InputRowsRead(s, r0, r1, state.Computed[k], out int first, out int end);
+                if (first < state.WindowBase[w] || end > state.WindowEnd[w] || state.WindowEnd[w] - state.WindowBase[w] > Windows[w].Rows)
+                    throw new PlanException($"{what} reads input rows [{first},{end}) but window {w} holds [{state.WindowBase[w]},{state.WindowEnd[w]}) in {Windows[w].Rows} rows (a planner bug)");
+                // in a window several blocks write in turn: the rows read must be the step before's output, not an older one
+                if (k > 0 && end > state.Produced[k - 1])
+                    throw new PlanException($"{what} reads input rows up to {end} before {StepName(Steps[k - 1])} has written them (it has {state.Produced[k - 1]}; a planner bug)");
                 int outBase = state.WindowBase[s.OutWindow];
                 if (r0 < outBase || r1 - outBase > Windows[s.OutWindow].Rows)
                     throw new PlanException($"{what} writes rows past window {s.OutWindow} ({Windows[s.OutWindow].Rows} rows from {outBase}) (a planner bug)");
@@ -545,17 +532,27 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>One past the last input row band [r0, r1) of step <paramref name="s"/> reads, its ring holding rows up to <paramref name="computed"/>.</summary>
         internal int InputEnd(PlanStep s, int r0, int r1, int computed)
         {
+            InputRowsRead(s, r0, r1, computed, out _, out int end);
+            return end;
+        }
+
+        /// <summary>
+        /// The input rows [first, end) band [r0, r1) of step <paramref name="s"/> reads, its ring holding rows up to <paramref name="computed"/>:
+        /// the ring's new rows (A's; the stem's conv rows) and the shortcut's (the projection's, or the identity's own rows).
+        /// </summary>
+        void InputRowsRead(PlanStep s, int r0, int r1, int computed, out int first, out int end)
+        {
             var L = Layers;
             InputRows(s.Kind == StepKind.Stem ? L[s.Pool] : L[s.B], r0, r1, out int lo, out int hi);
-            int from = Math.Max(computed, lo), end = 0;
-            if (hi > from) InputRows(L[s.A], from, hi, out _, out end);
-            if (s.Kind == StepKind.Bottleneck)
-            {
-                int shortcut = r1;
-                if (s.P >= 0) InputRows(L[s.P], r0, r1, out _, out shortcut);
-                end = Math.Max(end, shortcut);
-            }
-            return end;
+            int from = Math.Max(computed, lo);
+            first = int.MaxValue;
+            end = 0;
+            if (hi > from) InputRows(L[s.A], from, hi, out first, out end);
+            if (s.Kind != StepKind.Bottleneck) return;
+            int shortcutFirst = r0, shortcutEnd = r1;
+            if (s.P >= 0) InputRows(L[s.P], r0, r1, out shortcutFirst, out shortcutEnd);
+            first = Math.Min(first, shortcutFirst);
+            end = Math.Max(end, shortcutEnd);
         }
 
         /// <summary>One past the last ring row (A rows; the stem's conv rows) band [r0, r1) of step <paramref name="s"/> needs.</summary>

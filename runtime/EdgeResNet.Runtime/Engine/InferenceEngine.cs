@@ -146,7 +146,7 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>
         /// The streamed segment, band by band in the plan's order. Before each band every window drops the rows no one
-        /// reads again (<see cref="StreamState.Advance"/>, the same code that sized it), keeping the rest at its start, and
+        /// reads again (<see cref="StreamState.Low"/> and <see cref="StreamState.MoveBase"/>, the code that sized it), keeping the rest at its start, and
         /// a stem band gets the input rows it reads next; after a band of the last step, its rows go to the sink.
         /// </summary>
         void RunSegment(StreamState state, ReadOnlySpan<short> input, Input.IInputRows? source)
@@ -157,12 +157,8 @@ namespace EdgeResNet.Runtime.Engine
             {
                 for (int w = 0; w < Plan.Windows.Length; w++)
                 {
-                    int oldBase = state.WindowBase[w], oldEnd = state.WindowEnd[w];
-                    if (!state.Advance(w)) continue;
                     var window = Plan.Windows[w];
-                    int keep = oldEnd - state.WindowBase[w];
-                    var rows = Arena(window.Offset, window.Shorts);
-                    if (keep > 0) rows.Slice((state.WindowBase[w] - oldBase) * window.RowShorts, keep * window.RowShorts).CopyTo(rows);
+                    Slide(Arena(window.Offset, window.Shorts), window.RowShorts, ref state.WindowBase[w], ref state.WindowEnd[w], state.Low(w));
                 }
                 int k = Plan.BandStep[band], r0 = Plan.BandStart[band], r1 = Plan.BandEnd[band];
                 var s = Plan.Steps[k];
@@ -203,7 +199,7 @@ namespace EdgeResNet.Runtime.Engine
         {
             var s = Plan.Steps[k];
             int inLength = s.InWindow < 0 ? _layers[s.A].InSize : Plan.Windows[s.InWindow].Shorts;
-            int outLength = !s.Streamed ? (s.Kind == StepKind.Stem ? _layers[s.Pool].OutSize : _layers[s.C].OutSize) : Plan.Windows[s.OutWindow].Shorts;
+            int outLength = s.OutWindow < 0 ? (s.Kind == StepKind.Stem ? _layers[s.Pool].OutSize : _layers[s.C].OutSize) : Plan.Windows[s.OutWindow].Shorts;
             if (s.Kind == StepKind.Stem) StemBand(k, r0, r1, inLength, inBase, outLength, outBase);
             else BottleneckBand(k, r0, r1, inLength, inBase, outLength, outBase);
         }
@@ -313,14 +309,11 @@ namespace EdgeResNet.Runtime.Engine
             ConvRows(new ConvCall(s.Fc, s.RingOffset, gap.OutC, 0, 0, 1, -1, 0, 0, 0, fc.OutC, 0, fc.OutC));
         }
 
-        /// <summary>Keeps rows [lo, end) of a row window at its front (memmove) so new rows follow them.</summary>
-        static void Slide(Span<short> ring, int rowSize, ref int baseRow, ref int endRow, int lo)
+        /// <summary>Keeps rows [lo, end) of a window of rows (a ring, or a window of the segment) at its front (memmove), so new rows follow them; <see cref="StreamState.MoveBase"/> keeps its books.</summary>
+        static void Slide(Span<short> rows, int rowSize, ref int baseRow, ref int endRow, int lo)
         {
-            if (lo <= baseRow) return;
-            int keep = Math.Max(0, endRow - lo);
-            if (keep > 0) ring.Slice((lo - baseRow) * rowSize, keep * rowSize).CopyTo(ring);
-            baseRow = lo;
-            if (endRow < lo) endRow = lo;
+            int oldBase = baseRow, keep = endRow - lo;
+            if (StreamState.MoveBase(ref baseRow, ref endRow, lo) && keep > 0) rows.Slice((lo - oldBase) * rowSize, keep * rowSize).CopyTo(rows);
         }
 
         /// <summary>

@@ -48,25 +48,30 @@ namespace EdgeResNet.Runtime.Engine
         }
 
         /// <summary>Moves window <paramref name="w"/>'s first row up to <see cref="Low"/>; false when it stays.</summary>
-        public bool Advance(int w)
+        public bool Advance(int w) => MoveBase(ref WindowBase[w], ref WindowEnd[w], Low(w));
+
+        /// <summary>
+        /// The bookkeeping of a window of rows [baseRow, endRow) that drops the rows below <paramref name="lo"/> (false: none);
+        /// rows no one reads (a stride skips them) are never kept. The engine's windows and rings move by it.
+        /// </summary>
+        public static bool MoveBase(ref int baseRow, ref int endRow, int lo)
         {
-            int low = Low(w);
-            if (low <= WindowBase[w]) return false;
-            WindowBase[w] = low;
-            if (WindowEnd[w] < low) WindowEnd[w] = low; // rows no one reads (a stride skips them) are never kept
+            if (lo <= baseRow) return false;
+            baseRow = lo;
+            if (endRow < lo) endRow = lo;
             return true;
         }
 
         /// <summary>
         /// Before band <paramref name="band"/>: the input rows [from, to) it reads that are not in the input window yet
-        /// (empty unless it is a band of the stem reading a streamed input), marked as there.
+        /// (empty unless it is a band of the stem), marked as there.
         /// </summary>
         public void Fetch(int band, out int from, out int to)
         {
             from = to = 0;
             int k = _plan.BandStep[band];
             var s = _plan.Steps[k];
-            if (s.Kind != StepKind.Stem || s.InWindow < 0) return;
+            if (s.Kind != StepKind.Stem) return;
             from = WindowEnd[s.InWindow];
             to = Math.Max(from, _plan.InputEnd(s, _plan.BandStart[band], _plan.BandEnd[band], Computed[k]));
             WindowEnd[s.InWindow] = to;

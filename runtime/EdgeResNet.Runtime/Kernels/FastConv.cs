@@ -20,21 +20,25 @@ namespace EdgeResNet.Runtime.Kernels
     {
         const int SafeChunk = 512;
 
+        /// <summary>AVX-512 requantises 16 channels at a time with its 64-bit multiply and arithmetic shift.</summary>
+        static bool Avx512Store(QLayer l, int coCount) =>
+            Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
+
+        /// <summary>AVX2 has no 64-bit multiply or arithmetic shift: its path multiplies 32 x 32 -> 64 bits, exact where the proven bound fits 32 bits.</summary>
+        static bool Avx2Store(QLayer l, int coCount) =>
+            !Avx512Store(l, coCount) && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8;
+
+        /// <summary>
+        /// AVX2 with a 32-bit bound (unsplit weights, at least one block of 8 channels) requantises straight from the
+        /// accumulator registers: no 64-bit sums in between, so the tile needs no accumulator buffer.
+        /// </summary>
+        public static bool RequantisesFromRegisters(QLayer l, int coCount, bool split) => !split && Avx2Store(l, coCount);
+
         /// <param name="weightsHi">The tile's weights in the layout of <see cref="WeightChannelBlock"/> (<see cref="WeightLayout"/>: rows, or
         /// 8-channel blocks of pairs on AVX2), or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
         /// <param name="weightsLo">Empty, or the low part w &amp; 255 of weights wider than 10 bits.</param>
         /// <param name="im2col">At least <see cref="ConvDispatch.ScratchShortsPerRow"/> x the tile's output rows.</param>
-        /// <param name="acc">At least output pixels x tile.CoCount.</param>
-        /// <summary>
-        /// AVX2 with a 32-bit bound (and at least one block of 8 channels, no AVX-512 store) requantises straight from the
-        /// accumulator registers: no 64-bit sums in between, so the tile needs no accumulator buffer.
-        /// </summary>
-        public static bool RequantisesFromRegisters(QLayer l, int coCount, bool split)
-        {
-            bool avx512Store = Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
-            return !avx512Store && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8 && !split;
-        }
-
+        /// <param name="acc">At least output pixels x tile.CoCount, unless the tile <see cref="RequantisesFromRegisters"/> (then unused).</param>
         public static void Conv(QLayer l, ConvTile t, Span<short> input, Span<short> weightsHi, Span<short> weightsLo, Span<int> multipliers, Span<int> offsets,
             Span<short> output, Span<int> wideOutput, Span<short> im2col, Span<long> acc)
         {
@@ -42,9 +46,7 @@ namespace EdgeResNet.Runtime.Kernels
             bool split = weightsLo.Length > 0;
             bool exact32 = !split && l.AccumulatorBits <= 32;
             int chunk = exact32 ? kp : SafeChunk;
-            bool avx512Store = Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
-            // AVX2 has no 64-bit multiply or arithmetic shift: its path multiplies 32 x 32 -> 64 bits, exact where the proven bound fits 32 bits.
-            bool avx2Store = !avx512Store && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8;
+            bool avx512Store = Avx512Store(l, coCount), avx2Store = Avx2Store(l, coCount);
             bool neonStore = AdvSimd.Arm64.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 4;
             bool vectorStore = avx512Store || avx2Store || neonStore;
             bool fused = RequantisesFromRegisters(l, coCount, split);
