@@ -1,5 +1,6 @@
 using EdgeResNet.Common;
 using EdgeResNet.Tools.Imaging;
+using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Tools.Quantization;
@@ -8,14 +9,14 @@ namespace EdgeResNet.Tools.Evaluation;
 
 /// <summary>
 /// A flash image run by the device runtime (<see cref="InferenceEngine"/>), streaming weights from
-/// the file (or bytes) as it would from flash. One engine per thread (an engine runs one frame at a time).
+/// the file (or bytes) as it would from flash. One engine per thread (an engine runs one frame at a time), all of one plan.
 /// </summary>
 public sealed class RuntimeClassifier : IClassifier, IDisposable
 {
     readonly Func<IFlash> _open;
     readonly ThreadLocal<Instance> _instances;
     readonly int _engineThreads;
-    readonly long? _ramBudgetBytes;
+    readonly ExecutionPlan _plan; // one plan for every thread's engine: it is read-only once made
 
     public sealed record Instance(IFlash Source, CountingFlash Flash, FlashImage Image, InferenceEngine Engine);
 
@@ -28,9 +29,13 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
         Name = name;
         _open = open;
         _engineThreads = engineThreads;
-        _ramBudgetBytes = ramBudgetBytes;
         var first = open();
-        try { CaffePreprocessing.CheckMatches(FlashImage.Open(first, verifySections: true).Model); } // every CRC, once, up front
+        try
+        {
+            var model = FlashImage.Open(first, verifySections: true).Model; // every CRC, once, up front
+            CaffePreprocessing.CheckMatches(model);
+            _plan = PlanFor(model, ramBudgetBytes, engineThreads); // a bad budget fails here, before any photo
+        }
         finally { (first as IDisposable)?.Dispose(); }
         _instances = new ThreadLocal<Instance>(Open, trackAllValues: true);
     }
@@ -51,14 +56,22 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
         var source = _open();
         var counting = new CountingFlash(source);
         var image = FlashImage.Open(counting, verifySections: false);
-        long budget = _ramBudgetBytes ?? ExecutionPlan.DefaultBudget(image.Model, _engineThreads);
-        ExecutionPlan plan;
-        try { plan = new ExecutionPlan(image.Model, ramBudgetBytes: budget, threads: _engineThreads); }
+        return new Instance(source, counting, image, new InferenceEngine(image, _plan));
+    }
+
+    /// <summary>
+    /// The plan for a RAM budget (null: <see cref="ExecutionPlan.DefaultBudget"/> for the threads); a budget below the smallest
+    /// plan is a usage error that names the smallest plan's RAM.
+    /// </summary>
+    public static ExecutionPlan PlanFor(QModel model, long? ramBudgetBytes, int threads = 1, bool referenceKernels = false)
+    {
+        if (ramBudgetBytes <= 0) throw new UsageException($"--ram-budget {ramBudgetBytes}: give a positive number of bytes");
+        long budget = ramBudgetBytes ?? ExecutionPlan.DefaultBudget(model, threads);
+        try { return new ExecutionPlan(model, ramBudgetBytes: budget, referenceKernels: referenceKernels, threads: threads); }
         catch (PlanException e) when (e.IsOverBudget)
         {
             throw new UsageException($"--ram-budget {budget:N0} B is below the smallest plan for this image, {e.SmallestRamBytes:N0} B; give at least that");
         }
-        return new Instance(source, counting, image, new InferenceEngine(image, plan));
     }
 
     public string Name { get; }

@@ -102,14 +102,8 @@ public static class Footprint
         using var file = new FileFlash(imagePath);
         var counting = new CountingFlash(file);
         var image = FlashImage.Open(counting);
-        if (ramBudgetBytes <= 0) throw new UsageException($"--ram-budget {ramBudgetBytes}: give a positive number of bytes");
-        long budget = ramBudgetBytes ?? ExecutionPlan.DefaultBudget(image.Model, threads);
-        ExecutionPlan plan;
-        try { plan = new ExecutionPlan(image.Model, ramBudgetBytes: budget, referenceKernels: referenceKernels, threads: threads); }
-        catch (PlanException e) when (e.IsOverBudget)
-        {
-            throw new UsageException($"--ram-budget {budget:N0} B is below the smallest plan for this image, {e.SmallestRamBytes:N0} B (one-row bands); give at least that");
-        }
+        var plan = RuntimeClassifier.PlanFor(image.Model, ramBudgetBytes, threads, referenceKernels);
+        long budget = plan.RamBudgetBytes;
         long heapBefore = GC.GetAllocatedBytesForCurrentThread();
         using var engine = new InferenceEngine(image, plan);
         long heapEngine = GC.GetAllocatedBytesForCurrentThread() - heapBefore; // every buffer the engine holds

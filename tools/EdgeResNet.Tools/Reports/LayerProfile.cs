@@ -35,14 +35,7 @@ public static class LayerProfile
         var counting = new CountingFlash(new MemoryFlash(RuntimeClassifier.ReadImage(imagePath)));
         var image = FlashImage.Open(counting, verifySections: true);
         var model = image.Model;
-        long budget = ramBudgetBytes ?? ExecutionPlan.DefaultBudget(model, threads);
-        ExecutionPlan plan;
-        try { plan = new ExecutionPlan(model, ramBudgetBytes: budget, threads: threads); }
-        catch (PlanException e) when (e.IsOverBudget)
-        {
-            throw new UsageException($"--ram-budget {budget:N0} B is below the smallest plan for this image, {e.SmallestRamBytes:N0} B; give at least that");
-        }
-        using var engine = new InferenceEngine(image, plan);
+        using var engine = new InferenceEngine(image, RuntimeClassifier.PlanFor(model, ramBudgetBytes, threads));
         var photos = imagesDir != null ? Dataset.Load(imagesDir, Split.Evaluation, frames) : [];
         var inputs = Enumerable.Range(0, frames).Select(i => i < photos.Count
             ? Quantizer.QuantizeInput(CaffePreprocessing.Run(RgbImage.Load(photos[i].Path)), model)
