@@ -48,15 +48,15 @@ public sealed class ToolFixtureTests
     }
 
     [TestMethod]
-    public void TwoRunnersAreTimedInTurnInBlocksOfFiveEachAfterAWarmUp()
+    public void TwoRunnersAreTimedInTurnInBlocksOfFiveEachAfterAWarmUpWhoGoesFirstAlternating()
     {
         var inputs = Enumerable.Range(0, 12).Select(i => new float[] { i }).ToArray();
         var order = new List<string>();
         var (a, b) = Benchmark.TimeInBlocks(inputs, x => { order.Add("a" + x[0]); Thread.Sleep(1); }, x => { order.Add("b" + x[0]); Thread.Sleep(15); });
-        // blocks [0,5), [5,10), [10,12): a warm-up then the block, for a, then for b
+        // blocks [0,5), [5,10), [10,12): a warm-up then the block, for each runner; which goes first alternates
         var expected = new List<string>();
-        foreach (var (i0, i1) in new[] { (0, 5), (5, 10), (10, 12) })
-            foreach (var who in new[] { "a", "b" })
+        foreach (var (i0, i1, first) in new[] { (0, 5, "a"), (5, 10, "b"), (10, 12, "a") })
+            foreach (var who in first == "a" ? new[] { "a", "b" } : new[] { "b", "a" })
             {
                 expected.Add(who + i0);
                 for (int i = i0; i < i1; i++) expected.Add(who + i);

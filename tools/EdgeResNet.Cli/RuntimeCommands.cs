@@ -222,11 +222,11 @@ public static class RuntimeCommands
         var threads = new Option<int>("--threads") { Description = "Threads one frame runs on (the runtime splits each layer's output channels over them); ONNX Runtime gets this many intra-op threads", DefaultValueFactory = _ => 1 };
         var inFlight = new Option<int>("--frames-in-flight") { Description = "Frames run at once, each on its own engine of --threads threads (throughput; ONNX Runtime still runs one frame at a time)", DefaultValueFactory = _ => 1 };
         var frames = new Option<int>("--frames") { Description = "Frames to time (after one warm-up frame each)", DefaultValueFactory = _ => 10 };
-        var vsOrt = new Option<bool>("--vs-ort") { Description = "Also time ONNX Runtime fp32 on the exported float model, in the same run: the two in turn, five frames at a time, each block after a warm-up frame" };
+        var vsOrt = new Option<bool>("--vs-ort") { Description = "Also time ONNX Runtime fp32 on the exported float model, in the same run: the two in turn, five frames at a time, which goes first alternating, each block after a warm-up frame" };
         var json = new Option<string?>("--json") { Description = "Also write runtime_ms, ort_ms, ratio (runtime/ort) and more as JSON" };
         var fromFile = new Option<bool>("--flash-file") { Description = "Stream the weights through the image file every frame (a system call per read) instead of from the image held in RAM, as a memory-mapped QSPI flash is read" };
         var budget = CommandSupport.RamBudgetOption();
-        var vsBudget = new Option<long?>("--vs-ram-budget") { Description = "Also time the plan for this RAM budget, in the same run: the two plans in turn, five frames at a time (e.g. --ram-budget 1048576 --vs-ram-budget 2097152)" };
+        var vsBudget = new Option<long?>("--vs-ram-budget") { Description = "Also time the plan for this RAM budget, in the same run: the two plans in turn, five frames at a time, which goes first alternating (e.g. --ram-budget 1048576 --vs-ram-budget 2097152)" };
         var cmd = new Command("bench", "Median latency and frames/s of the runtime on sample frames, optionally against ONNX Runtime fp32 with the same thread count, or against the plan for another RAM budget")
             { model, threads, inFlight, frames, vsOrt, json, fromFile, budget, vsBudget };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
