@@ -1,5 +1,6 @@
 using EdgeResNet.Runtime;
 using EdgeResNet.Runtime.Flash;
+using EdgeResNet.KernelCheck;
 using EdgeResNet.Runtime.Kernels;
 using EdgeResNet.Tools.Float;
 using EdgeResNet.Tools.Model;
@@ -101,38 +102,15 @@ public sealed class QuantizationTests
     public void FastConvIsBitExactWithTheReference()
     {
         if (!FastConv.IsSupported) Assert.Inconclusive("this CPU has neither AVX2 nor arm64 NEON");
-        var rng = new Random(9);
-        foreach (var (k, stride, cin, cout, bits, signed) in new[] { (3, 1, 16, 8, 10, false), (7, 2, 3, 5, 10, true), (1, 2, 32, 7, 8, false), (1, 1, 48, 9, 16, true), (3, 2, 5, 3, 13, false), (1, 1, 2048, 6, 10, true), (3, 1, 16, 24, 10, false), (1, 1, 32, 40, 8, true), (3, 1, 64, 20, 14, true), (3, 2, 32, 33, 10, false), (3, 1, 32, 20, 6, false), (3, 2, 16, 12, 7, true) })
+        // the same cases run on arm64 under qemu (firmware/ci/arm64-qemu.sh runs edgeresnet-kernel-check)
+        foreach (var r in KernelCases.Run())
         {
-            var l = new QLayer
-            {
-                Op = QOp.Conv, InH = 9, InW = 7, InC = cin, KernelH = k, KernelW = k, StrideH = stride, StrideW = stride,
-                PadTop = k / 2, PadLeft = k / 2, PadBottom = k / 2, PadRight = k / 2, OutC = cout, WeightBits = bits,
-                MultiplierBits = 16, OffsetShift = 3, OutShift = 20, Relu = !signed, OutBits = 16,
-            };
-            if (cin == 2048) { l.InH = l.InW = 1; l.KernelH = l.KernelW = 1; l.PadTop = l.PadLeft = l.PadBottom = l.PadRight = 0; l.StrideH = l.StrideW = 1; l.WideOutput = true; l.OutBits = 32; }
-            l.OutH = (l.InH + l.PadTop + l.PadBottom - l.KernelH) / l.StrideH + 1;
-            l.OutW = (l.InW + l.PadLeft + l.PadRight - l.KernelW) / l.StrideW + 1;
-            int wMax = (1 << (bits - 1)) - 1;
-            l.Weights = new short[cout * l.WeightStride];
-            for (int c = 0; c < cout; c++)
-                for (int i = 0; i < l.ReduceSize; i++) l.Weights[c * l.WeightStride + i] = (short)rng.Next(-wMax, wMax + 1);
-            l.Multipliers = Enumerable.Range(0, cout).Select(_ => rng.Next(-30000, 30000)).ToArray();
-            l.Offsets = Enumerable.Range(0, cout).Select(_ => rng.Next(int.MinValue / 2, int.MaxValue / 2)).ToArray();
-            l.AccumulatorBits = Quantizer.AccumulatorBits(l, !signed, 16);
-            var x = Enumerable.Range(0, l.InSize).Select(_ => (short)(signed ? rng.Next(-32768, 32768) : rng.Next(0, 32768))).ToArray();
-            var expected = new short[l.OutSize]; var expectedWide = new int[l.OutSize];
-            ReferenceKernels.Conv(l, ConvTile.Whole(l), x, l.Weights, l.Multipliers, l.Offsets, expected, expectedWide);
-            var actual = new short[l.OutSize]; var actualWide = new int[l.OutSize];
-            var kernel = ConvDispatch.Select(l, simdAllowed: true);
-            Assert.AreEqual(bits > ConvDispatch.MaxUnsplitWeightBits ? ConvKernel.SimdSplit : ConvKernel.Simd, kernel);
-            var laidOut = WeightLayout.FromRows(l.Weights, cout, l.WeightStride, ConvDispatch.ChannelBlock(kernel));
-            ConvDispatch.Run(kernel, l, ConvTile.Whole(l), x, laidOut, l.Multipliers, l.Offsets, actual, actualWide, new short[laidOut.Length], new short[laidOut.Length],
-                new short[ConvDispatch.ScratchShortsPerRow(l, kernel) * l.OutH], new long[l.OutH * l.OutW * cout]);
-            if (bits <= 7 && k == 3 && System.Runtime.Intrinsics.X86.Avx2.IsSupported) Assert.AreEqual(0, FastConv.Im2ColShortsPerPixel(l, false), "a 3x3 layer within the 32-bit bound is read in place (implicit im2col)");
-            CollectionAssert.AreEqual(expected, actual, $"k{k} s{stride} cin{cin} bits{bits}");
-            CollectionAssert.AreEqual(expectedWide, actualWide, $"k{k} s{stride} cin{cin} bits{bits} (wide)");
-            Assert.IsTrue(expected.Any(v => v != 0) || expectedWide.Any(v => v != 0), "the test layer must produce something");
+            var l = r.Layer;
+            Assert.AreEqual(l.WeightBits > ConvDispatch.MaxUnsplitWeightBits ? ConvKernel.SimdSplit : ConvKernel.Simd, r.Kernel);
+            if (l.WeightBits <= 7 && l.KernelH == 3 && l.InC % 16 == 0) Assert.AreEqual(0, FastConv.Im2ColShortsPerPixel(l, false), "a 3x3 layer within the 32-bit bound is read in place (implicit im2col)");
+            CollectionAssert.AreEqual(r.Expected, r.Actual, r.Name);
+            CollectionAssert.AreEqual(r.ExpectedWide, r.ActualWide, r.Name + " (wide)");
+            Assert.IsTrue(r.ProducesSomething, "the test layer must produce something");
         }
     }
 

@@ -9,8 +9,9 @@ namespace EdgeResNet.Runtime.Kernels
 {
     /// <summary>
     /// Conv with int16 x int16 -> int32 multiply-add (AVX-512 and AVX2 vpmaddwd, 32 and 16 MACs per
-    /// instruction, the AVX2 kernel register-blocked over pair-interleaved weights (<see cref="BlockedTile"/>);
-    /// on arm64 NEON smlal/smlal2, 4 MACs each, into separate low and high accumulators),
+    /// instruction; arm64 NEON smlal/smlal2, 4 MACs each). The AVX2 and NEON kernels share one structure
+    /// (<see cref="BlockedTile"/>): register-blocked over pair-interleaved weights, the input read in place,
+    /// requantised straight from the registers where the bound fits 32 bits.
     /// bit-exact with <see cref="ReferenceKernels.Conv"/>: lanes accumulate in int32 over chunks of K
     /// short enough that no lane can overflow (|w| &lt;= 2^9, |x| &lt;= 2^15, 64 products per lane per
     /// chunk), then flush into 64-bit sums; a layer whose proven bound fits 32 bits takes all of K
@@ -32,10 +33,14 @@ namespace EdgeResNet.Runtime.Kernels
         /// AVX2 with a 32-bit bound (unsplit weights, at least one block of 8 channels) requantises straight from the
         /// accumulator registers: no 64-bit sums in between, so the tile needs no accumulator buffer.
         /// </summary>
-        public static bool RequantisesFromRegisters(QLayer l, int coCount, bool split) => !split && Avx2Store(l, coCount);
+        public static bool RequantisesFromRegisters(QLayer l, int coCount, bool split) => !split && (Avx2Store(l, coCount) || NeonStore(l, coCount));
+
+        /// <summary>NEON multiplies 32 x 32 -> 64 bits (smull) and shifts arithmetically: exact where the proven bound fits 32 bits.</summary>
+        static bool NeonStore(QLayer l, int coCount) =>
+            AdvSimd.Arm64.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 4;
 
         /// <param name="weightsHi">The tile's weights in the layout of <see cref="WeightChannelBlock"/> (<see cref="WeightLayout"/>: rows, or
-        /// 8-channel blocks of pairs on AVX2), or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
+        /// 8-channel blocks of pairs on AVX2 and NEON), or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
         /// <param name="weightsLo">Empty, or the low part w &amp; 255 of weights wider than 10 bits.</param>
         /// <param name="im2col">At least <see cref="ConvDispatch.ScratchShortsPerRow"/> x the tile's output rows.</param>
         /// <param name="acc">At least output pixels x tile.CoCount, unless the tile <see cref="RequantisesFromRegisters"/> (then unused).</param>
@@ -47,10 +52,10 @@ namespace EdgeResNet.Runtime.Kernels
             bool exact32 = !split && l.AccumulatorBits <= 32;
             int chunk = exact32 ? kp : SafeChunk;
             bool avx512Store = Avx512Store(l, coCount), avx2Store = Avx2Store(l, coCount);
-            bool neonStore = AdvSimd.Arm64.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 4;
+            bool neonStore = NeonStore(l, coCount);
             bool vectorStore = avx512Store || avx2Store || neonStore;
             bool fused = RequantisesFromRegisters(l, coCount, split);
-            int padded = (coCount + 7) & ~7; // the AVX2 kernel requantises whole blocks of 8 channels
+            int padded = (coCount + 7) & ~7; // the blocked kernels requantise whole blocks of 8 channels
             Span<long> mul = vectorStore ? stackalloc long[padded] : default, add = vectorStore ? stackalloc long[padded] : default;
             if (vectorStore)
                 for (int c = 0; c < coCount; c++)
@@ -84,17 +89,12 @@ namespace EdgeResNet.Runtime.Kernels
                     }
                     return;
                 }
-                else if (Avx2.IsSupported)
+                else
                 {
                     // one lane is one output here, not a share of one: a shorter chunk keeps it exact (see BlockedTile)
                     int laneChunk = exact32 ? kp : BlockedChunk;
                     BlockedTile(l, t, implicitRows, a, wh, laneChunk, s, split ? ConvDispatch.SplitShift : 0, null);
                     if (split) BlockedTile(l, t, false, a, wl, laneChunk, s, 0, null);
-                }
-                else
-                {
-                    DotTile(a, pixels, wh, coCount, kp, chunk, s, split ? ConvDispatch.SplitShift : 0);
-                    if (split) DotTile(a, pixels, wl, coCount, kp, chunk, s, 0);
                 }
             }
             for (int p = 0; p < pixels; p++)
@@ -148,43 +148,50 @@ namespace EdgeResNet.Runtime.Kernels
             return c;
         }
 
-        /// <summary>
-        /// <see cref="RequantizeRow"/> on arm64 NEON, 4 channels at a time, for layers whose accumulators are proven to fit
-        /// 32 bits: smull multiplies the narrowed accumulator and multiplier into exact 64-bit products, sshl by a negative
-        /// count is the arithmetic shift, sqxtn saturates to int32, then a clamp to the output range and a narrowing to int16.
-        /// </summary>
+        /// <summary><see cref="RequantizeRow"/> on arm64 NEON, 4 channels at a time (<see cref="Requantize4Neon"/>), for layers whose accumulators are proven to fit 32 bits.</summary>
         static int RequantizeRowNeon(QLayer l, Span<long> acc, Span<long> mul, Span<long> add, Span<short> output)
         {
-            var lo = Vector128.Create(l.Relu ? 0 : -(1 << (l.OutBits - 1)));
-            var hi = Vector128.Create((1 << (l.OutBits - 1)) - 1);
-            var shift = Vector128.Create(-(long)l.OutShift);
+            var rq = new Requantization(l);
             int c = 0;
             fixed (long* a = acc, m = mul, o = add)
             fixed (short* y = output)
                 for (; c + 4 <= acc.Length; c += 4)
-                {
-                    var p0 = AdvSimd.MultiplyWideningLower(AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(a + c)), AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(m + c)));
-                    var p1 = AdvSimd.MultiplyWideningLower(AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(a + c + 2)), AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(m + c + 2)));
-                    p0 = AdvSimd.ShiftArithmetic(AdvSimd.Add(p0, AdvSimd.LoadVector128(o + c)), shift);
-                    p1 = AdvSimd.ShiftArithmetic(AdvSimd.Add(p1, AdvSimd.LoadVector128(o + c + 2)), shift);
-                    var v = AdvSimd.ExtractNarrowingSaturateUpper(AdvSimd.ExtractNarrowingSaturateLower(p0), p1);
-                    AdvSimd.Store(y + c, AdvSimd.ExtractNarrowingLower(AdvSimd.Min(AdvSimd.Max(v, lo), hi)));
-                }
+                    AdvSimd.Store(y + c, Requantize4Neon(AdvSimd.ExtractNarrowingUpper(AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(a + c)), AdvSimd.LoadVector128(a + c + 2)), m + c, o + c, &rq));
             return c;
         }
 
-        /// <summary>The constants of <see cref="Requantize8"/> for one layer.</summary>
+        /// <summary>
+        /// 4 channels' accumulators (within 32 bits) to 4 saturated int16 outputs on NEON: smull/smull2 multiply them by the
+        /// (narrowed) multipliers into exact 64-bit products, sshl by a negative count is the arithmetic shift, sqxtn saturates
+        /// to int32, then a clamp to the output range and a narrowing to int16.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector64<short> Requantize4Neon(Vector128<int> acc, long* m, long* o, Requantization* rq)
+        {
+            var m4 = AdvSimd.ExtractNarrowingUpper(AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(m)), AdvSimd.LoadVector128(m + 2));
+            var p0 = AdvSimd.ShiftArithmetic(AdvSimd.Add(AdvSimd.MultiplyWideningLower(acc.GetLower(), m4.GetLower()), AdvSimd.LoadVector128(o)), rq->NegativeCount);
+            var p1 = AdvSimd.ShiftArithmetic(AdvSimd.Add(AdvSimd.MultiplyWideningUpper(acc, m4), AdvSimd.LoadVector128(o + 2)), rq->NegativeCount);
+            var v = AdvSimd.ExtractNarrowingSaturateUpper(AdvSimd.ExtractNarrowingSaturateLower(p0), p1);
+            return AdvSimd.ExtractNarrowingLower(AdvSimd.Min(AdvSimd.Max(v, rq->Lo32), rq->Hi32));
+        }
+
+        /// <summary>The constants of <see cref="Requantize8"/> (AVX2) and <see cref="Requantize4Neon"/> for one layer.</summary>
         struct Requantization
         {
             public Vector256<long> Lo, Hi, Sign;
-            public Vector128<long> Count;
+            public Vector128<long> Count, NegativeCount;
+            public Vector128<int> Lo32, Hi32;
             public static readonly Vector256<int> LowHalves = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
 
             public Requantization(QLayer l)
             {
-                Lo = Vector256.Create(l.Relu ? 0L : -(1L << (l.OutBits - 1)));
-                Hi = Vector256.Create((1L << (l.OutBits - 1)) - 1);
+                long lo = l.Relu ? 0L : -(1L << (l.OutBits - 1)), hi = (1L << (l.OutBits - 1)) - 1;
+                Lo = Vector256.Create(lo);
+                Hi = Vector256.Create(hi);
+                Lo32 = Vector128.Create((int)lo);
+                Hi32 = Vector128.Create((int)hi);
                 Count = Vector128.CreateScalar((long)l.OutShift);
+                NegativeCount = Vector128.Create(-(long)l.OutShift);
                 Sign = Vector256.Create(1L << (63 - l.OutShift));
             }
         }
@@ -317,11 +324,13 @@ namespace EdgeResNet.Runtime.Kernels
         const int BlockedChunk = 64;
 
         /// <summary>
-        /// AVX2: acc[p][c] += dot(pixel row p, weight channel c) * 2^shift, the weights in 8-channel blocks of pairs
-        /// (<see cref="WeightLayout"/>, block 8). Blocks of 6 pixels x 16 channels (x 8 for a last odd block): each
-        /// step broadcasts one input pair of every pixel (two int16 read as one int32) and multiplies it against two
-        /// vectors of 8 channels' pairs (vpmaddwd, or vpdpwssd with AVX-VNNI). The 12 accumulators stay in registers,
-        /// one output per lane, so there is no horizontal sum. Lanes flush into the 64-bit sums every
+        /// AVX2 and NEON: acc[p][c] += dot(pixel row p, weight channel c) * 2^shift, the weights in 8-channel blocks of pairs
+        /// (<see cref="WeightLayout"/>, block 8). Each step broadcasts one input pair of every pixel of a block (two int16
+        /// read as one int32) and multiplies it against the channels' pairs. AVX2 (<see cref="Block6"/>): 6 pixels x 16
+        /// channels (x 8 for a last odd block), two vectors of 8 channels' pairs (vpmaddwd, or vpdpwssd with AVX-VNNI), 12
+        /// accumulators, one output per lane. NEON (<see cref="Block6Neon"/>): 6 pixels x 8 channels, smlal into 24
+        /// accumulators of one channel's even or odd products per lane, paired up once at the end (addp). Either way the
+        /// accumulators stay in registers and there is no horizontal sum inside K. Lanes flush into the 64-bit sums every
         /// <paramref name="chunk"/> values: <see cref="BlockedChunk"/> for any layer, all of K where the proven bound fits 32 bits.
         /// Pixels past the end repeat the last one and channels past <paramref name="cols"/> are padding: both are dropped.
         /// </summary>
@@ -333,21 +342,23 @@ namespace EdgeResNet.Runtime.Kernels
             short* zero = stackalloc short[implicitRows ? seg : 1]; // stackalloc is zeroed: the padding taps' row
             short** table = stackalloc short*[6 * taps];
             var at = new BlockAt { Taps = taps, SegPairs = seg / 2, Ld = cols, Shift = shift };
+            int step = AdvSimd.Arm64.IsSupported ? 1 : 2; // blocks of 8 channels per call: NEON's 32 registers hold 6 x 8 outputs as 24 accumulators
             for (int p0 = 0; p0 < pixels; p0 += 6)
             {
                 for (int q = 0; q < 6; q++) PixelTaps(l, t, implicitRows, a, zero, Math.Min(p0 + q, pixels - 1), table + q * taps);
                 at.P0 = p0;
                 at.Rows = Math.Min(6, pixels - p0);
-                for (int b = 0; b < blocks; b += 2)
+                for (int b = 0; b < blocks; b += step)
                 {
                     at.C0 = b * 8;
-                    at.Cols = Math.Min(16, cols - b * 8);
+                    at.Cols = Math.Min(8 * step, cols - b * 8);
                     // with taps the whole of K is one chunk (implicit rows need the 32-bit bound); else chunks of one segment
                     for (int k0 = 0; k0 < seg; k0 += chunk)
                     {
                         at.J0 = k0 >> 1;
                         at.J1 = Math.Min(seg, k0 + chunk) >> 1;
-                        if (b + 2 <= blocks) Block6<TwoVectors>(table, w + b * blockShorts, blockShorts, ref at, acc, sink);
+                        if (step == 1) Block6Neon(table, w + b * blockShorts, ref at, acc, sink);
+                        else if (b + 2 <= blocks) Block6<TwoVectors>(table, w + b * blockShorts, blockShorts, ref at, acc, sink);
                         else Block6<OneVector>(table, w + b * blockShorts, blockShorts, ref at, acc, sink);
                     }
                 }
@@ -468,28 +479,6 @@ namespace EdgeResNet.Runtime.Kernels
         static void Add4(long* acc, Vector128<int> v, int shift) =>
             Avx.Store(acc, Avx2.Add(Avx.LoadVector256(acc), Vector256.ShiftLeft(Avx2.ConvertToVector256Int64(v), shift)));
 
-        /// <summary>arm64 NEON: acc[p][c] += dot(a[p], w[c]) * 2^shift for all pixel rows p and channel rows c (both of length kp).</summary>
-        static void DotTile(short* a, int rows, short* w, int cols, int kp, int chunk, long* acc, int shift)
-        {
-            int p = 0;
-            for (; p + 2 <= rows; p += 2)
-            {
-                int c = 0;
-                for (; c + 4 <= cols; c += 4)
-                {
-                    Dot2x4Neon(a + p * kp, w + c * kp, kp, chunk, acc + p * cols + c, cols, shift);
-                }
-                for (; c < cols; c++)
-                {
-                    acc[p * cols + c] += Dot1x1Neon(a + p * kp, w + c * kp, kp, chunk) << shift;
-                    acc[(p + 1) * cols + c] += Dot1x1Neon(a + (p + 1) * kp, w + c * kp, kp, chunk) << shift;
-                }
-            }
-            for (; p < rows; p++)
-                for (int c = 0; c < cols; c++)
-                    acc[p * cols + c] += Dot1x1Neon(a + p * kp, w + c * kp, kp, chunk) << shift;
-        }
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static long Sum(Vector512<int> v)
         {
@@ -503,67 +492,82 @@ namespace EdgeResNet.Runtime.Kernels
         static Vector512<short> Load32(short* p, bool half) =>
             half ? Vector512.Create(Vector256.Load(p), Vector256<short>.Zero) : Vector512.Load(p);
 
-        // arm64: smlal multiplies the low four int16 lanes into int32 lanes and adds, smlal2 the high
-        // four. Low and high go to separate accumulators, so a lane gets one product per 8 values of K:
-        // 64 per SafeChunk, the same bound as vpmaddwd's two per 16.
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector128<int> MacLow(Vector128<int> c, Vector128<short> x, Vector128<short> w) => AdvSimd.MultiplyWideningLowerAndAdd(c, x.GetLower(), w.GetLower());
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector128<int> MacHigh(Vector128<int> c, Vector128<short> x, Vector128<short> w) => AdvSimd.MultiplyWideningUpperAndAdd(c, x, w);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static long Sum(Vector128<int> lo, Vector128<int> hi)
+        /// <summary>
+        /// <see cref="Block6"/> on NEON for one block of 8 channels (at.Cols &lt;= 8). Per pair j and pixel q the broadcast input
+        /// pair (x0, x1, x0, x1) meets the block's four 64-bit vectors of 2 channels' pairs (channels 0-1, 2-3, 4-5, 6-7) in
+        /// four smlal, so each int32 lane sums one channel's even or odd products, one product per
+        /// pair: 32 per <see cref="BlockedChunk"/>, half vpmaddwd's bound. addp pairs the lanes into the channels' sums.
+        /// </summary>
+        static void Block6Neon(short** table, short* w, ref BlockAt at, long* acc, BlockSink* sink)
         {
-            var (a, b) = Vector128.Widen(lo);
-            var (c, d) = Vector128.Widen(hi);
-            return Vector128.Sum(a + b + c + d);
+            int taps = at.Taps, j0 = at.J0, j1 = at.J1;
+            Vector128<int> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
+            Vector128<int> a20 = default, a21 = default, a22 = default, a23 = default, a30 = default, a31 = default, a32 = default, a33 = default;
+            Vector128<int> a40 = default, a41 = default, a42 = default, a43 = default, a50 = default, a51 = default, a52 = default, a53 = default;
+            for (int tap = 0; tap < taps; tap++)
+            {
+                int* x0 = (int*)table[tap], x1 = (int*)table[taps + tap], x2 = (int*)table[2 * taps + tap];
+                int* x3 = (int*)table[3 * taps + tap], x4 = (int*)table[4 * taps + tap], x5 = (int*)table[5 * taps + tap];
+                short* wj = w + (long)tap * at.SegPairs * 16 + 16 * j0;
+                for (int j = j0; j < j1; j++, wj += 16)
+                {
+                    // four 64-bit weight loads (channels 0-1, 2-3, 4-5, 6-7) and ld1r broadcasts: smlal only, no register copies for smlal2
+                    Vector64<short> v0 = AdvSimd.LoadVector64(wj), v1 = AdvSimd.LoadVector64(wj + 4), v2 = AdvSimd.LoadVector64(wj + 8), v3 = AdvSimd.LoadVector64(wj + 12);
+                    var x = AdvSimd.LoadAndReplicateToVector64(x0 + j).AsInt16();
+                    a00 = Mac(a00, x, v0); a01 = Mac(a01, x, v1); a02 = Mac(a02, x, v2); a03 = Mac(a03, x, v3);
+                    x = AdvSimd.LoadAndReplicateToVector64(x1 + j).AsInt16();
+                    a10 = Mac(a10, x, v0); a11 = Mac(a11, x, v1); a12 = Mac(a12, x, v2); a13 = Mac(a13, x, v3);
+                    x = AdvSimd.LoadAndReplicateToVector64(x2 + j).AsInt16();
+                    a20 = Mac(a20, x, v0); a21 = Mac(a21, x, v1); a22 = Mac(a22, x, v2); a23 = Mac(a23, x, v3);
+                    x = AdvSimd.LoadAndReplicateToVector64(x3 + j).AsInt16();
+                    a30 = Mac(a30, x, v0); a31 = Mac(a31, x, v1); a32 = Mac(a32, x, v2); a33 = Mac(a33, x, v3);
+                    x = AdvSimd.LoadAndReplicateToVector64(x4 + j).AsInt16();
+                    a40 = Mac(a40, x, v0); a41 = Mac(a41, x, v1); a42 = Mac(a42, x, v2); a43 = Mac(a43, x, v3);
+                    x = AdvSimd.LoadAndReplicateToVector64(x5 + j).AsInt16();
+                    a50 = Mac(a50, x, v0); a51 = Mac(a51, x, v1); a52 = Mac(a52, x, v2); a53 = Mac(a53, x, v3);
+                }
+            }
+            int rows = at.Rows, p0 = at.P0;
+            PutNeon(a00, a01, a02, a03, ref at, p0, acc, sink);
+            if (rows > 1) PutNeon(a10, a11, a12, a13, ref at, p0 + 1, acc, sink);
+            if (rows > 2) PutNeon(a20, a21, a22, a23, ref at, p0 + 2, acc, sink);
+            if (rows > 3) PutNeon(a30, a31, a32, a33, ref at, p0 + 3, acc, sink);
+            if (rows > 4) PutNeon(a40, a41, a42, a43, ref at, p0 + 4, acc, sink);
+            if (rows > 5) PutNeon(a50, a51, a52, a53, ref at, p0 + 5, acc, sink);
         }
 
-        static void Dot2x4Neon(short* a0, short* w0, int kp, int chunk, long* acc, int ldAcc, int shift)
-        {
-            short* a1 = a0 + kp, w1 = w0 + kp, w2 = w1 + kp, w3 = w2 + kp;
-            long s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
-            for (int k0 = 0; k0 < kp; k0 += chunk)
-            {
-                int end = Math.Min(kp, k0 + chunk);
-                Vector128<int> l00 = default, l01 = default, l02 = default, l03 = default, l10 = default, l11 = default, l12 = default, l13 = default;
-                Vector128<int> h00 = default, h01 = default, h02 = default, h03 = default, h10 = default, h11 = default, h12 = default, h13 = default;
-                for (int k = k0; k < end; k += 8)
-                {
-                    var x0 = AdvSimd.LoadVector128(a0 + k); var x1 = AdvSimd.LoadVector128(a1 + k);
-                    var v = AdvSimd.LoadVector128(w0 + k);
-                    l00 = MacLow(l00, x0, v); h00 = MacHigh(h00, x0, v); l10 = MacLow(l10, x1, v); h10 = MacHigh(h10, x1, v);
-                    v = AdvSimd.LoadVector128(w1 + k);
-                    l01 = MacLow(l01, x0, v); h01 = MacHigh(h01, x0, v); l11 = MacLow(l11, x1, v); h11 = MacHigh(h11, x1, v);
-                    v = AdvSimd.LoadVector128(w2 + k);
-                    l02 = MacLow(l02, x0, v); h02 = MacHigh(h02, x0, v); l12 = MacLow(l12, x1, v); h12 = MacHigh(h12, x1, v);
-                    v = AdvSimd.LoadVector128(w3 + k);
-                    l03 = MacLow(l03, x0, v); h03 = MacHigh(h03, x0, v); l13 = MacLow(l13, x1, v); h13 = MacHigh(h13, x1, v);
-                }
-                s00 += Sum(l00, h00); s01 += Sum(l01, h01); s02 += Sum(l02, h02); s03 += Sum(l03, h03);
-                s10 += Sum(l10, h10); s11 += Sum(l11, h11); s12 += Sum(l12, h12); s13 += Sum(l13, h13);
-            }
-            acc[0] += s00 << shift; acc[1] += s01 << shift; acc[2] += s02 << shift; acc[3] += s03 << shift;
-            acc[ldAcc] += s10 << shift; acc[ldAcc + 1] += s11 << shift; acc[ldAcc + 2] += s12 << shift; acc[ldAcc + 3] += s13 << shift;
-        }
+        /// <summary>smlal: the four int16 lanes of x times those of w, widened, added to the four int32 lanes of c.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector128<int> Mac(Vector128<int> c, Vector64<short> x, Vector64<short> w) => AdvSimd.MultiplyWideningLowerAndAdd(c, x, w);
 
-        static long Dot1x1Neon(short* a, short* w, int kp, int chunk)
+        /// <summary>
+        /// Pixel <paramref name="p"/>'s 8 (or at.Cols) channels of <see cref="Block6Neon"/>, from the even/odd lanes to channel sums
+        /// (addp): requantised into the <paramref name="sink"/> (the whole of K was one chunk), or added, shifted, to the 64-bit sums.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void PutNeon(Vector128<int> q0, Vector128<int> q1, Vector128<int> q2, Vector128<int> q3, ref BlockAt at, int p, long* acc, BlockSink* sink)
         {
-            long s = 0;
-            for (int k0 = 0; k0 < kp; k0 += chunk)
+            Vector128<int> lo = AdvSimd.Arm64.AddPairwise(q0, q1), hi = AdvSimd.Arm64.AddPairwise(q2, q3); // channels 0-3, 4-7
+            int c0 = at.C0, cols = at.Cols;
+            if (sink != null)
             {
-                int end = Math.Min(kp, k0 + chunk);
-                Vector128<int> lo = default, hi = default;
-                for (int k = k0; k < end; k += 8)
-                {
-                    var x = AdvSimd.LoadVector128(a + k); var v = AdvSimd.LoadVector128(w + k);
-                    lo = MacLow(lo, x, v); hi = MacHigh(hi, x, v);
-                }
-                s += Sum(lo, hi);
+                short* y = sink->Output + (long)p * sink->OutStride + c0;
+                var r = Vector128.Create(Requantize4Neon(lo, sink->Mul + c0, sink->Add + c0, sink->Rq), Requantize4Neon(hi, sink->Mul + c0 + 4, sink->Add + c0 + 4, sink->Rq));
+                if (cols >= 8) r.Store(y);
+                else for (int c = 0; c < cols; c++) y[c] = r.GetElement(c);
+                return;
             }
-            return s;
+            long* sums = acc + (long)p * at.Ld + c0;
+            var shift = at.Shift;
+            if (cols >= 8)
+            {
+                Vector128.Store(Vector128.Load(sums) + (Vector128.WidenLower(lo) << shift), sums);
+                Vector128.Store(Vector128.Load(sums + 2) + (Vector128.WidenUpper(lo) << shift), sums + 2);
+                Vector128.Store(Vector128.Load(sums + 4) + (Vector128.WidenLower(hi) << shift), sums + 4);
+                Vector128.Store(Vector128.Load(sums + 6) + (Vector128.WidenUpper(hi) << shift), sums + 6);
+                return;
+            }
+            for (int c = 0; c < cols; c++) sums[c] += (long)(c < 4 ? lo.GetElement(c) : hi.GetElement(c - 4)) << shift;
         }
     }
 }

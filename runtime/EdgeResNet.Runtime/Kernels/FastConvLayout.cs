@@ -18,14 +18,15 @@ namespace EdgeResNet.Runtime.Kernels
 
         /// <summary>
         /// The <see cref="WeightLayout"/> block the SIMD conv reads on this CPU: 8 (channel blocks of pair-interleaved
-        /// weights) for the register-blocked AVX2 kernel; 1 (rows) for the AVX-512 and NEON kernels.
+        /// weights) for the register-blocked AVX2 and NEON kernels; 1 (rows) for the AVX-512 kernel.
         /// </summary>
         public static int WeightChannelBlock
         {
             get
             {
 #if NET
-                return System.Runtime.Intrinsics.X86.Avx2.IsSupported && !System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? 8 : 1;
+                return System.Runtime.Intrinsics.X86.Avx2.IsSupported && !System.Runtime.Intrinsics.X86.Avx512BW.IsSupported
+                    || System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.IsSupported ? 8 : 1;
 #else
                 return 1;
 #endif
@@ -38,14 +39,14 @@ namespace EdgeResNet.Runtime.Kernels
                 ? 0 : l.WeightStride;
 
         /// <summary>
-        /// im2col values per output pixel on this CPU for this layer: also 0 where the AVX-512 or the AVX2 kernel
+        /// im2col values per output pixel on this CPU for this layer: also 0 where the AVX-512, AVX2 or NEON kernel
         /// reads the input in place (accumulator proven to fit 32 bits, unsplit weights, channels a multiple of 16).
         /// </summary>
         public static int Im2ColShortsPerPixel(QLayer l, bool splitWeights)
         {
 #if NET
-            // both x86 kernels (AVX-512 and AVX2; every AVX-512 CPU has AVX2) read the input through tap tables
-            if (System.Runtime.Intrinsics.X86.Avx2.IsSupported && !splitWeights && l.AccumulatorBits <= 32 && l.InC % 16 == 0) return 0;
+            // every SIMD kernel (AVX-512, AVX2 and NEON; every AVX-512 CPU has AVX2) reads the input through tap tables
+            if ((System.Runtime.Intrinsics.X86.Avx2.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.IsSupported) && !splitWeights && l.AccumulatorBits <= 32 && l.InC % 16 == 0) return 0;
 #endif
             return Im2ColShortsPerPixel(l);
         }

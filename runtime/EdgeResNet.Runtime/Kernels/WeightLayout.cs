@@ -8,10 +8,10 @@ namespace EdgeResNet.Runtime.Kernels
 {
     /// <summary>
     /// How a conv kernel wants a group of weights in RAM. Block 1 is rows, [channel][WeightStride]: the
-    /// reference kernel and the AVX-512 and NEON kernels read that. Block 8 is what the AVX2 kernel reads:
+    /// reference kernel and the AVX-512 kernel read that. Block 8 is what the AVX2 and NEON kernels read:
     /// channels in blocks of 8, and inside a block the K values in pairs, [k / 2][channel 0..7][k % 2], so one
-    /// 256-bit load holds 8 channels x 2 consecutive values, the operand vpmaddwd multiplies against a
-    /// broadcast input pair. The channels a group lacks to fill its last block are zero.
+    /// 256-bit load (two 128-bit NEON loads) holds 8 channels x 2 consecutive values, the operand vpmaddwd (smlal)
+    /// multiplies against a broadcast input pair. The channels a group lacks to fill its last block are zero.
     /// </summary>
     public static class WeightLayout
     {
