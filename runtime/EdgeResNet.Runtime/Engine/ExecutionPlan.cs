@@ -110,9 +110,24 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>Slack that lets a plan of several threads start its arena on a 64-byte cache line.</summary>
         public const int ArenaAlignShorts = 32;
 
-        long BuffersBytes(long arenaShorts) =>
-            2L * arenaShorts + Threads * (2L * (WeightGroupShorts * (SplitWeights ? 3L : 1L) + UnpackRowShorts) + MaxRowBytesGroup + 8L * MaxAccLongs)
-            + 8L * MaxChannels + 4L * Model.Classes;
+        long BuffersBytes(long arenaShorts) => 2L * arenaShorts + Threads * ThreadBuffersBytes + 8L * MaxChannels + 4L * Model.Classes;
+
+        /// <summary>Bytes of one thread's own buffers: its weight group (and split planes), unpack row, packed bytes and accumulators.</summary>
+        public long ThreadBuffersBytes => 2L * (WeightGroupShorts * (SplitWeights ? 3L : 1L) + UnpackRowShorts) + MaxRowBytesGroup + 8L * MaxAccLongs;
+
+        /// <summary>
+        /// At most what one more thread adds to this plan with the same bands and groups: its own buffers, its im2col rows
+        /// and its expansion-group scratch in the widest step (the steps share their band scratch, so it grows by at most that).
+        /// </summary>
+        public long ExtraThreadBytes
+        {
+            get
+            {
+                int group = 0;
+                foreach (var s in Steps) group = Math.Max(group, s.GroupShortsPerThread);
+                return ThreadBuffersBytes + 2L * (Im2ColShorts + group);
+            }
+        }
 
         /// <summary>Output channels per weight group of conv layer <paramref name="layer"/> (<see cref="GroupSizeOf"/>, fixed with the buffers).</summary>
         public int GroupSize(int layer) => _groupSizes[layer];
@@ -152,14 +167,14 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>
         /// The budget a plan of <paramref name="threads"/> threads gets unless told otherwise: the default 2 MiB plus, for each
-        /// thread past the first, that thread's own buffers (as the smallest plans measure them), so the shared part
-        /// of the plan is the one-thread plan's.
+        /// thread past the first, what a thread adds to the one-thread default plan (<see cref="ExtraThreadBytes"/>) and the
+        /// arena's alignment slack, so the one-thread plan's bands and groups fit with every thread's own share.
         /// </summary>
         public static long DefaultBudget(QModel model, int threads) =>
             threads <= 1 ? DefaultRamBudgetBytes
-                : DefaultRamBudgetBytes + (threads - 1) * (Smallest(model, threads: 2).RamBytes - Smallest(model).RamBytes);
+                : DefaultRamBudgetBytes + 2L * ArenaAlignShorts + (threads - 1) * new ExecutionPlan(model).ExtraThreadBytes;
 
-        /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one row of the widest layer if needed.</param>
+        /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one or two channel blocks of the widest layer (the planner's choice).</param>
         /// <param name="accLongs">The accumulator buffer (64-bit values).</param>
         /// <param name="ramBudgetBytes">Band heights (and a streamed segment, below what block by block needs) are chosen so the whole plan stays within this.</param>
         /// <param name="referenceKernels">Run the reference conv kernel even where the SIMD one is available.</param>
@@ -173,7 +188,23 @@ namespace EdgeResNet.Runtime.Engine
             new ExecutionPlan(model, 32768, 8192, 0, referenceKernels, threads, enforceBudget: false);
 
         readonly int _weightGroupRequest;
-        int _accRequest;
+        int _accRequest, _groupBlocks;
+
+        /// <summary>
+        /// What a plan whose weight groups hold one channel block of the widest layer is charged, in flash bytes, against one whose
+        /// groups hold two (half a percent of the image's weights): the blocked kernels (6 pixels x 16 channels on AVX2)
+        /// run a group of 8 channels at half their blocking, and stage 5's 3x3 convs (8 channels of 4,608 values per group)
+        /// took 2.2 times as long. The wider group costs RAM, so it is kept only where it reads nearly as few bytes.
+        /// </summary>
+        public long NarrowGroupCharge
+        {
+            get
+            {
+                long weights = 0;
+                foreach (var l in Model.Layers) weights += l.WeightsSize;
+                return weights / 200;
+            }
+        }
 
         /// <summary>The accumulator buffer (64-bit values) the planner falls back to where RAM is tight.</summary>
         public const int TightAccLongs = 2048;
@@ -189,23 +220,27 @@ namespace EdgeResNet.Runtime.Engine
             // Every way to run it: block by block (-1), or a streamed segment ending before each block that can read a
             // subsampled input; each with the accumulators asked for, or fewer (smaller tiles, the same flash bytes) where
             // RAM is tight. Within the budget, the fewest flash bytes per frame; over it, the least RAM.
+            // And with weight groups of two channel blocks of the widest layer, or one (less RAM; see NarrowGroupCharge).
             Recognise(model.Layers);
-            int steps = Steps.Length, best = -2, bestAcc = accLongs;
+            int steps = Steps.Length, best = -2, bestAcc = accLongs, bestBlocks = 2;
             long bestRam = 0, bestFlash = 0;
-            foreach (int acc in new[] { accLongs, Math.Min(accLongs, TightAccLongs) })
-                for (int end = -1; end < steps; end++)
-                {
-                    if (end >= 0 && !CanEndSegment(end)) continue;
-                    _accRequest = acc;
-                    Layout(end, ramBudgetBytes);
-                    long ram = RamBytes, flash = EstimatedFlashBytes();
-                    bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
-                    if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
+            foreach (int blocks in new[] { 2, 1 })
+                foreach (int acc in new[] { accLongs, Math.Min(accLongs, TightAccLongs) })
+                    for (int end = -1; end < steps; end++)
                     {
-                        best = end; bestAcc = acc; bestRam = ram; bestFlash = flash;
+                        if (end >= 0 && !CanEndSegment(end)) continue;
+                        _accRequest = acc;
+                        _groupBlocks = blocks;
+                        Layout(end, ramBudgetBytes);
+                        long ram = RamBytes, flash = EstimatedFlashBytes() + (blocks == 1 ? NarrowGroupCharge : 0);
+                        bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
+                        if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
+                        {
+                            best = end; bestAcc = acc; bestBlocks = blocks; bestRam = ram; bestFlash = flash;
+                        }
                     }
-                }
             _accRequest = bestAcc;
+            _groupBlocks = bestBlocks;
             Layout(best, ramBudgetBytes);
             // Below its budget the planner shrinks bands down to one row, so a plan still over budget is the smallest there is.
             if (enforceBudget && RamBytes > ramBudgetBytes)
@@ -270,7 +305,7 @@ namespace EdgeResNet.Runtime.Engine
                 Kernels[i] = ConvDispatch.Select(l, SimdKernels);
                 SplitWeights |= Kernels[i] == ConvKernel.SimdSplit;
                 int block = ConvDispatch.ChannelBlock(Kernels[i]);
-                WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride * block);
+                WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride * block * (block > 1 ? _groupBlocks : 1));
                 if (block > 1) UnpackRowShorts = Math.Max(UnpackRowShorts, l.WeightStride);
                 MaxAccLongs = Math.Max(MaxAccLongs, l.OutW);
                 Im2ColShorts = Math.Max(Im2ColShorts, ConvDispatch.ScratchShortsPerRow(l, Kernels[i]));

@@ -352,15 +352,17 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>
         /// Cuts channels [coStart, coEnd) into items the threads claim as they go, not a fixed share each: the cores of a
         /// shared host do not run at one speed, and a fixed split waits for the slowest. One thread takes whole groups; more
-        /// take about four items each, in whole cache lines of channels (32) where a group is that wide, at most a group.
+        /// take about four items each, in whole cache lines of channels (32).
         /// </summary>
         void ShareChannels(int coStart, int coEnd, int group)
         {
             int perItem = (coEnd - coStart + 4 * Plan.Threads - 1) / (4 * Plan.Threads);
             _itemStart = coStart;
             _itemEnd = coEnd;
-            // items of whole cache lines of output where the group allows (32 int16 channels = 64 B)
-            _itemSize = Plan.Threads == 1 ? group : Math.Max(8, Math.Min(group, (perItem + 31) & ~31));
+            // Items of whole cache lines of output (32 int16 channels = 64 B), several groups where groups are narrower: two threads
+            // writing channels of one pixel's cache line would pass that line to and fro (stage 5's 3x3 convs, groups of 8 channels,
+            // took longer on two threads than on one). At most a group where groups are wider.
+            _itemSize = Plan.Threads == 1 ? group : Math.Max(8, Math.Min(Math.Max(group, 32), (perItem + 31) & ~31));
             _nextItem = 0;
         }
 
