@@ -1,4 +1,5 @@
 using EdgeResNet.Runtime;
+using EdgeResNet.Runtime.Kernels;
 using EdgeResNet.Runtime.Engine;
 using EdgeResNet.Runtime.Flash;
 using EdgeResNet.Tools.Evaluation;
@@ -77,6 +78,40 @@ public sealed class RealModelTests
             var model = Quantizer.Quantize(net, _calibration, new QuantOptions(10, 16, scheme));
             return _quantized[scheme] = (model, FlashImageWriter.ToBytes(model));
         }
+    }
+
+    /// <summary>
+    /// The two-block weight groups the planner puts in the arena (stage 4's and 5's wide 3x3 rows) overlap nothing their step
+    /// uses: its input, its output, its ring and band scratch, the im2col rows, nor each other's thread. Checked here from the
+    /// steps' own offsets and sizes, on the plans whose photos the bit-exact test runs.
+    /// </summary>
+    [TestMethod]
+    public void ArenaWeightGroupsLieWhereTheirStepHasNothing()
+    {
+        if (FastConv.WeightChannelBlock == 1) Assert.Inconclusive("this CPU's kernel reads weight rows (block 1): no two-block groups to place");
+        var (model, _) = Quantized(BnScheme.Separate);
+        int placed = 0;
+        foreach (var plan in new[] { new ExecutionPlan(model), new ExecutionPlan(model, ramBudgetBytes: 1 << 20), ExecutionPlan.Smallest(model),
+            new ExecutionPlan(model, ramBudgetBytes: ExecutionPlan.DefaultBudget(model, 2), threads: 2) })
+            foreach (var s in plan.Steps)
+                foreach (int i in new[] { s.A, s.B, s.C, s.P, s.Fc })
+                {
+                    if (i < 0 || plan.ArenaGroupOffset(i, 0) < 0) continue;
+                    Assert.IsFalse(s.Streamed, $"{plan.Layers[i].Name}: a streamed step keeps its groups in the threads' buffers");
+                    int size = WeightLayout.Shorts(plan.GroupSize(i), plan.Layers[i].WeightStride, FastConv.WeightChannelBlock);
+                    var used = new List<(int At, int Length, string What)> { (s.RingOffset, s.ScratchTotal, "ring and band scratch"), (plan.Im2ColOffset(0), plan.ArenaShorts - plan.Im2ColOffset(0), "im2col rows") };
+                    if (s.Kind == StepKind.Head) used.Add((s.InputOffset, plan.Layers[s.Gap].InSize, "input"));
+                    else { used.Add((s.InputOffset, plan.Layers[s.A].InSize, "input")); used.Add((s.OutputOffset, plan.Layers[s.C].OutSize, "output")); }
+                    for (int t = 0; t < plan.Threads; t++)
+                    {
+                        int at = plan.ArenaGroupOffset(i, t);
+                        Assert.AreEqual(plan.ArenaGroupOffset(i, 0) + t * size, at, "the threads' groups lie side by side");
+                        foreach (var (uAt, uLength, what) in used)
+                            Assert.IsTrue(at + size <= uAt || uAt + uLength <= at, $"{plan.Layers[i].Name}, thread {t}: its group [{at}, {at + size}) overlaps the step's {what} [{uAt}, {uAt + uLength})");
+                    }
+                    placed++;
+                }
+        Assert.IsGreaterThanOrEqualTo(20, placed, "stage 4's and 5's 3x3 convs take their groups in the arena in these plans");
     }
 
     [TestMethod]

@@ -236,7 +236,7 @@ namespace EdgeResNet.Runtime.Engine
                         _accRequest = acc;
                         _groupBlocks = blocks;
                         Layout(end, ramBudgetBytes);
-                        long ram = RamBytes, flash = EstimatedFlashBytes() + (blocks == 1 ? NarrowGroupCharge : 0);
+                        long ram = RamBytes, flash = EstimatedFlashBytes() + (HasNarrowGroups ? NarrowGroupCharge : 0);
                         bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
                         if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
                         {
@@ -391,6 +391,65 @@ namespace EdgeResNet.Runtime.Engine
                 CheckInPlace(s);
             }
             if (segmentEnd >= 0) PlanSegment(ramBudgetBytes);
+            PlaceArenaGroups(first);
+        }
+
+        /// <summary>Per conv layer, where in the arena thread 0's weight group lies (-1: in the thread's own buffer); see <see cref="PlaceArenaGroups"/>.</summary>
+        int[] _arenaGroups = new int[0];
+
+        /// <summary>Where thread <paramref name="thread"/>'s weight group of layer <paramref name="layer"/> lies in the arena, or -1: in the thread's own buffer.</summary>
+        public int ArenaGroupOffset(int layer, int thread) =>
+            _arenaGroups[layer] < 0 ? -1 : _arenaGroups[layer] + thread * ArenaGroupShorts(Layers[layer], Kernels[layer]);
+
+        static int ArenaGroupShorts(QLayer l, ConvKernel kernel) => WeightLayout.Shorts(TwoBlocks(l, kernel), l.WeightStride, ConvDispatch.ChannelBlock(kernel));
+
+        static int TwoBlocks(QLayer l, ConvKernel kernel) => Math.Min(l.OutC, 2 * ConvDispatch.ChannelBlock(kernel));
+
+        /// <summary>Whether some layer runs weight groups narrower than two channel blocks (the blocked kernels' full width) where it has that many channels.</summary>
+        public bool HasNarrowGroups
+        {
+            get
+            {
+                for (int i = 0; i < Layers.Length; i++)
+                    if (Layers[i].Op == QOp.Conv && ConvDispatch.ChannelBlock(Kernels[i]) > 1 && _groupSizes[i] < TwoBlocks(Layers[i], Kernels[i])) return true;
+                return false;
+            }
+        }
+
+        /// <summary>
+        /// A conv of a block-by-block step whose rows are too wide for two channel blocks in the weight buffer (stage 5's 3x3
+        /// convs in a plan with the narrow buffer) gets its two-block group in the arena instead, where the step leaves room:
+        /// below the lowest of the step's tensors and scratch (a tensor an earlier step no longer needs), or past the step's
+        /// tensors and band scratch, below the im2col rows (after a segment, the segment's region is free).
+        /// Nothing else of the step lies there, so the group costs no RAM; the kernel then runs its full 6 x 16 blocks.
+        /// Only kernels that requantise from their registers (no accumulators, no split planes sized by the buffer) qualify.
+        /// </summary>
+        void PlaceArenaGroups(int first)
+        {
+            _arenaGroups = new int[Layers.Length];
+            for (int i = 0; i < _arenaGroups.Length; i++) _arenaGroups[i] = -1;
+            for (int k = first; k < Steps.Length; k++)
+            {
+                var s = Steps[k];
+                if (s.Streamed) continue;
+                int low = s.RingOffset, high = (Math.Max(TensorsEnd(s), s.RingOffset + s.ScratchTotal) + ArenaAlignShorts - 1) / ArenaAlignShorts * ArenaAlignShorts;
+                if (s.Kind == StepKind.Bottleneck) low = Math.Min(low, Math.Min(s.InputOffset, s.OutputOffset));
+                else if (s.Kind == StepKind.Head) low = Math.Min(low, s.InputOffset);
+                else continue;
+                foreach (int i in new[] { s.A, s.B, s.P, s.Fc })
+                {
+                    if (i < 0) continue;
+                    var l = Layers[i];
+                    int wide = TwoBlocks(l, Kernels[i]);
+                    if (Kernels[i] != ConvKernel.Simd || ConvDispatch.ChannelBlock(Kernels[i]) == 1 || _groupSizes[i] >= wide
+                        || ConvDispatch.UsesAccumulators(l, Kernels[i], wide)) continue;
+                    long need = (long)Threads * ArenaGroupShorts(l, Kernels[i]);
+                    if (need <= low) _arenaGroups[i] = 0;
+                    else if (high + need <= WorkShorts) _arenaGroups[i] = high;
+                    else continue;
+                    _groupSizes[i] = wide;
+                }
+            }
         }
 
         /// <summary>
@@ -768,6 +827,9 @@ namespace EdgeResNet.Runtime.Engine
                 text += $"window {w}: {Windows[w].Rows} rows x {2L * Windows[w].RowShorts:N0} B = {2L * Windows[w].Shorts:N0} B@{2L * Windows[w].Offset:N0}\n";
             if (SegmentEnd >= 0)
                 text += $"segment: steps 1-{SegmentEnd + 1} streamed in {BandStep.Length} bands; its last step writes every {SinkStride}th row and column, {2L * SinkShorts:N0} B@{2L * SinkOffset:N0}, the next step's input\n";
+            for (int i = 0; i < Layers.Length; i++)
+                if (_arenaGroups[i] >= 0)
+                    text += $"weight group of {Layers[i].Name} in the arena: {GroupSize(i)} channels, {2L * Threads * ArenaGroupShorts(Layers[i], Kernels[i]):N0} B@{2L * _arenaGroups[i]:N0}\n";
             return text;
         }
     }

@@ -393,12 +393,17 @@ namespace EdgeResNet.Runtime.Engine
             var kernel = Plan.Kernels[call.Layer];
             int im2colRow = ConvDispatch.ScratchShortsPerRow(l, kernel), block = ConvDispatch.ChannelBlock(kernel);
             var im2col = Arena(lane.Im2ColOffset, Plan.Im2ColShorts);
+            int arenaGroup = Plan.ArenaGroupOffset(call.Layer, lane.Index);
             for (int co = co0; co < co1; co += g)
             {
                 int n = Math.Min(g, co1 - co);
                 _image.ReadBnTables(l, co, n, _multipliers, _offsets, lane.Packed);
-                var weights = new Span<short>(lane.Weights, 0, WeightLayout.Shorts(n, l.WeightStride, block));
-                _image.ReadWeightRows(l, co, n, lane.Packed, weights, block, lane.Row);
+                int shorts = WeightLayout.Shorts(n, l.WeightStride, block);
+                var weights = arenaGroup >= 0 ? Arena(arenaGroup, shorts) : new Span<short>(lane.Weights, 0, shorts);
+                // in as many reads as the packed bytes hold (an arena group is wider than they are), whole blocks each
+                int chunk = Math.Max(block, Math.Min(n, lane.Packed.Length / l.RowBytes) / block * block);
+                for (int c = 0; c < n; c += chunk)
+                    _image.ReadWeightRows(l, co + c, Math.Min(chunk, n - c), lane.Packed, weights.Slice(c * l.WeightStride), block, lane.Row);
                 int accRows = ConvDispatch.UsesAccumulators(l, kernel, n) ? lane.Acc.Length / (l.OutW * n) : int.MaxValue;
                 int rowsPerCall = Math.Max(1, Math.Min(im2colRow == 0 ? call.Oy1 - call.Oy0 : Plan.Im2ColShorts / im2colRow, accRows));
                 for (int oy = call.Oy0; oy < call.Oy1; oy += rowsPerCall)
