@@ -268,7 +268,7 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>
         /// Thread <paramref name="lane"/>'s share of a bottleneck band's C convolution and Add: the channels it claims
-        /// (<see cref="ClaimChannels"/>), group by group, each computed into the thread's own group scratch, then added to the
+        /// (<see cref="ClaimItem"/>), group by group, each computed into the thread's own group scratch, then added to the
         /// shortcut into the block output.
         /// </summary>
         void ConvAddGroups(Lane lane)
@@ -282,7 +282,7 @@ namespace EdgeResNet.Runtime.Engine
             var group = Arena(groupAt, s.GroupShortsPerThread);
             int w = c.OutW, channels = c.OutC, gSize = Plan.GroupSize(s.C), r0 = _r0, r1 = _r1, xBase = _xBase, yBase = _yBase;
             bool cFirst = add.Input0 == s.C + 1, projected = s.P >= 0 && !s.ShortcutIntoOutput, intoOutput = s.ShortcutIntoOutput;
-            while (ClaimChannels(out int first, out int end))
+            while (ClaimItem(out int first, out int end))
                 for (int co = first; co < end; co += gSize)
                 {
                     int n = Math.Min(gSize, end - co);
@@ -336,17 +336,37 @@ namespace EdgeResNet.Runtime.Engine
 
         ConvCall _call;
 
-        /// <summary>A conv call, its channels shared among the threads (<see cref="ShareChannels"/>).</summary>
+        /// <summary>
+        /// A conv call, its channels shared among the threads (<see cref="ShareChannels"/>); or, for a layer the kernel copies
+        /// im2col rows for (the stem) whose channels are one weight group, its output rows: thread 0 reads the group once and
+        /// every thread runs rows of it, so no two threads copy the same im2col rows.
+        /// </summary>
         void ConvRows(ConvCall call)
         {
             if (call.Oy1 <= call.Oy0) return;
             _call = call;
-            ShareChannels(call.CoStart, call.CoEnd, Plan.GroupSize(call.Layer));
-            Parallel(Job.Conv);
+            var l = _layers[call.Layer];
+            int g = Plan.GroupSize(call.Layer), im2colRow = ConvDispatch.ScratchShortsPerRow(l, Plan.Kernels[call.Layer]);
+            if (Plan.Threads > 1 && im2colRow > 0 && call.CoEnd - call.CoStart <= g && Plan.ArenaGroupOffset(call.Layer, 0) < 0)
+            {
+                _sharedWeightShorts = LoadGroup(_lanes[0], call.Layer, call.CoStart, call.CoEnd - call.CoStart).Length;
+                _itemStart = call.Oy0;
+                _itemEnd = call.Oy1;
+                _itemSize = RowsPerCall(l, call.Layer, call.CoEnd - call.CoStart, call.Oy1 - call.Oy0, _lanes[0]);
+                _nextItem = 0;
+                Parallel(Job.ConvByRows);
+            }
+            else
+            {
+                ShareChannels(call.CoStart, call.CoEnd, g);
+                Parallel(Job.Conv);
+            }
             _afterLayer?.Invoke(call.Layer);
         }
 
-        // The job's channels, in items the threads claim one at a time: item i is [_itemStart + i * _itemSize, ...) within _itemEnd.
+        int _sharedWeightShorts; // of a ConvByRows job: thread 0's weight group, which every thread reads
+
+        // The job's channels (or rows), in items the threads claim one at a time: item i is [_itemStart + i * _itemSize, ...) within _itemEnd.
         int _itemStart, _itemEnd, _itemSize, _nextItem;
 
         /// <summary>
@@ -366,8 +386,8 @@ namespace EdgeResNet.Runtime.Engine
             _nextItem = 0;
         }
 
-        /// <summary>The channels of the next unclaimed item of the job, or false when none is left.</summary>
-        bool ClaimChannels(out int lo, out int hi)
+        /// <summary>The channels (or rows) of the next unclaimed item of the job, or false when none is left.</summary>
+        bool ClaimItem(out int lo, out int hi)
         {
 #if NANOFRAMEWORK
             int item = _nextItem++; // one thread
@@ -385,40 +405,62 @@ namespace EdgeResNet.Runtime.Engine
         /// </summary>
         void ConvLane(Lane lane, ConvCall call, int co0, int co1)
         {
+            int g = Plan.GroupSize(call.Layer);
+            for (int co = co0; co < co1; co += g)
+            {
+                int n = Math.Min(g, co1 - co);
+                RunRows(lane, call, LoadGroup(lane, call.Layer, co, n), co, n, call.Oy0, call.Oy1);
+            }
+        }
+
+        /// <summary>
+        /// Reads the BN tables and weights of channels [co, co + n) of a conv layer into the lane's group (or its group in the
+        /// arena), in as many reads as the packed bytes hold (an arena group is wider than they are), whole blocks each.
+        /// </summary>
+        Span<short> LoadGroup(Lane lane, int layer, int co, int n)
+        {
+            var l = _layers[layer];
+            int block = ConvDispatch.ChannelBlock(Plan.Kernels[layer]), arenaGroup = Plan.ArenaGroupOffset(layer, lane.Index);
+            _image.ReadBnTables(l, co, n, _multipliers, _offsets, lane.Packed);
+            int shorts = WeightLayout.Shorts(n, l.WeightStride, block);
+            var weights = arenaGroup >= 0 ? Arena(arenaGroup, shorts) : new Span<short>(lane.Weights, 0, shorts);
+            int chunk = Math.Max(block, Math.Min(n, lane.Packed.Length / l.RowBytes) / block * block);
+            for (int c = 0; c < n; c += chunk)
+                _image.ReadWeightRows(l, co + c, Math.Min(chunk, n - c), lane.Packed, weights.Slice(c * l.WeightStride), block, lane.Row);
+            return weights;
+        }
+
+        /// <summary>Output rows per kernel call: as many as the im2col rows and, where the kernel sums into them, the accumulators hold.</summary>
+        int RowsPerCall(QLayer l, int layer, int n, int rows, Lane lane)
+        {
+            var kernel = Plan.Kernels[layer];
+            int im2colRow = ConvDispatch.ScratchShortsPerRow(l, kernel);
+            int accRows = ConvDispatch.UsesAccumulators(l, kernel, n) ? lane.Acc.Length / (l.OutW * n) : int.MaxValue;
+            return Math.Max(1, Math.Min(im2colRow == 0 ? rows : Plan.Im2ColShorts / im2colRow, accRows));
+        }
+
+        /// <summary>Output rows [oy0, oy1) of channels [co, co + n) of a conv call on one thread, with those channels' <paramref name="weights"/>.</summary>
+        void RunRows(Lane lane, ConvCall call, Span<short> weights, int co, int n, int oy0, int oy1)
+        {
             var l = _layers[call.Layer];
             var input = Arena(call.In, call.InLength);
             var output = call.Out < 0 ? default : Arena(call.Out, call.OutLength);
             var wide = call.Out < 0 ? new Span<int>(_logits) : default;
-            int g = Plan.GroupSize(call.Layer);
             var kernel = Plan.Kernels[call.Layer];
-            int im2colRow = ConvDispatch.ScratchShortsPerRow(l, kernel), block = ConvDispatch.ChannelBlock(kernel);
             var im2col = Arena(lane.Im2ColOffset, Plan.Im2ColShorts);
-            int arenaGroup = Plan.ArenaGroupOffset(call.Layer, lane.Index);
-            for (int co = co0; co < co1; co += g)
+            int rowsPerCall = RowsPerCall(l, call.Layer, n, call.Oy1 - call.Oy0, lane);
+            for (int oy = oy0; oy < oy1; oy += rowsPerCall)
             {
-                int n = Math.Min(g, co1 - co);
-                _image.ReadBnTables(l, co, n, _multipliers, _offsets, lane.Packed);
-                int shorts = WeightLayout.Shorts(n, l.WeightStride, block);
-                var weights = arenaGroup >= 0 ? Arena(arenaGroup, shorts) : new Span<short>(lane.Weights, 0, shorts);
-                // in as many reads as the packed bytes hold (an arena group is wider than they are), whole blocks each
-                int chunk = Math.Max(block, Math.Min(n, lane.Packed.Length / l.RowBytes) / block * block);
-                for (int c = 0; c < n; c += chunk)
-                    _image.ReadWeightRows(l, co + c, Math.Min(chunk, n - c), lane.Packed, weights.Slice(c * l.WeightStride), block, lane.Row);
-                int accRows = ConvDispatch.UsesAccumulators(l, kernel, n) ? lane.Acc.Length / (l.OutW * n) : int.MaxValue;
-                int rowsPerCall = Math.Max(1, Math.Min(im2colRow == 0 ? call.Oy1 - call.Oy0 : Plan.Im2ColShorts / im2colRow, accRows));
-                for (int oy = call.Oy0; oy < call.Oy1; oy += rowsPerCall)
+                var tile = new ConvTile
                 {
-                    var tile = new ConvTile
-                    {
-                        CoStart = co, CoCount = n, OyStart = oy, OyCount = Math.Min(rowsPerCall, call.Oy1 - oy),
-                        InRowBase = call.InRowBase, OutRowBase = call.OutRowBase, OutChannelBase = co - call.OutFirstChannel, OutChannelStride = call.OutChannelStride,
-                    };
-                    ConvDispatch.Run(kernel, l, tile, input, weights, _multipliers, _offsets, output, wide, lane.Hi, lane.Lo, im2col, lane.Acc);
-                }
+                    CoStart = co, CoCount = n, OyStart = oy, OyCount = Math.Min(rowsPerCall, oy1 - oy),
+                    InRowBase = call.InRowBase, OutRowBase = call.OutRowBase, OutChannelBase = co - call.OutFirstChannel, OutChannelStride = call.OutChannelStride,
+                };
+                ConvDispatch.Run(kernel, l, tile, input, weights, _multipliers, _offsets, output, wide, lane.Hi, lane.Lo, im2col, lane.Acc);
             }
         }
 
-        enum Job { Conv, ConvAdd }
+        enum Job { Conv, ConvByRows, ConvAdd }
         Job _job;
 
         /// <summary>Runs the current job on every thread: this one as thread 0, the crew's as 1 .. T-1; returns when all are done.</summary>
@@ -434,7 +476,13 @@ namespace EdgeResNet.Runtime.Engine
         void Work(int t)
         {
             if (_job == Job.ConvAdd) { ConvAddGroups(_lanes[t]); return; }
-            while (ClaimChannels(out int lo, out int hi)) ConvLane(_lanes[t], _call, lo, hi);
+            if (_job == Job.ConvByRows)
+            {
+                var weights = new Span<short>(_lanes[0].Weights, 0, _sharedWeightShorts);
+                while (ClaimItem(out int r0, out int r1)) RunRows(_lanes[t], _call, weights, _call.CoStart, _call.CoEnd - _call.CoStart, r0, r1);
+                return;
+            }
+            while (ClaimItem(out int lo, out int hi)) ConvLane(_lanes[t], _call, lo, hi);
         }
 
         void MaxPool(QLayer pool, Span<short> input, int inRowBase, Span<short> output, int oyStart, int oyCount, int outRowBase)
