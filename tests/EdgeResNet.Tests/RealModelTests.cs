@@ -81,7 +81,7 @@ public sealed class RealModelTests
     }
 
     /// <summary>
-    /// The two-block weight groups the planner puts in the arena (stage 4's and 5's wide 3x3 rows) overlap nothing their step
+    /// The two-block weight groups the planner puts in the arena (stage 5's 4,608-value 3x3 rows) overlap nothing their step
     /// uses: its input, its output, its ring and band scratch, the im2col rows, nor each other's thread. Checked here from the
     /// steps' own offsets and sizes, on the plans whose photos the bit-exact test runs.
     /// </summary>
@@ -111,7 +111,7 @@ public sealed class RealModelTests
                     }
                     placed++;
                 }
-        Assert.IsGreaterThanOrEqualTo(20, placed, "stage 4's and 5's 3x3 convs take their groups in the arena in these plans");
+        Assert.IsGreaterThanOrEqualTo(8, placed, "stage 5's 3x3 convs take their groups in the arena in these plans");
     }
 
     [TestMethod]

@@ -134,17 +134,13 @@ namespace EdgeResNet.Runtime.Engine
         int[] _groupSizes = new int[0];
 
         /// <summary>
-        /// As many channels as the requested group size holds, but at least the planned channel blocks (the buffer is sized for
-        /// them in the widest layer), and, where the kernel needs accumulators, as one output row of them allows. Groups are not
-        /// made larger than asked: the blocked kernels stream a group's weights once per block of pixels, so larger groups leave
-        /// the L2 cache (1x1 convs of 1,024 values took twice as long in groups of 72 channels as of 32).
+        /// As many channels as the weight buffer holds and, where the kernel needs accumulators, one output row of them allows.
         /// A kernel that reads channel blocks takes whole blocks, so its group padded to a block still fits the buffer.
         /// </summary>
         int GroupSizeOf(QLayer l, ConvKernel kernel)
         {
             int block = ConvDispatch.ChannelBlock(kernel);
-            int asked = Math.Max(block > 1 ? block * _groupBlocks : 1, _weightGroupRequest / l.WeightStride / block * block);
-            int group = Math.Max(1, Math.Min(l.OutC, Math.Min(asked, WeightGroupShorts / l.WeightStride / block * block)));
+            int group = Math.Max(1, Math.Min(l.OutC, WeightGroupShorts / l.WeightStride / block * block));
             return ConvDispatch.UsesAccumulators(l, kernel, group) ? Math.Max(1, Math.Min(group, MaxAccLongs / l.OutW)) : group;
         }
 
@@ -178,7 +174,7 @@ namespace EdgeResNet.Runtime.Engine
             threads <= 1 ? DefaultRamBudgetBytes
                 : DefaultRamBudgetBytes + 2L * ArenaAlignShorts + (threads - 1) * new ExecutionPlan(model).ExtraThreadBytes;
 
-        /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one or two channel blocks of the widest layer (the planner's choice).</param>
+        /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one channel block of the widest layer if needed (wider layers take two-block groups from the arena where it has room: <see cref="PlaceArenaGroups"/>).</param>
         /// <param name="accLongs">The accumulator buffer (64-bit values).</param>
         /// <param name="ramBudgetBytes">Band heights (and a streamed segment, below what block by block needs) are chosen so the whole plan stays within this.</param>
         /// <param name="referenceKernels">Run the reference conv kernel even where the SIMD one is available.</param>
@@ -192,23 +188,7 @@ namespace EdgeResNet.Runtime.Engine
             new ExecutionPlan(model, 32768, 8192, 0, referenceKernels, threads, enforceBudget: false);
 
         readonly int _weightGroupRequest;
-        int _accRequest, _groupBlocks;
-
-        /// <summary>
-        /// What a plan whose weight groups hold one channel block of the widest layer is charged, in flash bytes, against one whose
-        /// groups hold two (half a percent of the image's weights): the blocked kernels (6 pixels x 16 channels on AVX2)
-        /// run a group of 8 channels at half their blocking, and stage 5's 3x3 convs (8 channels of 4,608 values per group)
-        /// took 2.2 times as long. The wider group costs RAM, so it is kept only where it reads nearly as few bytes.
-        /// </summary>
-        public long NarrowGroupCharge
-        {
-            get
-            {
-                long weights = 0;
-                foreach (var l in Model.Layers) weights += l.WeightsSize;
-                return weights / 200;
-            }
-        }
+        int _accRequest;
 
         /// <summary>The accumulator buffer (64-bit values) the planner falls back to where RAM is tight.</summary>
         public const int TightAccLongs = 2048;
@@ -224,27 +204,23 @@ namespace EdgeResNet.Runtime.Engine
             // Every way to run it: block by block (-1), or a streamed segment ending before each block that can read a
             // subsampled input; each with the accumulators asked for, or fewer (smaller tiles, the same flash bytes) where
             // RAM is tight. Within the budget, the fewest flash bytes per frame; over it, the least RAM.
-            // And with weight groups of two channel blocks of the widest layer, or one (less RAM; see NarrowGroupCharge).
             Recognise(model.Layers);
-            int steps = Steps.Length, best = -2, bestAcc = accLongs, bestBlocks = 2;
+            int steps = Steps.Length, best = -2, bestAcc = accLongs;
             long bestRam = 0, bestFlash = 0;
-            foreach (int blocks in new[] { 2, 1 })
-                foreach (int acc in new[] { accLongs, Math.Min(accLongs, TightAccLongs) })
-                    for (int end = -1; end < steps; end++)
+            foreach (int acc in new[] { accLongs, Math.Min(accLongs, TightAccLongs) })
+                for (int end = -1; end < steps; end++)
+                {
+                    if (end >= 0 && !CanEndSegment(end)) continue;
+                    _accRequest = acc;
+                    Layout(end, ramBudgetBytes);
+                    long ram = RamBytes, flash = EstimatedFlashBytes();
+                    bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
+                    if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
                     {
-                        if (end >= 0 && !CanEndSegment(end)) continue;
-                        _accRequest = acc;
-                        _groupBlocks = blocks;
-                        Layout(end, ramBudgetBytes);
-                        long ram = RamBytes, flash = EstimatedFlashBytes() + (HasNarrowGroups ? NarrowGroupCharge : 0);
-                        bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
-                        if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
-                        {
-                            best = end; bestAcc = acc; bestBlocks = blocks; bestRam = ram; bestFlash = flash;
-                        }
+                        best = end; bestAcc = acc; bestRam = ram; bestFlash = flash;
                     }
+                }
             _accRequest = bestAcc;
-            _groupBlocks = bestBlocks;
             Layout(best, ramBudgetBytes);
             // Below its budget the planner shrinks bands down to one row, so a plan still over budget is the smallest there is.
             if (enforceBudget && RamBytes > ramBudgetBytes)
@@ -309,7 +285,7 @@ namespace EdgeResNet.Runtime.Engine
                 Kernels[i] = ConvDispatch.Select(l, SimdKernels);
                 SplitWeights |= Kernels[i] == ConvKernel.SimdSplit;
                 int block = ConvDispatch.ChannelBlock(Kernels[i]);
-                WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride * block * (block > 1 ? _groupBlocks : 1));
+                WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride * block);
                 if (block > 1) UnpackRowShorts = Math.Max(UnpackRowShorts, l.WeightStride);
                 MaxAccLongs = Math.Max(MaxAccLongs, l.OutW);
                 Im2ColShorts = Math.Max(Im2ColShorts, ConvDispatch.ScratchShortsPerRow(l, Kernels[i]));
@@ -404,17 +380,6 @@ namespace EdgeResNet.Runtime.Engine
         static int ArenaGroupShorts(QLayer l, ConvKernel kernel) => WeightLayout.Shorts(TwoBlocks(l, kernel), l.WeightStride, ConvDispatch.ChannelBlock(kernel));
 
         static int TwoBlocks(QLayer l, ConvKernel kernel) => Math.Min(l.OutC, 2 * ConvDispatch.ChannelBlock(kernel));
-
-        /// <summary>Whether some layer runs weight groups narrower than two channel blocks (the blocked kernels' full width) where it has that many channels.</summary>
-        public bool HasNarrowGroups
-        {
-            get
-            {
-                for (int i = 0; i < Layers.Length; i++)
-                    if (Layers[i].Op == QOp.Conv && ConvDispatch.ChannelBlock(Kernels[i]) > 1 && _groupSizes[i] < TwoBlocks(Layers[i], Kernels[i])) return true;
-                return false;
-            }
-        }
 
         /// <summary>
         /// A conv of a block-by-block step whose rows are too wide for two channel blocks in the weight buffer (stage 5's 3x3
