@@ -57,7 +57,7 @@ namespace EdgeResNet.Runtime.Kernels
         {
 #if NET
             if (simd && FastConv.IsSupported)
-                return System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? "AVX-512 int16 multiply-add, implicit im2col"
+                return FastConv.Avx512Kernel ? "AVX-512 vpmaddwd, 6 pixels x 32 channels in registers"
                     : System.Runtime.Intrinsics.X86.AvxVnni.IsSupported ? "AVX-VNNI vpdpwssd, 6 pixels x 16 channels in registers"
                     : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "AVX2 vpmaddwd, 6 pixels x 16 channels in registers" : "arm64 NEON smlal/smlal2, 6 pixels x 8 channels in registers";
 #endif

@@ -8,10 +8,10 @@ using System.Runtime.Intrinsics.X86;
 namespace EdgeResNet.Runtime.Kernels
 {
     /// <summary>
-    /// Conv with int16 x int16 -> int32 multiply-add (AVX-512 and AVX2 vpmaddwd, 32 and 16 MACs per
-    /// instruction; arm64 NEON smlal/smlal2, 4 MACs each). The AVX2 and NEON kernels share one structure
-    /// (<see cref="BlockedTile"/>): register-blocked over pair-interleaved weights, the input read in place,
-    /// requantised straight from the registers where the bound fits 32 bits.
+    /// Conv with int16 x int16 -> int32 multiply-add (AVX-512 and AVX2 vpmaddwd, 32 and 16 MACs per instruction, or
+    /// AVX-VNNI vpdpwssd; arm64 NEON smlal, 4 MACs each). All three share one structure (<see cref="BlockedTile"/>):
+    /// register-blocked over pair-interleaved weights, the input read in place, requantised straight from the
+    /// registers where the bound fits 32 bits.
     /// bit-exact with <see cref="ReferenceKernels.Conv"/>: lanes accumulate in int32 over chunks of K
     /// short enough that no lane can overflow (|w| &lt;= 2^9, |x| &lt;= 2^15, 64 products per lane per
     /// chunk), then flush into 64-bit sums; a layer whose proven bound fits 32 bits takes all of K
@@ -19,25 +19,23 @@ namespace EdgeResNet.Runtime.Kernels
     /// </summary>
     public static unsafe partial class FastConv
     {
-        const int SafeChunk = 512;
-
-        /// <summary>AVX-512 requantises 16 channels at a time with its 64-bit multiply and arithmetic shift.</summary>
-        static bool Avx512Store(QLayer l, int coCount) =>
-            Avx512DQ.IsSupported && Avx512BW.IsSupported && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
+        /// <summary>AVX-512 requantises 16 channels of 64-bit sums at a time with its 64-bit multiply and arithmetic shift: no 32-bit bound needed.</summary>
+        static bool Avx512Store(QLayer l, int coCount) => Avx512Kernel && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
 
         /// <summary>AVX2 has no 64-bit multiply or arithmetic shift: its path multiplies 32 x 32 -> 64 bits, exact where the proven bound fits 32 bits.</summary>
         static bool Avx2Store(QLayer l, int coCount) =>
-            !Avx512Store(l, coCount) && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8;
-
-        /// <summary>
-        /// AVX2 with a 32-bit bound (unsplit weights, at least one block of 8 channels) requantises straight from the
-        /// accumulator registers: no 64-bit sums in between, so the tile needs no accumulator buffer.
-        /// </summary>
-        public static bool RequantisesFromRegisters(QLayer l, int coCount, bool split) => !split && (Avx2Store(l, coCount) || NeonStore(l, coCount));
+            !Avx512Kernel && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8;
 
         /// <summary>NEON multiplies 32 x 32 -> 64 bits (smull) and shifts arithmetically: exact where the proven bound fits 32 bits.</summary>
         static bool NeonStore(QLayer l, int coCount) =>
             AdvSimd.Arm64.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 4;
+
+        /// <summary>
+        /// A tile with a 32-bit bound (unsplit weights) requantises straight from the accumulator registers: no 64-bit sums
+        /// in between, so it needs no accumulator buffer. AVX-512 does so for any channel count, AVX2 from one block of 8, NEON from 4.
+        /// </summary>
+        public static bool RequantisesFromRegisters(QLayer l, int coCount, bool split) =>
+            !split && (Avx512Kernel && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 || Avx2Store(l, coCount) || NeonStore(l, coCount));
 
         /// <param name="weightsHi">The tile's weights in the layout of <see cref="WeightChannelBlock"/> (<see cref="WeightLayout"/>: rows, or
         /// 8-channel blocks of pairs on AVX2 and NEON), or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
@@ -50,14 +48,13 @@ namespace EdgeResNet.Runtime.Kernels
             int kp = l.WeightStride, pixels = t.OyCount * l.OutW, coCount = t.CoCount;
             bool split = weightsLo.Length > 0;
             bool exact32 = !split && l.AccumulatorBits <= 32;
-            int chunk = exact32 ? kp : SafeChunk;
             bool avx512Store = Avx512Store(l, coCount), avx2Store = Avx2Store(l, coCount);
             bool neonStore = NeonStore(l, coCount);
             bool vectorStore = avx512Store || avx2Store || neonStore;
             bool fused = RequantisesFromRegisters(l, coCount, split);
-            int padded = (coCount + 7) & ~7; // the blocked kernels requantise whole blocks of 8 channels
-            Span<long> mul = vectorStore ? stackalloc long[padded] : default, add = vectorStore ? stackalloc long[padded] : default;
-            if (vectorStore)
+            int padded = (coCount + 15) & ~15; // the blocked kernels requantise whole blocks of 8 or 16 channels
+            Span<long> mul = vectorStore || fused ? stackalloc long[padded] : default, add = vectorStore || fused ? stackalloc long[padded] : default;
+            if (vectorStore || fused)
                 for (int c = 0; c < coCount; c++)
                 {
                     mul[c] = multipliers[t.CoStart + c];
@@ -74,12 +71,7 @@ namespace EdgeResNet.Runtime.Kernels
             fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
             fixed (long* s = acc, m = mul, o = add)
             {
-                if (Avx512BW.IsSupported)
-                {
-                    TapTile(l, t, implicitRows, a, wh, chunk, s, split ? ConvDispatch.SplitShift : 0);
-                    if (split) TapTile(l, t, false, a, wl, chunk, s, 0);
-                }
-                else if (fused)
+                if (fused)
                 {
                     var rq = new Requantization(l);
                     fixed (short* y = output)
@@ -89,13 +81,10 @@ namespace EdgeResNet.Runtime.Kernels
                     }
                     return;
                 }
-                else
-                {
-                    // one lane is one output here, not a share of one: a shorter chunk keeps it exact (see BlockedTile)
-                    int laneChunk = exact32 ? kp : BlockedChunk;
-                    BlockedTile(l, t, implicitRows, a, wh, laneChunk, s, split ? ConvDispatch.SplitShift : 0, null);
-                    if (split) BlockedTile(l, t, false, a, wl, laneChunk, s, 0, null);
-                }
+                // one lane is one output here, not a share of one: a shorter chunk keeps it exact (see BlockedTile)
+                int laneChunk = exact32 ? kp : BlockedChunk;
+                BlockedTile(l, t, implicitRows, a, wh, laneChunk, s, split ? ConvDispatch.SplitShift : 0, null);
+                if (split) BlockedTile(l, t, false, a, wl, laneChunk, s, 0, null);
             }
             for (int p = 0; p < pixels; p++)
             {
@@ -115,20 +104,24 @@ namespace EdgeResNet.Runtime.Kernels
         /// </summary>
         static int RequantizeRow(QLayer l, Span<long> acc, Span<long> mul, Span<long> add, Span<short> output)
         {
-            var lo = Vector512.Create(l.Relu ? 0L : -(1L << (l.OutBits - 1)));
-            var hi = Vector512.Create((1L << (l.OutBits - 1)) - 1);
+            var rq = new Requantization(l);
             int c = 0;
             fixed (long* a = acc, m = mul, o = add)
             fixed (short* y = output)
                 for (; c + 16 <= acc.Length; c += 16)
-                {
-                    var v0 = Vector512.Load(a + c) * Vector512.Load(m + c) + Vector512.Load(o + c);
-                    var v1 = Vector512.Load(a + c + 8) * Vector512.Load(m + c + 8) + Vector512.Load(o + c + 8);
-                    v0 = Vector512.Min(Vector512.Max(Vector512.ShiftRightArithmetic(v0, l.OutShift), lo), hi);
-                    v1 = Vector512.Min(Vector512.Max(Vector512.ShiftRightArithmetic(v1, l.OutShift), lo), hi);
-                    Avx512BW.ConvertToVector256Int16(Vector512.Narrow(v0, v1)).Store(y + c);
-                }
+                    Requantize16(Vector512.Load(a + c), Vector512.Load(a + c + 8), m + c, o + c, &rq).Store(y + c);
             return c;
+        }
+
+        /// <summary>16 channels' 64-bit sums (two vectors of 8) to 16 saturated int16 outputs on AVX-512 (vpmullq, vpsraq, a clamp, vpmovdw).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector256<short> Requantize16(Vector512<long> a0, Vector512<long> a1, long* m, long* o, Requantization* rq)
+        {
+            var v0 = a0 * Vector512.Load(m) + Vector512.Load(o);
+            var v1 = a1 * Vector512.Load(m + 8) + Vector512.Load(o + 8);
+            v0 = Vector512.Min(Vector512.Max(Vector512.ShiftRightArithmetic(v0, rq->Shift), rq->Lo512), rq->Hi512);
+            v1 = Vector512.Min(Vector512.Max(Vector512.ShiftRightArithmetic(v1, rq->Shift), rq->Lo512), rq->Hi512);
+            return Avx512BW.ConvertToVector256Int16(Vector512.Narrow(v0, v1));
         }
 
         /// <summary>
@@ -175,9 +168,11 @@ namespace EdgeResNet.Runtime.Kernels
             return AdvSimd.ExtractNarrowingLower(AdvSimd.Min(AdvSimd.Max(v, rq->Lo32), rq->Hi32));
         }
 
-        /// <summary>The constants of <see cref="Requantize8"/> (AVX2) and <see cref="Requantize4Neon"/> for one layer.</summary>
+        /// <summary>The constants of <see cref="Requantize16"/> (AVX-512), <see cref="Requantize8"/> (AVX2) and <see cref="Requantize4Neon"/> for one layer.</summary>
         struct Requantization
         {
+            public Vector512<long> Lo512, Hi512;
+            public int Shift;
             public Vector256<long> Lo, Hi, Sign;
             public Vector128<long> Count, NegativeCount;
             public Vector128<int> Lo32, Hi32;
@@ -186,6 +181,9 @@ namespace EdgeResNet.Runtime.Kernels
             public Requantization(QLayer l)
             {
                 long lo = l.Relu ? 0L : -(1L << (l.OutBits - 1)), hi = (1L << (l.OutBits - 1)) - 1;
+                Lo512 = Vector512.Create(lo);
+                Hi512 = Vector512.Create(hi);
+                Shift = l.OutShift;
                 Lo = Vector256.Create(lo);
                 Hi = Vector256.Create(hi);
                 Lo32 = Vector128.Create((int)lo);
@@ -239,32 +237,6 @@ namespace EdgeResNet.Runtime.Kernels
         }
 
         /// <summary>
-        /// AVX-512: acc[p][c] += dot(pixel p, weight row c) * 2^shift in 4x4 blocks (edges repeat the last
-        /// pixel or channel and drop the extra results). A pixel is a table of taps, each a pointer to
-        /// <c>seg</c> values: with <paramref name="implicitRows"/> the kernel taps read the input tensor in
-        /// place (padding taps read a zero row: no im2col copy); otherwise one tap, the pixel's row in <paramref name="a"/>.
-        /// </summary>
-        static void TapTile(QLayer l, ConvTile t, bool implicitRows, short* a, short* w, int chunk, long* acc, int shift)
-        {
-            int kp = l.WeightStride, pixels = t.OyCount * l.OutW, cols = t.CoCount;
-            int taps = implicitRows ? l.KernelH * l.KernelW : 1, seg = implicitRows ? l.InC : kp;
-            short* zero = stackalloc short[implicitRows ? seg : 1]; // stackalloc is zeroed: the padding taps' row
-            short** table = stackalloc short*[4 * taps];
-            long* r = stackalloc long[16];
-            for (int p0 = 0; p0 < pixels; p0 += 4)
-            {
-                for (int q = 0; q < 4; q++) PixelTaps(l, t, implicitRows, a, zero, Math.Min(p0 + q, pixels - 1), table + q * taps);
-                for (int c0 = 0; c0 < cols; c0 += 4)
-                {
-                    Dot4x4Taps(table, taps, seg, w + (long)c0 * kp, w + (long)Math.Min(c0 + 1, cols - 1) * kp, w + (long)Math.Min(c0 + 2, cols - 1) * kp,
-                        w + (long)Math.Min(c0 + 3, cols - 1) * kp, implicitRows ? seg : chunk, r);
-                    for (int q = 0; q < 4 && p0 + q < pixels; q++)
-                        for (int c = 0; c < 4 && c0 + c < cols; c++) acc[(p0 + q) * cols + c0 + c] += r[q * 4 + c] << shift;
-                }
-            }
-        }
-
-        /// <summary>
         /// The taps of output pixel <paramref name="p"/> of the tile: with <paramref name="implicitRows"/> one pointer per kernel
         /// position, at that input pixel's channels in the input tensor (<paramref name="zero"/> where it is padding); otherwise
         /// one, the pixel's row in <paramref name="a"/> (im2col or direct rows).
@@ -281,68 +253,29 @@ namespace EdgeResNet.Runtime.Kernels
             }
         }
 
-        /// <summary>
-        /// Four pixels (tap tables) against four weight rows, 16 accumulators in AVX-512 registers.
-        /// Lanes flush into 64-bit sums every <paramref name="chunk"/> values of a segment; int.MaxValue means
-        /// never before the end, allowed only where the layer's proven bound fits 32 bits.
-        /// </summary>
-        static void Dot4x4Taps(short** table, int taps, int seg, short* w0, short* w1, short* w2, short* w3, int chunk, long* r)
-        {
-            for (int i = 0; i < 16; i++) r[i] = 0;
-            bool chunked = chunk < seg; // only with one tap (im2col or direct rows)
-            for (int k0 = 0; k0 < seg; k0 += chunked ? chunk : seg)
-            {
-                int kEnd = chunked ? Math.Min(seg, k0 + chunk) : seg;
-                Vector512<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
-                Vector512<int> c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
-                for (int tap = 0; tap < taps; tap++)
-                {
-                    short* a0 = table[tap], a1 = table[taps + tap], a2 = table[2 * taps + tap], a3 = table[3 * taps + tap];
-                    short* v0 = w0 + tap * seg, v1 = w1 + tap * seg, v2 = w2 + tap * seg, v3 = w3 + tap * seg;
-                    for (int k = k0; k < kEnd; k += 32)
-                    {
-                        bool half = k + 32 > kEnd;
-                        var x0 = Load32(a0 + k, half); var x1 = Load32(a1 + k, half); var x2 = Load32(a2 + k, half); var x3 = Load32(a3 + k, half);
-                        var v = Load32(v0 + k, half);
-                        c00 += Avx512BW.MultiplyAddAdjacent(x0, v); c10 += Avx512BW.MultiplyAddAdjacent(x1, v); c20 += Avx512BW.MultiplyAddAdjacent(x2, v); c30 += Avx512BW.MultiplyAddAdjacent(x3, v);
-                        v = Load32(v1 + k, half);
-                        c01 += Avx512BW.MultiplyAddAdjacent(x0, v); c11 += Avx512BW.MultiplyAddAdjacent(x1, v); c21 += Avx512BW.MultiplyAddAdjacent(x2, v); c31 += Avx512BW.MultiplyAddAdjacent(x3, v);
-                        v = Load32(v2 + k, half);
-                        c02 += Avx512BW.MultiplyAddAdjacent(x0, v); c12 += Avx512BW.MultiplyAddAdjacent(x1, v); c22 += Avx512BW.MultiplyAddAdjacent(x2, v); c32 += Avx512BW.MultiplyAddAdjacent(x3, v);
-                        v = Load32(v3 + k, half);
-                        c03 += Avx512BW.MultiplyAddAdjacent(x0, v); c13 += Avx512BW.MultiplyAddAdjacent(x1, v); c23 += Avx512BW.MultiplyAddAdjacent(x2, v); c33 += Avx512BW.MultiplyAddAdjacent(x3, v);
-                    }
-                }
-                r[0] += Sum(c00); r[1] += Sum(c01); r[2] += Sum(c02); r[3] += Sum(c03);
-                r[4] += Sum(c10); r[5] += Sum(c11); r[6] += Sum(c12); r[7] += Sum(c13);
-                r[8] += Sum(c20); r[9] += Sum(c21); r[10] += Sum(c22); r[11] += Sum(c23);
-                r[12] += Sum(c30); r[13] += Sum(c31); r[14] += Sum(c32); r[15] += Sum(c33);
-            }
-        }
-
         /// <summary>Values of K per flush into 64-bit sums where one lane is one output: 64 products of |w| &lt;= 2^9 by |x| &lt;= 2^15 stay below 2^31.</summary>
         const int BlockedChunk = 64;
 
         /// <summary>
-        /// AVX2 and NEON: acc[p][c] += dot(pixel row p, weight channel c) * 2^shift, the weights in 8-channel blocks of pairs
-        /// (<see cref="WeightLayout"/>, block 8). Each step broadcasts one input pair of every pixel of a block (two int16
-        /// read as one int32) and multiplies it against the channels' pairs. AVX2 (<see cref="Block6"/>): 6 pixels x 16
-        /// channels (x 8 for a last odd block), two vectors of 8 channels' pairs (vpmaddwd, or vpdpwssd with AVX-VNNI), 12
-        /// accumulators, one output per lane. NEON (<see cref="Block6Neon"/>): 6 pixels x 8 channels, smlal into 24
-        /// accumulators of one channel's even or odd products per lane, paired up once at the end (addp). Either way the
-        /// accumulators stay in registers and there is no horizontal sum inside K. Lanes flush into the 64-bit sums every
-        /// <paramref name="chunk"/> values: <see cref="BlockedChunk"/> for any layer, all of K where the proven bound fits 32 bits.
-        /// Pixels past the end repeat the last one and channels past <paramref name="cols"/> are padding: both are dropped.
+        /// acc[p][c] += dot(pixel row p, weight channel c) * 2^shift, the weights in blocks of pairs (<see cref="WeightLayout"/>,
+        /// block <see cref="WeightChannelBlock"/>). Each step broadcasts one input pair of every pixel of a block (two int16 read
+        /// as one int32) and multiplies it against the channels' pairs. AVX-512 and AVX2 (<see cref="Block6"/>): 6 pixels x two
+        /// blocks (one for a last odd block) of 16 channels (AVX-512: <see cref="Avx512Isa"/>, vpmaddwd) or 8 (<see cref="Avx2Isa"/>,
+        /// vpmaddwd, or vpdpwssd with AVX-VNNI), 12 accumulators, one output per lane. NEON (<see cref="Block6Neon"/>): 6 pixels x
+        /// 8 channels, smlal into 24 accumulators of one channel's even or odd products per lane, paired up once at the end (addp).
+        /// Either way the accumulators stay in registers and there is no horizontal sum inside K. Lanes flush into the 64-bit
+        /// sums every <paramref name="chunk"/> values: <see cref="BlockedChunk"/> for any layer, all of K where the proven bound
+        /// fits 32 bits. Pixels past the end repeat the last one and channels past <paramref name="cols"/> are padding: both are dropped.
         /// </summary>
         static void BlockedTile(QLayer l, ConvTile t, bool implicitRows, short* a, short* w, int chunk, long* acc, int shift, BlockSink* sink)
         {
-            int kp = l.WeightStride, pixels = t.OyCount * l.OutW, cols = t.CoCount, blocks = (cols + 7) / 8;
+            int block = WeightChannelBlock, kp = l.WeightStride, pixels = t.OyCount * l.OutW, cols = t.CoCount, blocks = (cols + block - 1) / block;
             int taps = implicitRows ? l.KernelH * l.KernelW : 1, seg = implicitRows ? l.InC : kp;
-            long blockShorts = 8L * kp;
+            long blockShorts = (long)block * kp;
             short* zero = stackalloc short[implicitRows ? seg : 1]; // stackalloc is zeroed: the padding taps' row
             short** table = stackalloc short*[6 * taps];
             var at = new BlockAt { Taps = taps, SegPairs = seg / 2, Ld = cols, Shift = shift };
-            int step = AdvSimd.Arm64.IsSupported ? 1 : 2; // blocks of 8 channels per call: NEON's 32 registers hold 6 x 8 outputs as 24 accumulators
+            int step = AdvSimd.Arm64.IsSupported ? 1 : 2; // blocks per call: NEON's 32 registers hold 6 x 8 outputs as 24 accumulators
             for (int p0 = 0; p0 < pixels; p0 += 6)
             {
                 for (int q = 0; q < 6; q++) PixelTaps(l, t, implicitRows, a, zero, Math.Min(p0 + q, pixels - 1), table + q * taps);
@@ -350,16 +283,23 @@ namespace EdgeResNet.Runtime.Kernels
                 at.Rows = Math.Min(6, pixels - p0);
                 for (int b = 0; b < blocks; b += step)
                 {
-                    at.C0 = b * 8;
-                    at.Cols = Math.Min(8 * step, cols - b * 8);
+                    at.C0 = b * block;
+                    at.Cols = Math.Min(block * step, cols - b * block);
+                    short* wb = w + b * blockShorts;
+                    bool two = b + 2 <= blocks;
                     // with taps the whole of K is one chunk (implicit rows need the 32-bit bound); else chunks of one segment
                     for (int k0 = 0; k0 < seg; k0 += chunk)
                     {
                         at.J0 = k0 >> 1;
                         at.J1 = Math.Min(seg, k0 + chunk) >> 1;
-                        if (step == 1) Block6Neon(table, w + b * blockShorts, ref at, acc, sink);
-                        else if (b + 2 <= blocks) Block6<TwoVectors>(table, w + b * blockShorts, blockShorts, ref at, acc, sink);
-                        else Block6<OneVector>(table, w + b * blockShorts, blockShorts, ref at, acc, sink);
+                        if (step == 1) Block6Neon(table, wb, ref at, acc, sink);
+                        else if (Avx512Kernel)
+                        {
+                            if (two) Block6<Avx512Isa, Vector512<int>, TwoVectors>(table, wb, blockShorts, ref at, acc, sink);
+                            else Block6<Avx512Isa, Vector512<int>, OneVector>(table, wb, blockShorts, ref at, acc, sink);
+                        }
+                        else if (two) Block6<Avx2Isa, Vector256<int>, TwoVectors>(table, wb, blockShorts, ref at, acc, sink);
+                        else Block6<Avx2Isa, Vector256<int>, OneVector>(table, wb, blockShorts, ref at, acc, sink);
                     }
                 }
             }
@@ -376,7 +316,7 @@ namespace EdgeResNet.Runtime.Kernels
         {
             public short* Output;
             public int OutStride;
-            public long* Mul, Add; // per channel of the tile, padded to whole blocks of 8
+            public long* Mul, Add; // per channel of the tile, padded to whole blocks of 16
             public Requantization* Rq;
         }
 
@@ -385,112 +325,140 @@ namespace EdgeResNet.Runtime.Kernels
         struct TwoVectors : IBlockWidth { public static bool Two => true; }
 
         /// <summary>
-        /// Pixels [at.P0, +at.Rows) x channels [at.C0, +at.Cols) (8 or 16 wide: <typeparamref name="TWidth"/>, a compile-time
-        /// constant per instantiation) of <see cref="BlockedTile"/>, pairs [at.J0, at.J1) of every tap: added to the 64-bit sums
-        /// acc[p][c] (at.Ld per pixel), or requantised into the <paramref name="sink"/>.
+        /// What <see cref="Block6"/> does with one vector of a block's channels on an x86 vector width: load the pairs, broadcast
+        /// an input pair, multiply-add, and at the end requantise into the sink or flush into the 64-bit sums.
         /// </summary>
-        static void Block6<TWidth>(short** table, short* w, long blockShorts, ref BlockAt at, long* acc, BlockSink* sink) where TWidth : struct, IBlockWidth
+        interface IBlockIsa<TVec> where TVec : struct
         {
-            int taps = at.Taps, j0 = at.J0, j1 = at.J1;
-            Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-            Vector256<int> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+            /// <summary>Channels in one vector (one block): each lane sums one channel's pairs.</summary>
+            static abstract int Lanes { get; }
+            static abstract TVec Load(short* p);
+            static abstract TVec Broadcast(int pair);
+            static abstract TVec Mac(TVec c, TVec x, TVec w);
+            /// <summary>Requantises lanes [0, cols) of <paramref name="v"/> (channels c0.. of pixel p) into the sink.</summary>
+            static abstract void Emit(TVec v, BlockSink* sink, int p, int c0, int cols);
+            /// <summary>Adds lanes [0, cols) of <paramref name="v"/>, widened and shifted, to the 64-bit sums at <paramref name="acc"/>.</summary>
+            static abstract void Flush(TVec v, long* acc, int cols, int shift);
+        }
+
+        /// <summary>AVX-512: 16 channels per vector, vpmaddwd + vpaddd (.NET exposes no 512-bit vpdpwssd), requantised 16 at a time.</summary>
+        struct Avx512Isa : IBlockIsa<Vector512<int>>
+        {
+            public static int Lanes => 16;
+            [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<int> Load(short* p) => Vector512.Load((int*)p);
+            [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<int> Broadcast(int pair) => Vector512.Create(pair);
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static Vector512<int> Mac(Vector512<int> c, Vector512<int> x, Vector512<int> w) => c + Avx512BW.MultiplyAddAdjacent(x.AsInt16(), w.AsInt16());
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static void Emit(Vector512<int> v, BlockSink* sink, int p, int c0, int cols)
+            {
+                short* y = sink->Output + (long)p * sink->OutStride + c0;
+                var (lo, hi) = Vector512.Widen(v);
+                var r = Requantize16(lo, hi, sink->Mul + c0, sink->Add + c0, sink->Rq);
+                if (cols >= 16) r.Store(y);
+                else for (int c = 0; c < cols; c++) y[c] = r.GetElement(c);
+            }
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static void Flush(Vector512<int> v, long* acc, int cols, int shift)
+            {
+                if (cols < 16) { for (int c = 0; c < cols; c++) acc[c] += (long)v.GetElement(c) << shift; return; }
+                var (lo, hi) = Vector512.Widen(v);
+                Vector512.Store(Vector512.Load(acc) + (lo << shift), acc);
+                Vector512.Store(Vector512.Load(acc + 8) + (hi << shift), acc + 8);
+            }
+        }
+
+        /// <summary>AVX2: 8 channels per vector, vpmaddwd + vpaddd or AVX-VNNI vpdpwssd, requantised 8 at a time.</summary>
+        struct Avx2Isa : IBlockIsa<Vector256<int>>
+        {
+            public static int Lanes => 8;
+            [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<int> Load(short* p) => Avx.LoadVector256((int*)p);
+            [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<int> Broadcast(int pair) => Vector256.Create(pair);
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static Vector256<int> Mac(Vector256<int> c, Vector256<int> x, Vector256<int> w) =>
+                AvxVnni.IsSupported ? AvxVnni.MultiplyWideningAndAdd(c, x.AsInt16(), w.AsInt16()) : Avx2.Add(c, Avx2.MultiplyAddAdjacent(x.AsInt16(), w.AsInt16()));
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static void Emit(Vector256<int> v, BlockSink* sink, int p, int c0, int cols)
+            {
+                short* y = sink->Output + (long)p * sink->OutStride + c0;
+                var r = Requantize8(Avx2.ConvertToVector256Int64(v.GetLower()), Avx2.ConvertToVector256Int64(v.GetUpper()), sink->Mul + c0, sink->Add + c0, sink->Rq);
+                if (cols >= 8) r.Store(y);
+                else for (int c = 0; c < cols; c++) y[c] = r.GetElement(c);
+            }
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static void Flush(Vector256<int> v, long* acc, int cols, int shift)
+            {
+                if (cols < 8) { for (int c = 0; c < cols; c++) acc[c] += (long)v.GetElement(c) << shift; return; }
+                Avx.Store(acc, Avx2.Add(Avx.LoadVector256(acc), Vector256.ShiftLeft(Avx2.ConvertToVector256Int64(v.GetLower()), shift)));
+                Avx.Store(acc + 4, Avx2.Add(Avx.LoadVector256(acc + 4), Vector256.ShiftLeft(Avx2.ConvertToVector256Int64(v.GetUpper()), shift)));
+            }
+        }
+
+        /// <summary>
+        /// Pixels [at.P0, +at.Rows) x channels [at.C0, +at.Cols) (one or two blocks: <typeparamref name="TWidth"/>, a compile-time
+        /// constant per instantiation, as the ISA <typeparamref name="TIsa"/> is) of <see cref="BlockedTile"/>, pairs [at.J0, at.J1)
+        /// of every tap: added to the 64-bit sums acc[p][c] (at.Ld per pixel), or requantised into the <paramref name="sink"/>.
+        /// </summary>
+        static void Block6<TIsa, TVec, TWidth>(short** table, short* w, long blockShorts, ref BlockAt at, long* acc, BlockSink* sink)
+            where TIsa : struct, IBlockIsa<TVec> where TVec : struct where TWidth : struct, IBlockWidth
+        {
+            int taps = at.Taps, j0 = at.J0, j1 = at.J1, pairShorts = 2 * TIsa.Lanes;
+            TVec c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+            TVec c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
             for (int tap = 0; tap < taps; tap++)
             {
                 int* x0 = (int*)table[tap], x1 = (int*)table[taps + tap], x2 = (int*)table[2 * taps + tap];
                 int* x3 = (int*)table[3 * taps + tap], x4 = (int*)table[4 * taps + tap], x5 = (int*)table[5 * taps + tap];
-                short* wa = w + (long)tap * at.SegPairs * 16, wb = wa + blockShorts;
+                short* wa = w + (long)tap * at.SegPairs * pairShorts, wb = wa + blockShorts;
                 for (int j = j0; j < j1; j++)
                 {
-                    var v0 = Avx.LoadVector256(wa + 16 * j);
-                    var v1 = TWidth.Two ? Avx.LoadVector256(wb + 16 * j) : default;
-                    var x = Vector256.Create(x0[j]).AsInt16();
-                    c00 = Mac(c00, x, v0); if (TWidth.Two) c01 = Mac(c01, x, v1);
-                    x = Vector256.Create(x1[j]).AsInt16();
-                    c10 = Mac(c10, x, v0); if (TWidth.Two) c11 = Mac(c11, x, v1);
-                    x = Vector256.Create(x2[j]).AsInt16();
-                    c20 = Mac(c20, x, v0); if (TWidth.Two) c21 = Mac(c21, x, v1);
-                    x = Vector256.Create(x3[j]).AsInt16();
-                    c30 = Mac(c30, x, v0); if (TWidth.Two) c31 = Mac(c31, x, v1);
-                    x = Vector256.Create(x4[j]).AsInt16();
-                    c40 = Mac(c40, x, v0); if (TWidth.Two) c41 = Mac(c41, x, v1);
-                    x = Vector256.Create(x5[j]).AsInt16();
-                    c50 = Mac(c50, x, v0); if (TWidth.Two) c51 = Mac(c51, x, v1);
+                    var v0 = TIsa.Load(wa + pairShorts * j);
+                    var v1 = TWidth.Two ? TIsa.Load(wb + pairShorts * j) : default;
+                    var x = TIsa.Broadcast(x0[j]);
+                    c00 = TIsa.Mac(c00, x, v0); if (TWidth.Two) c01 = TIsa.Mac(c01, x, v1);
+                    x = TIsa.Broadcast(x1[j]);
+                    c10 = TIsa.Mac(c10, x, v0); if (TWidth.Two) c11 = TIsa.Mac(c11, x, v1);
+                    x = TIsa.Broadcast(x2[j]);
+                    c20 = TIsa.Mac(c20, x, v0); if (TWidth.Two) c21 = TIsa.Mac(c21, x, v1);
+                    x = TIsa.Broadcast(x3[j]);
+                    c30 = TIsa.Mac(c30, x, v0); if (TWidth.Two) c31 = TIsa.Mac(c31, x, v1);
+                    x = TIsa.Broadcast(x4[j]);
+                    c40 = TIsa.Mac(c40, x, v0); if (TWidth.Two) c41 = TIsa.Mac(c41, x, v1);
+                    x = TIsa.Broadcast(x5[j]);
+                    c50 = TIsa.Mac(c50, x, v0); if (TWidth.Two) c51 = TIsa.Mac(c51, x, v1);
                 }
             }
-            int rows = at.Rows, p0 = at.P0, c0 = at.C0, cols = at.Cols;
+            int rows = at.Rows, p0 = at.P0;
+            Put<TIsa, TVec>(c00, c01, ref at, p0, acc, sink);
+            if (rows > 1) Put<TIsa, TVec>(c10, c11, ref at, p0 + 1, acc, sink);
+            if (rows > 2) Put<TIsa, TVec>(c20, c21, ref at, p0 + 2, acc, sink);
+            if (rows > 3) Put<TIsa, TVec>(c30, c31, ref at, p0 + 3, acc, sink);
+            if (rows > 4) Put<TIsa, TVec>(c40, c41, ref at, p0 + 4, acc, sink);
+            if (rows > 5) Put<TIsa, TVec>(c50, c51, ref at, p0 + 5, acc, sink);
+        }
+
+        /// <summary>
+        /// Pixel <paramref name="p"/>'s channels of <see cref="Block6"/> (the first vector, then the second where at.Cols reaches it):
+        /// requantised into the <paramref name="sink"/> (the whole of K was one chunk, so these are the final sums), or flushed.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Put<TIsa, TVec>(TVec first, TVec second, ref BlockAt at, int p, long* acc, BlockSink* sink) where TIsa : struct, IBlockIsa<TVec> where TVec : struct
+        {
+            int lanes = TIsa.Lanes, c0 = at.C0, cols = at.Cols;
             if (sink != null)
             {
-                // the whole of K was one chunk (the bound fits 32 bits): these are the final sums
-                Emit(c00, c01, sink, p0, c0, cols);
-                if (rows > 1) Emit(c10, c11, sink, p0 + 1, c0, cols);
-                if (rows > 2) Emit(c20, c21, sink, p0 + 2, c0, cols);
-                if (rows > 3) Emit(c30, c31, sink, p0 + 3, c0, cols);
-                if (rows > 4) Emit(c40, c41, sink, p0 + 4, c0, cols);
-                if (rows > 5) Emit(c50, c51, sink, p0 + 5, c0, cols);
+                TIsa.Emit(first, sink, p, c0, Math.Min(cols, lanes));
+                if (cols > lanes) TIsa.Emit(second, sink, p, c0 + lanes, cols - lanes);
                 return;
             }
-            int ld = at.Ld, shift = at.Shift;
-            long* sums = acc + (long)p0 * ld + c0;
-            Flush(c00, c01, sums, cols, shift);
-            if (rows > 1) Flush(c10, c11, sums + ld, cols, shift);
-            if (rows > 2) Flush(c20, c21, sums + 2 * ld, cols, shift);
-            if (rows > 3) Flush(c30, c31, sums + 3 * ld, cols, shift);
-            if (rows > 4) Flush(c40, c41, sums + 4 * ld, cols, shift);
-            if (rows > 5) Flush(c50, c51, sums + 5 * ld, cols, shift);
+            long* sums = acc + (long)p * at.Ld + c0;
+            TIsa.Flush(first, sums, Math.Min(cols, lanes), at.Shift);
+            if (cols > lanes) TIsa.Flush(second, sums + lanes, cols - lanes, at.Shift);
         }
-
-        /// <summary>Requantises 16 (or the first <paramref name="cols"/>) channels of pixel <paramref name="p"/> into the sink.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void Emit(Vector256<int> lo, Vector256<int> hi, BlockSink* sink, int p, int c0, int cols)
-        {
-            short* y = sink->Output + (long)p * sink->OutStride + c0;
-            var r = Requantize8(Avx2.ConvertToVector256Int64(lo.GetLower()), Avx2.ConvertToVector256Int64(lo.GetUpper()), sink->Mul + c0, sink->Add + c0, sink->Rq);
-            if (cols >= 8) r.Store(y);
-            else for (int c = 0; c < cols; c++) y[c] = r.GetElement(c);
-            if (cols <= 8) return;
-            r = Requantize8(Avx2.ConvertToVector256Int64(hi.GetLower()), Avx2.ConvertToVector256Int64(hi.GetUpper()), sink->Mul + c0 + 8, sink->Add + c0 + 8, sink->Rq);
-            if (cols >= 16) r.Store(y + 8);
-            else for (int c = 8; c < cols; c++) y[c] = r.GetElement(c - 8);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<int> Mac(Vector256<int> c, Vector256<short> x, Vector256<short> w) =>
-            AvxVnni.IsSupported ? AvxVnni.MultiplyWideningAndAdd(c, x, w) : Avx2.Add(c, Avx2.MultiplyAddAdjacent(x, w));
-
-        /// <summary>Adds 16 (or the first <paramref name="cols"/>) int32 lanes, widened and shifted, to the 64-bit sums at <paramref name="acc"/>.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void Flush(Vector256<int> lo, Vector256<int> hi, long* acc, int cols, int shift)
-        {
-            if (cols >= 8)
-            {
-                Add4(acc, lo.GetLower(), shift);
-                Add4(acc + 4, lo.GetUpper(), shift);
-                if (cols >= 16)
-                {
-                    Add4(acc + 8, hi.GetLower(), shift);
-                    Add4(acc + 12, hi.GetUpper(), shift);
-                    return;
-                }
-            }
-            for (int c = cols & ~7; c < cols; c++) acc[c] += (long)(c < 8 ? lo.GetElement(c) : hi.GetElement(c - 8)) << shift;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void Add4(long* acc, Vector128<int> v, int shift) =>
-            Avx.Store(acc, Avx2.Add(Avx.LoadVector256(acc), Vector256.ShiftLeft(Avx2.ConvertToVector256Int64(v), shift)));
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static long Sum(Vector512<int> v)
-        {
-            // 16 lanes of at most 2^30 each (see SafeChunk) can exceed int32 when summed: widen first.
-            var (lo, hi) = Vector512.Widen(v);
-            return Vector512.Sum(lo + hi);
-        }
-
-        /// <summary>16 bytes-per-lane pairs: 32 int16 products per vpmaddwd on AVX-512; the 16-wide tail of K uses the lower half.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector512<short> Load32(short* p, bool half) =>
-            half ? Vector512.Create(Vector256.Load(p), Vector256<short>.Zero) : Vector512.Load(p);
 
         /// <summary>
         /// <see cref="Block6"/> on NEON for one block of 8 channels (at.Cols &lt;= 8). Per pair j and pixel q the broadcast input

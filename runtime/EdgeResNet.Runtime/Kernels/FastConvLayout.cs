@@ -17,21 +17,26 @@ namespace EdgeResNet.Runtime.Kernels
         }
 
         /// <summary>
-        /// The <see cref="WeightLayout"/> block the SIMD conv reads on this CPU: 8 (channel blocks of pair-interleaved
-        /// weights) for the register-blocked AVX2 and NEON kernels; 1 (rows) for the AVX-512 kernel.
+        /// Whether the conv runs its AVX-512 instantiation (512-bit vectors of 16 channels' pairs, 64-bit multiply in the
+        /// requantisation): every AVX-512 CPU with BW and DQ.
         /// </summary>
-        public static int WeightChannelBlock
+        public static bool Avx512Kernel
         {
             get
             {
 #if NET
-                return System.Runtime.Intrinsics.X86.Avx2.IsSupported && !System.Runtime.Intrinsics.X86.Avx512BW.IsSupported
-                    || System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.IsSupported ? 8 : 1;
+                return System.Runtime.Intrinsics.X86.Avx512BW.IsSupported && System.Runtime.Intrinsics.X86.Avx512DQ.IsSupported;
 #else
-                return 1;
+                return false;
 #endif
             }
         }
+
+        /// <summary>
+        /// The <see cref="WeightLayout"/> block the SIMD conv reads on this CPU: channel blocks of pair-interleaved weights,
+        /// as many channels as one vector holds pairs of: 16 on AVX-512, 8 on AVX2 and NEON; 1 (rows) where there is no SIMD conv.
+        /// </summary>
+        public static int WeightChannelBlock => Avx512Kernel ? 16 : IsSupported ? 8 : 1;
 
         /// <summary>im2col values per output pixel: 0 where the input rows can be read directly (1x1, stride 1, channels a multiple of 16).</summary>
         public static int Im2ColShortsPerPixel(QLayer l) =>

@@ -8,10 +8,11 @@ namespace EdgeResNet.Runtime.Kernels
 {
     /// <summary>
     /// How a conv kernel wants a group of weights in RAM. Block 1 is rows, [channel][WeightStride]: the
-    /// reference kernel and the AVX-512 kernel read that. Block 8 is what the AVX2 and NEON kernels read:
-    /// channels in blocks of 8, and inside a block the K values in pairs, [k / 2][channel 0..7][k % 2], so one
-    /// 256-bit load (two 128-bit NEON loads) holds 8 channels x 2 consecutive values, the operand vpmaddwd (smlal)
-    /// multiplies against a broadcast input pair. The channels a group lacks to fill its last block are zero.
+    /// reference kernel reads that. Blocks of 8 (AVX2, NEON) or 16 (AVX-512) are what the SIMD kernels read:
+    /// channels in blocks, and inside a block the K values in pairs, [k / 2][channel 0..block-1][k % 2], so one
+    /// 256-bit load (AVX2; 512-bit on AVX-512; four 64-bit NEON loads) holds a block's channels x 2 consecutive values,
+    /// the operand vpmaddwd (smlal) multiplies against a broadcast input pair. The channels a group lacks to fill its
+    /// last block are zero.
     /// </summary>
     public static class WeightLayout
     {
@@ -27,14 +28,14 @@ namespace EdgeResNet.Runtime.Kernels
         /// <paramref name="reduce"/> values, zero to <paramref name="stride"/>) into <paramref name="dest"/> in this layout, with the
         /// padding channels of the last block zero. Block 1 unpacks in place; another block unpacks each row into
         /// <paramref name="row"/> (<paramref name="stride"/> values) and puts it, except 10-bit weights on AVX2, which go
-        /// straight from the packed bytes into blocks of 8 (<see cref="Unpack10Blocks"/>).
+        /// straight from the packed bytes into blocks of 8 or 16 (<see cref="Unpack10Blocks"/>).
         /// </summary>
         public static void Unpack(Span<byte> packed, int bits, int rowBytes, int reduce, int stride, int channels, int block, Span<short> row, Span<short> dest)
         {
 #if NET
-            if (block == 8 && bits == 10 && System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+            if ((block == 8 || block == 16) && bits == 10 && System.Runtime.Intrinsics.X86.Avx2.IsSupported)
             {
-                Unpack10Blocks(packed, rowBytes, reduce, stride, channels, dest);
+                Unpack10Blocks(packed, rowBytes, reduce, stride, channels, block, dest);
                 return;
             }
 #endif
@@ -64,45 +65,46 @@ namespace EdgeResNet.Runtime.Kernels
 
 #if NET
         /// <summary>
-        /// 10-bit rows straight into blocks of 8 channels: for each 8 rows x 16 values, each row's 20 bytes unpack into
-        /// one vector of 8 pairs, and an 8 x 8 transpose of those pairs (as int32) gives the block's 8 pair vectors.
-        /// Slabs the vector path cannot take (past the reduce size, or too near the end of the bytes) go value by value.
+        /// 10-bit rows straight into blocks of 8 or 16 channels, 8 channels (an octet) at a time: for each 8 rows x 16 values,
+        /// each row's 20 bytes unpack into one vector of 8 pairs, and an 8 x 8 transpose of those pairs (as int32) gives the
+        /// octet's part of 8 pair rows of its block. Slabs the vector path cannot take (past the reduce size, past the last
+        /// channel, or too near the end of the bytes) go value by value.
         /// </summary>
-        static unsafe void Unpack10Blocks(Span<byte> packed, int rowBytes, int reduce, int stride, int channels, Span<short> dest)
+        static unsafe void Unpack10Blocks(Span<byte> packed, int rowBytes, int reduce, int stride, int channels, int block, Span<short> dest)
         {
-            int blocks = (channels + 7) / 8, slabs = stride / 16;
+            int perBlock = block / 8, octets = (channels + block - 1) / block * perBlock, slabs = stride / 16, pairShorts = 2 * block;
             long total = (long)channels * rowBytes;
             fixed (byte* src = packed)
             fixed (short* d = dest)
-                for (int b = 0; b < blocks; b++)
+                for (int o = 0; o < octets; o++)
                 {
-                    int last = Math.Min(8, channels - b * 8);
-                    byte* s0 = src + (long)b * 8 * rowBytes;
+                    int last = Math.Max(0, Math.Min(8, channels - o * 8));
+                    byte* s0 = src + (long)o * 8 * rowBytes;
                     for (int s = 0; s < slabs; s++)
                     {
-                        short* outAt = d + (long)b * 8 * stride + s * 128;
-                        bool vector = last == 8 && (s + 1) * 16 <= reduce && (long)(b * 8 + 7) * rowBytes + s * 20 + 26 <= total;
+                        short* outAt = d + (long)(o / perBlock) * block * stride + s * 8 * pairShorts + o % perBlock * 16;
+                        bool vector = last == 8 && (s + 1) * 16 <= reduce && (long)(o * 8 + 7) * rowBytes + s * 20 + 26 <= total;
                         if (!vector)
                         {
                             for (int c = 0; c < 8; c++)
                                 for (int k = s * 16; k < s * 16 + 16; k++)
-                                    outAt[(k - s * 16) / 2 * 16 + c * 2 + (k & 1)] =
-                                        c < last && k < reduce ? Flash.BitPacking.Get(packed.Slice((b * 8 + c) * rowBytes, rowBytes), 10, k) : (short)0;
+                                    outAt[(k - s * 16) / 2 * pairShorts + c * 2 + (k & 1)] =
+                                        c < last && k < reduce ? Flash.BitPacking.Get(packed.Slice((o * 8 + c) * rowBytes, rowBytes), 10, k) : (short)0;
                             continue;
                         }
                         byte* at = s0 + s * 20;
                         Transpose8x8Store(Flash.BitPacking.Load16Of10(at).AsInt32(), Flash.BitPacking.Load16Of10(at + rowBytes).AsInt32(),
                             Flash.BitPacking.Load16Of10(at + 2 * rowBytes).AsInt32(), Flash.BitPacking.Load16Of10(at + 3 * rowBytes).AsInt32(),
                             Flash.BitPacking.Load16Of10(at + 4 * rowBytes).AsInt32(), Flash.BitPacking.Load16Of10(at + 5 * rowBytes).AsInt32(),
-                            Flash.BitPacking.Load16Of10(at + 6 * rowBytes).AsInt32(), Flash.BitPacking.Load16Of10(at + 7 * rowBytes).AsInt32(), outAt);
+                            Flash.BitPacking.Load16Of10(at + 6 * rowBytes).AsInt32(), Flash.BitPacking.Load16Of10(at + 7 * rowBytes).AsInt32(), outAt, pairShorts);
                     }
                 }
         }
 
-        /// <summary>Stores the 8 x 8 transpose of r0..r7 (int32 pairs): vector j of the output is element j of each r, at out + 16 j.</summary>
+        /// <summary>Stores the 8 x 8 transpose of r0..r7 (int32 pairs): vector j of the output is element j of each r, at output + j <paramref name="pairShorts"/>.</summary>
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         static unsafe void Transpose8x8Store(Vector256<int> r0, Vector256<int> r1, Vector256<int> r2, Vector256<int> r3,
-            Vector256<int> r4, Vector256<int> r5, Vector256<int> r6, Vector256<int> r7, short* output)
+            Vector256<int> r4, Vector256<int> r5, Vector256<int> r6, Vector256<int> r7, short* output, int pairShorts)
         {
             var t0 = Avx2.UnpackLow(r0, r1); var t1 = Avx2.UnpackHigh(r0, r1);
             var t2 = Avx2.UnpackLow(r2, r3); var t3 = Avx2.UnpackHigh(r2, r3);
@@ -113,13 +115,13 @@ namespace EdgeResNet.Runtime.Kernels
             var u4 = Avx2.UnpackLow(t4.AsInt64(), t6.AsInt64()).AsInt32(); var u5 = Avx2.UnpackHigh(t4.AsInt64(), t6.AsInt64()).AsInt32();
             var u6 = Avx2.UnpackLow(t5.AsInt64(), t7.AsInt64()).AsInt32(); var u7 = Avx2.UnpackHigh(t5.AsInt64(), t7.AsInt64()).AsInt32();
             Avx2.Permute2x128(u0, u4, 0x20).AsInt16().Store(output);
-            Avx2.Permute2x128(u1, u5, 0x20).AsInt16().Store(output + 16);
-            Avx2.Permute2x128(u2, u6, 0x20).AsInt16().Store(output + 32);
-            Avx2.Permute2x128(u3, u7, 0x20).AsInt16().Store(output + 48);
-            Avx2.Permute2x128(u0, u4, 0x31).AsInt16().Store(output + 64);
-            Avx2.Permute2x128(u1, u5, 0x31).AsInt16().Store(output + 80);
-            Avx2.Permute2x128(u2, u6, 0x31).AsInt16().Store(output + 96);
-            Avx2.Permute2x128(u3, u7, 0x31).AsInt16().Store(output + 112);
+            Avx2.Permute2x128(u1, u5, 0x20).AsInt16().Store(output + 1 * pairShorts);
+            Avx2.Permute2x128(u2, u6, 0x20).AsInt16().Store(output + 2 * pairShorts);
+            Avx2.Permute2x128(u3, u7, 0x20).AsInt16().Store(output + 3 * pairShorts);
+            Avx2.Permute2x128(u0, u4, 0x31).AsInt16().Store(output + 4 * pairShorts);
+            Avx2.Permute2x128(u1, u5, 0x31).AsInt16().Store(output + 5 * pairShorts);
+            Avx2.Permute2x128(u2, u6, 0x31).AsInt16().Store(output + 6 * pairShorts);
+            Avx2.Permute2x128(u3, u7, 0x31).AsInt16().Store(output + 7 * pairShorts);
         }
 #endif
 
