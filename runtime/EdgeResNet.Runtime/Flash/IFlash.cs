@@ -28,17 +28,33 @@ namespace EdgeResNet.Runtime.Flash
     }
 
 #if !NANOFRAMEWORK // nanoFramework boards read the SPI flash; its file system is a separate library
-    /// <summary>A flash image in a file, read on demand (never loaded whole).</summary>
-    public sealed class FileFlash : IFlash, IDisposable
+    /// <summary>
+    /// A flash image in a file, never loaded whole: the file is mapped read-only (the host's counterpart of a
+    /// memory-mapped QSPI/OSPI flash), and a read copies its bytes out of the mapping into the caller's buffer, as a
+    /// board's SPI read fills it. No system call per read: the engine makes thousands per frame. The mapped pages are
+    /// the OS's page cache of the file, not memory the engine holds.
+    /// </summary>
+    public sealed unsafe class FileFlash : IFlash, IDisposable
     {
-        readonly FileStream _file;
-        readonly long _length; // an image does not change while it is open; asking the file system each read costs a syscall
+        readonly System.IO.MemoryMappedFiles.MemoryMappedFile? _map; // none for an empty file (it cannot be mapped; every read is out of range)
+        readonly System.IO.MemoryMappedFiles.MemoryMappedViewAccessor? _view;
+        readonly byte* _bytes;
+        readonly long _length; // an image does not change while it is open
 
         public FileFlash(string path)
         {
             if (!File.Exists(path)) throw new FileNotFoundException("flash image not found: " + path, path);
-            _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
-            _length = _file.Length;
+            using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1))
+            {
+                _length = file.Length;
+                if (_length == 0) return;
+                _map = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(file, null, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read,
+                    System.IO.HandleInheritability.None, leaveOpen: false);
+            }
+            _view = _map.CreateViewAccessor(0, _length, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
+            byte* p = null;
+            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _bytes = p + _view.PointerOffset;
         }
 
         public long Length => _length;
@@ -47,21 +63,16 @@ namespace EdgeResNet.Runtime.Flash
         {
             if (offset < 0 || offset > _length - destination.Length)
                 throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {_length}-byte image");
-            int done = 0;
-            while (done < destination.Length)
-            {
-#if NET
-                int n = RandomAccess.Read(_file.SafeFileHandle, destination.Slice(done), offset + done); // one pread, no seek
-#else
-                _file.Position = offset + done;
-                int n = _file.Read(destination.Slice(done));
-#endif
-                if (n == 0) throw new FlashImageException($"the image ended while reading at offset {offset + done}");
-                done += n;
-            }
+            if (destination.Length > 0) new ReadOnlySpan<byte>(_bytes + offset, destination.Length).CopyTo(destination);
         }
 
-        public void Dispose() => _file.Dispose();
+        public void Dispose()
+        {
+            if (_view == null) return;
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+            _map!.Dispose();
+        }
     }
 #endif
 
