@@ -26,7 +26,7 @@ public static class RuntimeCommands
     static Command Profile()
     {
         var image = new Argument<string>("image") { Description = "A flash image (.img)" };
-        var frames = new Option<int>("--frames") { Description = "Frames to profile (after one warm-up frame); the figures are their mean", DefaultValueFactory = _ => 10 };
+        var frames = new Option<int>("--frames") { Description = "Frames to profile (after three warm-up frames); each figure is its median over them", DefaultValueFactory = _ => 10 };
         var json = new Option<string?>("--json") { Description = "Also write the profile as JSON (per layer: ms, G MAC/s, flash bytes, share of the frame)" };
         var markdown = new Option<string?>("--markdown") { Description = "Also write the profile as Markdown: a summary by kind of layer, then every layer" };
         var threads = new Option<int>("--threads") { Description = "Threads one frame runs on (as bench --threads)", DefaultValueFactory = _ => 1 };
@@ -44,7 +44,7 @@ public static class RuntimeCommands
                 t.AddRow($"{l.Index}", Markup.Escape(l.Name), l.Op, l.Macs > 0 ? $"{l.Macs:N0}" : "", $"{l.Ms:F2}", l.Macs > 0 ? $"{l.GMacPerSecond:F1}" : "",
                     l.FlashBytes > 0 ? $"{l.FlashBytes:N0}" : "", $"{l.Share:P1}");
             AnsiConsole.Write(t);
-            Console.WriteLine($"{r.Model}: {r.FrameMs:F1} ms per frame (mean of {r.Frames}, {r.Threads} thread(s), {r.Kernel}), {r.GMacPerSecond:F1} G MAC/s, {r.FlashBytesPerFrame:N0} flash bytes per frame");
+            Console.WriteLine($"{r.Model}: {r.FrameMs:F1} ms per frame (median of {r.Frames}, {r.Threads} thread(s), {r.Kernel}), {r.GMacPerSecond:F1} G MAC/s, {r.FlashBytesPerFrame:N0} flash bytes per frame");
             if (pr.GetValue(json) is string path) CommandSupport.WriteJsonAtomically(path, r);
             if (pr.GetValue(markdown) is string md)
             {

@@ -9,7 +9,7 @@ using EdgeResNet.Tools.Quantization;
 
 namespace EdgeResNet.Tools.Reports;
 
-/// <summary>One layer's share of a frame: mean time per frame, throughput, and flash bytes it read.</summary>
+/// <summary>One layer's share of a frame: median time per frame, throughput, and flash bytes it read.</summary>
 public sealed record LayerTiming(int Index, string Name, string Op, long Macs, double Ms, double GMacPerSecond, long FlashBytes, double Share);
 
 public sealed record ProfileReport(string Model, string Kernel, int Frames, double FrameMs, double GMacPerSecond, long FlashBytesPerFrame, IReadOnlyList<LayerTiming> Layers)
@@ -22,7 +22,8 @@ public sealed record ProfileReport(string Model, string Kernel, int Frames, doub
 /// back after each piece of a layer (<see cref="InferenceEngine.RunProfiled"/>), and the time and flash
 /// bytes since the previous call are that layer's. One engine of T threads (the callbacks come from the
 /// caller's thread, after each job of the frame), the weights streamed from the image held in RAM as
-/// <c>bench</c> does, the mean of the frames after a warm-up frame; the callbacks cost a timestamp each (a
+/// <c>bench</c> does, each layer's median over the frames after three warm-up frames, and the frame's median (on a
+/// shared host one stalled frame would move a mean by its whole stall); the callbacks cost a timestamp each (a
 /// few thousand per frame). A bottleneck's expansion conv and its residual add run interleaved, group by
 /// group, so the conv's time includes the add's.
 /// </summary>
@@ -40,32 +41,37 @@ public static class LayerProfile
         var inputs = Enumerable.Range(0, frames).Select(i => i < photos.Count
             ? Quantizer.QuantizeInput(CaffePreprocessing.Run(RgbImage.Load(photos[i].Path)), model)
             : new short[model.InputSize]).ToArray();
-        engine.Run(inputs[0]); // warm-up (JIT)
+        for (int i = 0; i < 3; i++) engine.Run(inputs[0]); // warm-up: JIT tiers, first touch
 
-        var ticks = new long[model.Layers.Length];
-        var flash = new long[model.Layers.Length];
+        int n = model.Layers.Length;
+        var ticks = new long[frames * n]; // frame f's layer i at f * n + i
+        var flash = new long[n];
+        var frameTicks = new long[frames];
         long lastTick = 0, lastBytes = 0;
+        int frame = 0;
         Action<int> afterLayer = layer =>
         {
             long now = Stopwatch.GetTimestamp(), bytes = counting.BytesRead;
-            ticks[layer] += now - lastTick;
+            ticks[frame * n + layer] += now - lastTick;
             flash[layer] += bytes - lastBytes;
             lastTick = now;
             lastBytes = bytes;
         };
-        long total = 0;
-        foreach (var input in inputs)
+        for (frame = 0; frame < frames; frame++)
         {
             lastTick = Stopwatch.GetTimestamp();
             lastBytes = counting.BytesRead;
             long start = lastTick;
-            engine.RunProfiled(input, afterLayer);
-            total += Stopwatch.GetTimestamp() - start;
+            engine.RunProfiled(inputs[frame], afterLayer);
+            frameTicks[frame] = Stopwatch.GetTimestamp() - start;
         }
-        double Ms(long t) => t * 1000.0 / Stopwatch.Frequency / frames;
-        double frameMs = Ms(total);
-        var layers = model.Layers.Select((l, i) => new LayerTiming(i, l.Name, l.Op + (l.Relu ? "+ReLU" : ""), l.Macs, Ms(ticks[i]),
-            l.Macs / Math.Max(Ms(ticks[i]), 1e-9) / 1e6, flash[i] / frames, Ms(ticks[i]) / frameMs)).ToList();
+        double Ms(long t) => t * 1000.0 / Stopwatch.Frequency;
+        double Median(IEnumerable<long> t) { var s = t.Order().ToArray(); return (Ms(s[(s.Length - 1) / 2]) + Ms(s[s.Length / 2])) / 2; }
+        double frameMs = Median(frameTicks);
+        var medians = Enumerable.Range(0, n).Select(i => Median(Enumerable.Range(0, frames).Select(f => ticks[f * n + i]))).ToArray();
+        double sum = Math.Max(medians.Sum(), 1e-9); // a share is of the layers' medians, which add up to about the median frame
+        var layers = model.Layers.Select((l, i) => new LayerTiming(i, l.Name, l.Op + (l.Relu ? "+ReLU" : ""), l.Macs, medians[i],
+            l.Macs / Math.Max(medians[i], 1e-9) / 1e6, flash[i] / frames, medians[i] / sum)).ToList();
         return new ProfileReport(Path.GetFileName(imagePath), engine.ConvKernel, frames, frameMs, model.Macs / frameMs / 1e6, flash.Sum() / frames, layers) { Threads = threads };
     }
 
@@ -79,7 +85,7 @@ public static class LayerProfile
     {
         var md = new System.Text.StringBuilder();
         md.AppendLine($"# Per-layer profile: {r.Model}").AppendLine();
-        md.AppendLine($"`{command}`: {r.FrameMs:F1} ms per frame (mean of {r.Frames}, {r.Threads} thread(s), {r.Kernel}), {r.GMacPerSecond:F1} G MAC/s, {r.FlashBytesPerFrame:N0} flash bytes per frame.").AppendLine();
+        md.AppendLine($"`{command}`: {r.FrameMs:F1} ms per frame (median of {r.Frames}, {r.Threads} thread(s), {r.Kernel}), {r.GMacPerSecond:F1} G MAC/s, {r.FlashBytesPerFrame:N0} flash bytes per frame.").AppendLine();
         md.AppendLine("| layers | count | ms per frame | share | G MAC/s |").AppendLine("| --- | ---: | ---: | ---: | ---: |");
         foreach (var g in r.Layers.GroupBy(Kind))
         {
