@@ -152,6 +152,14 @@ public sealed class QuantizationTests
             var actual = new short[53];
             FastAdd.AddRow(l, a, b, actual);
             CollectionAssert.AreEqual(expected, actual, $"fractions {inFrac},{in1Frac}->{outFrac} relu {relu} bits {bits}");
+            // runs of 19 channels (a vector and a tail), a run every 19 values of a, 23 of b and 29 of y, as the engine adds a group's band
+            int pixels = 2, n = 19;
+            var ys = Enumerable.Repeat((short)7, 29 * pixels).ToArray();
+            FastAdd.AddPixels(l, a, 19, b, 23, ys, 29, pixels, n);
+            for (int p = 0; p < pixels; p++)
+                for (int i = 0; i < 29; i++)
+                    Assert.AreEqual(i < n ? ReferenceKernels.AddOne(l, a[p * 19 + i], b[p * 23 + i]) : (short)7, ys[p * 29 + i], $"run {p}, channel {i}: the add writes its runs and nothing between them");
+            Assert.ThrowsExactly<ArgumentException>(() => FastAdd.AddPixels(l, a, 19, b, 23, ys, 29, 3, n)); // a third run is past the buffers
         }
     }
 

@@ -287,16 +287,10 @@ namespace EdgeResNet.Runtime.Engine
                 {
                     int n = Math.Min(gSize, end - co);
                     ConvLane(lane, new ConvCall(s.C, s.BandOffset, s.BandShorts, r0, r0, r1, groupAt, s.GroupShortsPerThread, r0, co, n, co, co + n), co, co + n);
-                    for (int r = r0; r < r1; r++)
-                        for (int ox = 0; ox < w; ox++)
-                        {
-                            int gi = ((r - r0) * w + ox) * n, yi = ((r - yBase) * w + ox) * channels + co;
-                            // the shortcut: the projection band, the projection already in the output, or the input (identity)
-                            var sv = projected ? shortcut.Slice(((r - r0) * w + ox) * channels + co, n)
-                                : intoOutput ? y.Slice(yi, n) : x.Slice(((r - xBase) * w + ox) * channels + co, n);
-                            var cv = group.Slice(gi, n);
-                            AddRow(add, cFirst ? cv : sv, cFirst ? sv : cv, y.Slice(yi, n));
-                        }
+                    // the band's pixels in one run of adds; the shortcut: the projection band, the projection already in the output, or the input (identity)
+                    int pixels = (r1 - r0) * w, yAt = (r0 - yBase) * w * channels + co;
+                    var sv = projected ? shortcut.Slice(co) : intoOutput ? y.Slice(yAt) : x.Slice((r0 - xBase) * w * channels + co);
+                    AddPixels(add, cFirst ? group : sv, cFirst ? n : channels, cFirst ? sv : group, cFirst ? channels : n, y.Slice(yAt), channels, pixels, n);
                 }
         }
 
@@ -493,12 +487,14 @@ namespace EdgeResNet.Runtime.Engine
             ReferenceKernels.MaxPool(pool, input, inRowBase, output, oyStart, oyCount, outRowBase);
         }
 
-        void AddRow(QLayer add, Span<short> a, Span<short> b, Span<short> y)
+        /// <summary>The Add over <paramref name="pixels"/> runs of <paramref name="n"/> channels, a run every stride values of each buffer.</summary>
+        void AddPixels(QLayer add, Span<short> a, int aStride, Span<short> b, int bStride, Span<short> y, int yStride, int pixels, int n)
         {
 #if NET
-            if (Plan.SimdKernels) { FastAdd.AddRow(add, a, b, y); return; }
+            if (Plan.SimdKernels) { FastAdd.AddPixels(add, a, aStride, b, bStride, y, yStride, pixels, n); return; }
 #endif
-            for (int i = 0; i < y.Length; i++) y[i] = ReferenceKernels.AddOne(add, a[i], b[i]);
+            for (int p = 0; p < pixels; p++)
+                for (int i = 0; i < n; i++) y[p * yStride + i] = ReferenceKernels.AddOne(add, a[p * aStride + i], b[p * bStride + i]);
         }
     }
 }
