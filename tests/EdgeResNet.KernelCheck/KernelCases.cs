@@ -6,7 +6,8 @@ namespace EdgeResNet.KernelCheck;
 
 /// <summary>
 /// Random conv layers of odd shapes (channels not a multiple of the kernel's blocks, pixels not of its rows, strided,
-/// padded, 1x1 read in place, weights wider than 10 bits that accumulate in 64 bits, a wide-output layer), each run
+/// padded, 1x1 read in place, weights wider than 10 bits that accumulate in 64 bits, a wide-output layer, more channels
+/// than one tile's blocks), each run
 /// through the SIMD kernel this CPU selects and through the reference kernel.
 /// </summary>
 public static class KernelCases
@@ -16,6 +17,8 @@ public static class KernelCases
         (3, 1, 16, 8, 10, false), (7, 2, 3, 5, 10, true), (1, 2, 32, 7, 8, false), (1, 1, 48, 9, 16, true), (3, 2, 5, 3, 13, false),
         (1, 1, 2048, 6, 10, true), (3, 1, 16, 24, 10, false), (1, 1, 32, 40, 8, true), (3, 1, 64, 20, 14, true), (3, 2, 32, 33, 10, false),
         (3, 1, 32, 20, 6, false), (3, 2, 16, 12, 7, true), (1, 1, 64, 4, 10, false), (1, 1, 16, 13, 10, true), (3, 1, 48, 3, 9, false),
+        // wider than one tile of blocks (AVX-512 takes four of 16 channels) and a partial tile after it, also split at 64 bits
+        (3, 1, 32, 70, 10, false), (1, 1, 64, 100, 12, false),
     };
 
     /// <summary>One case's outputs: the reference kernel's and the SIMD kernel's, int16 and wide.</summary>

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the x64 kernel paths this CPU has besides its own: on an AVX-512 CPU the AVX-VNNI and plain AVX2
 # instantiations too, on an AVX-VNNI CPU plain AVX2 (the .NET runtime's DOTNET_EnableAVX512=0 and
-# DOTNET_EnableAVXVNNI=0 switch them off). Each path runs the kernel check (15 odd shapes against the
+# DOTNET_EnableAVXVNNI=0 switch them off). Each path runs the kernel check (17 odd shapes against the
 # reference kernel) and the engine's bit-exact tests against the simulator (mini networks, every plan
 # kind, and 5 real photos), so a path the CI machine does not pick by itself is still proven.
 set -euo pipefail
