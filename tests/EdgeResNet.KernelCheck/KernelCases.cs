@@ -22,9 +22,9 @@ public static class KernelCases
     };
 
     /// <summary>One case's outputs: the reference kernel's and the SIMD kernel's, int16 and wide.</summary>
-    public sealed record Result(QLayer Layer, ConvKernel Kernel, short[] Expected, short[] Actual, int[] ExpectedWide, int[] ActualWide)
+    public sealed record Result(QLayer Layer, ConvKernel Kernel, int Block, short[] Expected, short[] Actual, int[] ExpectedWide, int[] ActualWide)
     {
-        public string Name => $"k{Layer.KernelH} s{Layer.StrideH} cin{Layer.InC} cout{Layer.OutC} bits{Layer.WeightBits}";
+        public string Name => $"k{Layer.KernelH} s{Layer.StrideH} cin{Layer.InC} cout{Layer.OutC} bits{Layer.WeightBits} block{Block}";
         public bool Equal => Expected.AsSpan().SequenceEqual(Actual) && ExpectedWide.AsSpan().SequenceEqual(ActualWide);
         public bool ProducesSomething => Expected.Any(v => v != 0) || ExpectedWide.Any(v => v != 0);
     }
@@ -53,12 +53,16 @@ public static class KernelCases
             var x = Enumerable.Range(0, l.InSize).Select(_ => (short)(signed ? rng.Next(-32768, 32768) : rng.Next(0, 32768))).ToArray();
             var expected = new short[l.OutSize]; var expectedWide = new int[l.OutSize];
             ReferenceKernels.Conv(l, ConvTile.Whole(l), x, l.Weights, l.Multipliers, l.Offsets, expected, expectedWide);
-            var actual = new short[l.OutSize]; var actualWide = new int[l.OutSize];
             var kernel = ConvDispatch.Select(l, simdAllowed: true);
-            var laidOut = WeightLayout.FromRows(l.Weights, cout, l.WeightStride, ConvDispatch.ChannelBlock(kernel));
-            ConvDispatch.Run(kernel, l, ConvTile.Whole(l), x, laidOut, l.Multipliers, l.Offsets, actual, actualWide, new short[laidOut.Length], new short[laidOut.Length],
-                new short[ConvDispatch.ScratchShortsPerRow(l, kernel) * l.OutH], new long[l.OutH * l.OutW * cout]);
-            yield return new Result(l, kernel, expected, actual, expectedWide, actualWide);
+            // every block the kernel reads here: AVX-512 takes 16 channels a vector, or 8 where a plan gives a layer those
+            foreach (int block in new[] { ConvDispatch.ChannelBlock(kernel), ConvDispatch.NarrowChannelBlock(kernel) }.Distinct())
+            {
+                var actual = new short[l.OutSize]; var actualWide = new int[l.OutSize];
+                var laidOut = WeightLayout.FromRows(l.Weights, cout, l.WeightStride, block);
+                ConvDispatch.Run(kernel, block, l, ConvTile.Whole(l), x, laidOut, l.Multipliers, l.Offsets, actual, actualWide, new short[laidOut.Length], new short[laidOut.Length],
+                    new short[ConvDispatch.ScratchShortsPerRow(l, kernel) * l.OutH], new long[l.OutH * l.OutW * cout]);
+                yield return new Result(l, kernel, block, expected, actual, expectedWide, actualWide);
+            }
         }
     }
 }

@@ -118,7 +118,7 @@ public sealed class QuantizationTests
     public void WeightsUnpackIntoEveryKernelLayoutAsTheirRows()
     {
         var rng = new Random(21);
-        foreach (var (channels, reduce, bits) in new[] { (13, 147, 10), (8, 4608, 10), (16, 64, 10), (5, 27, 10), (11, 100, 7), (9, 48, 16) })
+        foreach (var (channels, reduce, bits) in new[] { (13, 147, 10), (8, 4608, 10), (16, 64, 10), (5, 27, 10), (11, 100, 7), (9, 48, 16), (24, 160, 10), (40, 576, 10) })
         {
             int stride = (reduce + 15) & ~15, rowBytes = BitPacking.PackedBytes(reduce, bits);
             var rows = new short[channels * stride];
@@ -129,7 +129,7 @@ public sealed class QuantizationTests
                 for (int k = 0; k < reduce; k++) row[k] = (short)rng.Next(-(1 << (bits - 1)), 1 << (bits - 1));
                 BitPacking.Pack(row, bits, packed.AsSpan(c * rowBytes, rowBytes));
             }
-            foreach (int block in new[] { 1, 8 })
+            foreach (int block in new[] { 1, 8, 16 })
             {
                 var dest = new short[WeightLayout.Shorts(channels, stride, block)];
                 dest.AsSpan().Fill(12345); // padding channels must come out zero

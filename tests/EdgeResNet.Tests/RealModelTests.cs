@@ -98,7 +98,7 @@ public sealed class RealModelTests
                 {
                     if (i < 0 || plan.ArenaGroupOffset(i, 0) < 0) continue;
                     Assert.IsFalse(s.Streamed, $"{plan.Layers[i].Name}: a streamed step keeps its groups in the threads' buffers");
-                    int size = WeightLayout.Shorts(plan.GroupSize(i), plan.Layers[i].WeightStride, FastConv.WeightChannelBlock);
+                    int size = WeightLayout.Shorts(plan.GroupSize(i), plan.Layers[i].WeightStride, plan.ChannelBlock(i));
                     var used = new List<(int At, int Length, string What)> { (s.RingOffset, s.ScratchTotal, "ring and band scratch"), (plan.Im2ColOffset(0), plan.ArenaShorts - plan.Im2ColOffset(0), "im2col rows") };
                     if (s.Kind == StepKind.Head) used.Add((s.InputOffset, plan.Layers[s.Gap].InSize, "input"));
                     else { used.Add((s.InputOffset, plan.Layers[s.A].InSize, "input")); used.Add((s.OutputOffset, plan.Layers[s.C].OutSize, "output")); }

@@ -64,7 +64,7 @@ public class ConvKernelBenchmarks
     }
 
     [Benchmark]
-    public void ConvBand() => ConvDispatch.Run(Kernel, _layer, _tile, _input, _weights, _multipliers, _offsets, _output, default, default, default, _im2col, _acc);
+    public void ConvBand() => ConvDispatch.Run(Kernel, ConvDispatch.ChannelBlock(Kernel), _layer, _tile, _input, _weights, _multipliers, _offsets, _output, default, default, default, _im2col, _acc);
 
     public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(ConvKernelBenchmarks).Assembly).Run(args);
 }

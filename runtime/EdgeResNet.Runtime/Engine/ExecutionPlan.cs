@@ -133,13 +133,27 @@ namespace EdgeResNet.Runtime.Engine
         public int GroupSize(int layer) => _groupSizes[layer];
         int[] _groupSizes = new int[0];
 
+        /// <summary>The <see cref="WeightLayout"/> block conv layer <paramref name="layer"/>'s weights are unpacked into and its kernel reads (<see cref="BlockOf"/>).</summary>
+        public int ChannelBlock(int layer) => _blocks[layer];
+        int[] _blocks = new int[0];
+
+        /// <summary>
+        /// The kernel's widest block where the weight buffer holds two of them of this layer (or all its channels), else its
+        /// narrowest: on AVX-512, a layer whose rows are too wide for 32 channels in the buffer takes groups of 8, 16 or 24
+        /// channels in blocks of 8 rather than one half-used vector of 16 that would need a buffer twice the size of 8.
+        /// </summary>
+        int BlockOf(QLayer l, ConvKernel kernel)
+        {
+            int wide = ConvDispatch.ChannelBlock(kernel);
+            return WeightLayout.Shorts(Math.Min(l.OutC, 2 * wide), l.WeightStride, wide) <= WeightGroupShorts ? wide : ConvDispatch.NarrowChannelBlock(kernel);
+        }
+
         /// <summary>
         /// As many channels as the weight buffer holds and, where the kernel needs accumulators, one output row of them allows.
         /// A kernel that reads channel blocks takes whole blocks, so its group padded to a block still fits the buffer.
         /// </summary>
-        int GroupSizeOf(QLayer l, ConvKernel kernel)
+        int GroupSizeOf(QLayer l, ConvKernel kernel, int block)
         {
-            int block = ConvDispatch.ChannelBlock(kernel);
             int group = Math.Max(1, Math.Min(l.OutC, WeightGroupShorts / l.WeightStride / block * block));
             return ConvDispatch.UsesAccumulators(l, kernel, group) ? Math.Max(1, Math.Min(group, MaxAccLongs / l.OutW)) : group;
         }
@@ -284,13 +298,14 @@ namespace EdgeResNet.Runtime.Engine
                 if (l.Op != QOp.Conv) continue;
                 Kernels[i] = ConvDispatch.Select(l, SimdKernels);
                 SplitWeights |= Kernels[i] == ConvKernel.SimdSplit;
-                int block = ConvDispatch.ChannelBlock(Kernels[i]);
+                int block = ConvDispatch.NarrowChannelBlock(Kernels[i]); // the buffer holds at least one block of every layer
                 WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride * block);
                 if (block > 1) UnpackRowShorts = Math.Max(UnpackRowShorts, l.WeightStride);
                 MaxAccLongs = Math.Max(MaxAccLongs, l.OutW);
                 Im2ColShorts = Math.Max(Im2ColShorts, ConvDispatch.ScratchShortsPerRow(l, Kernels[i]));
             }
             _groupSizes = new int[layers.Length];
+            _blocks = new int[layers.Length];
             int accumulators = 0;
             var expansion = new bool[layers.Length];
             foreach (var step in Steps) if (step.C >= 0) expansion[step.C] = true;
@@ -298,7 +313,8 @@ namespace EdgeResNet.Runtime.Engine
             {
                 var l = layers[i];
                 if (l.Op != QOp.Conv) continue;
-                _groupSizes[i] = GroupSizeOf(l, Kernels[i]);
+                _blocks[i] = BlockOf(l, Kernels[i]);
+                _groupSizes[i] = GroupSizeOf(l, Kernels[i], _blocks[i]);
                 if (expansion[i]) _groupSizes[i] = Math.Min(_groupSizes[i], ExpansionGroupChannels);
                 MaxRowBytesGroup = Math.Max(MaxRowBytesGroup, Math.Max(l.BnSize, _groupSizes[i] * l.RowBytes));
                 MaxChannels = Math.Max(MaxChannels, l.OutC);
@@ -413,6 +429,8 @@ namespace EdgeResNet.Runtime.Engine
                     else if (high + need <= WorkShorts) _arenaGroups[i] = high;
                     else continue;
                     _groupSizes[i] = wide;
+                    // it is read a whole block at a time through the packed bytes: the wide block where they hold one (same size either way)
+                    if (MaxRowBytesGroup >= ConvDispatch.ChannelBlock(Kernels[i]) * l.RowBytes) _blocks[i] = ConvDispatch.ChannelBlock(Kernels[i]);
                 }
             }
         }

@@ -414,7 +414,7 @@ namespace EdgeResNet.Runtime.Engine
         Span<short> LoadGroup(Lane lane, int layer, int co, int n)
         {
             var l = _layers[layer];
-            int block = ConvDispatch.ChannelBlock(Plan.Kernels[layer]), arenaGroup = Plan.ArenaGroupOffset(layer, lane.Index);
+            int block = Plan.ChannelBlock(layer), arenaGroup = Plan.ArenaGroupOffset(layer, lane.Index);
             _image.ReadBnTables(l, co, n, _multipliers, _offsets, lane.Packed);
             int shorts = WeightLayout.Shorts(n, l.WeightStride, block);
             var weights = arenaGroup >= 0 ? Arena(arenaGroup, shorts) : new Span<short>(lane.Weights, 0, shorts);
@@ -450,7 +450,7 @@ namespace EdgeResNet.Runtime.Engine
                     CoStart = co, CoCount = n, OyStart = oy, OyCount = Math.Min(rowsPerCall, oy1 - oy),
                     InRowBase = call.InRowBase, OutRowBase = call.OutRowBase, OutChannelBase = co - call.OutFirstChannel, OutChannelStride = call.OutChannelStride,
                 };
-                ConvDispatch.Run(kernel, l, tile, input, weights, _multipliers, _offsets, output, wide, lane.Hi, lane.Lo, im2col, lane.Acc);
+                ConvDispatch.Run(kernel, Plan.ChannelBlock(call.Layer), l, tile, input, weights, _multipliers, _offsets, output, wide, lane.Hi, lane.Lo, im2col, lane.Acc);
             }
         }
 

@@ -39,8 +39,11 @@ namespace EdgeResNet.Runtime.Kernels
 #endif
         }
 
-        /// <summary>The <see cref="WeightLayout"/> block the kernel reads its weights in (1: rows).</summary>
+        /// <summary>The widest <see cref="WeightLayout"/> block the kernel reads its weights in (1: rows); the plan picks it or <see cref="NarrowChannelBlock"/> per layer.</summary>
         public static int ChannelBlock(ConvKernel kernel) => kernel == ConvKernel.Reference ? 1 : FastConv.WeightChannelBlock;
+
+        /// <summary>The narrowest block the kernel reads (1: rows).</summary>
+        public static int NarrowChannelBlock(ConvKernel kernel) => kernel == ConvKernel.Reference ? 1 : FastConv.NarrowChannelBlock;
 
         /// <summary>w = hi * 2^SplitShift + lo, value by value (so in any layout), for the SIMD kernel's two passes.</summary>
         public static void Split(Span<short> weights, Span<short> hi, Span<short> lo)
@@ -65,11 +68,12 @@ namespace EdgeResNet.Runtime.Kernels
         }
 
         /// <summary>
-        /// Runs <paramref name="kernel"/> on one tile, its <paramref name="weights"/> in the kernel's <see cref="ChannelBlock"/> layout. <paramref name="hi"/> and <paramref name="lo"/> hold at
+        /// Runs <paramref name="kernel"/> on one tile, its <paramref name="weights"/> in layout <paramref name="block"/> (one the kernel reads:
+        /// <see cref="ChannelBlock"/> or <see cref="NarrowChannelBlock"/>). <paramref name="hi"/> and <paramref name="lo"/> hold at
         /// least the tile's weights for <see cref="ConvKernel.SimdSplit"/> (filled here); <paramref name="im2col"/>
         /// holds <see cref="ScratchShortsPerRow"/> x tile rows; <paramref name="acc"/> tile pixels x channels (SIMD only).
         /// </summary>
-        public static void Run(ConvKernel kernel, QLayer l, ConvTile tile, Span<short> input, Span<short> weights, Span<int> multipliers, Span<int> offsets,
+        public static void Run(ConvKernel kernel, int block, QLayer l, ConvTile tile, Span<short> input, Span<short> weights, Span<int> multipliers, Span<int> offsets,
             Span<short> output, Span<int> wideOutput, Span<short> hi, Span<short> lo, Span<short> im2col, Span<long> acc)
         {
 #if NET
@@ -78,12 +82,12 @@ namespace EdgeResNet.Runtime.Kernels
                 hi = hi.Slice(0, weights.Length);
                 lo = lo.Slice(0, weights.Length);
                 Split(weights, hi, lo);
-                FastConv.Conv(l, tile, input, hi, lo, multipliers, offsets, output, wideOutput, im2col, acc);
+                FastConv.Conv(l, tile, block, input, hi, lo, multipliers, offsets, output, wideOutput, im2col, acc);
                 return;
             }
             if (kernel == ConvKernel.Simd)
             {
-                FastConv.Conv(l, tile, input, weights, Span<short>.Empty, multipliers, offsets, output, wideOutput, im2col, acc);
+                FastConv.Conv(l, tile, block, input, weights, Span<short>.Empty, multipliers, offsets, output, wideOutput, im2col, acc);
                 return;
             }
 #endif

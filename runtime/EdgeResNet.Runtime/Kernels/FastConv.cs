@@ -37,12 +37,12 @@ namespace EdgeResNet.Runtime.Kernels
         public static bool RequantisesFromRegisters(QLayer l, int coCount, bool split) =>
             !split && (Avx512Kernel && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 || Avx2Store(l, coCount) || NeonStore(l, coCount));
 
-        /// <param name="weightsHi">The tile's weights in the layout of <see cref="WeightChannelBlock"/> (<see cref="WeightLayout"/>: rows, or
-        /// 8-channel blocks of pairs on AVX2 and NEON), or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
+        /// <param name="block">The weights' <see cref="WeightLayout"/> block: <see cref="WeightChannelBlock"/> or <see cref="NarrowChannelBlock"/>.</param>
+        /// <param name="weightsHi">The tile's weights in that layout, or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
         /// <param name="weightsLo">Empty, or the low part w &amp; 255 of weights wider than 10 bits.</param>
         /// <param name="im2col">At least <see cref="ConvDispatch.ScratchShortsPerRow"/> x the tile's output rows.</param>
         /// <param name="acc">At least output pixels x tile.CoCount, unless the tile <see cref="RequantisesFromRegisters"/> (then unused).</param>
-        public static void Conv(QLayer l, ConvTile t, Span<short> input, Span<short> weightsHi, Span<short> weightsLo, Span<int> multipliers, Span<int> offsets,
+        public static void Conv(QLayer l, ConvTile t, int block, Span<short> input, Span<short> weightsHi, Span<short> weightsLo, Span<int> multipliers, Span<int> offsets,
             Span<short> output, Span<int> wideOutput, Span<short> im2col, Span<long> acc)
         {
             int kp = l.WeightStride, pixels = t.OyCount * l.OutW, coCount = t.CoCount;
@@ -77,14 +77,14 @@ namespace EdgeResNet.Runtime.Kernels
                     fixed (short* y = output)
                     {
                         var sink = new BlockSink { Output = y + t.OutIndex(l, t.OyStart, 0, t.CoStart), OutStride = t.OutChannelStride, Mul = m, Add = o, Rq = &rq };
-                        BlockedTile(l, t, implicitRows, a, wh, kp, s, 0, &sink);
+                        BlockedTile(l, t, block, implicitRows, a, wh, kp, s, 0, &sink);
                     }
                     return;
                 }
                 // one lane is one output here, not a share of one: a shorter chunk keeps it exact (see BlockedTile)
                 int laneChunk = exact32 ? kp : BlockedChunk;
-                BlockedTile(l, t, implicitRows, a, wh, laneChunk, s, split ? ConvDispatch.SplitShift : 0, null);
-                if (split) BlockedTile(l, t, false, a, wl, laneChunk, s, 0, null);
+                BlockedTile(l, t, block, implicitRows, a, wh, laneChunk, s, split ? ConvDispatch.SplitShift : 0, null);
+                if (split) BlockedTile(l, t, block, false, a, wl, laneChunk, s, 0, null);
             }
             for (int p = 0; p < pixels; p++)
             {
@@ -258,18 +258,19 @@ namespace EdgeResNet.Runtime.Kernels
 
         /// <summary>
         /// acc[p][c] += dot(pixel row p, weight channel c) * 2^shift, the weights in blocks of pairs (<see cref="WeightLayout"/>,
-        /// block <see cref="WeightChannelBlock"/>). Each step broadcasts one input pair of every pixel of a block (two int16 read
+        /// <paramref name="block"/>). Each step broadcasts one input pair of every pixel of a block (two int16 read
         /// as one int32) and multiplies it against the channels' pairs. AVX-512 and AVX2 (<see cref="Block6"/>): 6 pixels x two
         /// blocks (one for a last odd block) of 16 channels (AVX-512: <see cref="Avx512Isa"/>, vpmaddwd) or 8 (<see cref="Avx2Isa"/>,
-        /// vpmaddwd, or vpdpwssd with AVX-VNNI), 12 accumulators, one output per lane. NEON (<see cref="Block6Neon"/>): 6 pixels x
+        /// vpmaddwd, or vpdpwssd with AVX-VNNI; on AVX-512 CPUs too, for a layer the plan gives blocks of 8), 12 accumulators, one output per lane. NEON (<see cref="Block6Neon"/>): 6 pixels x
         /// 8 channels, smlal into 24 accumulators of one channel's even or odd products per lane, paired up once at the end (addp).
         /// Either way the accumulators stay in registers and there is no horizontal sum inside K. Lanes flush into the 64-bit
         /// sums every <paramref name="chunk"/> values: <see cref="BlockedChunk"/> for any layer, all of K where the proven bound
         /// fits 32 bits. Pixels past the end repeat the last one and channels past <paramref name="cols"/> are padding: both are dropped.
         /// </summary>
-        static void BlockedTile(QLayer l, ConvTile t, bool implicitRows, short* a, short* w, int chunk, long* acc, int shift, BlockSink* sink)
+        static void BlockedTile(QLayer l, ConvTile t, int block, bool implicitRows, short* a, short* w, int chunk, long* acc, int shift, BlockSink* sink)
         {
-            int block = WeightChannelBlock, kp = l.WeightStride, pixels = t.OyCount * l.OutW, cols = t.CoCount, blocks = (cols + block - 1) / block;
+            if (block != WeightChannelBlock && block != NarrowChannelBlock) throw new ArgumentException($"the SIMD conv reads blocks of {NarrowChannelBlock} or {WeightChannelBlock} channels here, not {block}");
+            int kp = l.WeightStride, pixels = t.OyCount * l.OutW, cols = t.CoCount, blocks = (cols + block - 1) / block;
             int taps = implicitRows ? l.KernelH * l.KernelW : 1, seg = implicitRows ? l.InC : kp;
             long blockShorts = (long)block * kp;
             short* zero = stackalloc short[implicitRows ? seg : 1]; // stackalloc is zeroed: the padding taps' row
@@ -293,7 +294,7 @@ namespace EdgeResNet.Runtime.Kernels
                         at.J0 = k0 >> 1;
                         at.J1 = Math.Min(seg, k0 + chunk) >> 1;
                         if (step == 1) Block6Neon(table, wb, ref at, acc, sink);
-                        else if (Avx512Kernel)
+                        else if (block == 16)
                         {
                             if (two) Block6<Avx512Isa, Vector512<int>, TwoVectors>(table, wb, blockShorts, ref at, acc, sink);
                             else Block6<Avx512Isa, Vector512<int>, OneVector>(table, wb, blockShorts, ref at, acc, sink);

@@ -33,10 +33,16 @@ namespace EdgeResNet.Runtime.Kernels
         }
 
         /// <summary>
-        /// The <see cref="WeightLayout"/> block the SIMD conv reads on this CPU: channel blocks of pair-interleaved weights,
+        /// The widest <see cref="WeightLayout"/> block the SIMD conv reads on this CPU: channel blocks of pair-interleaved weights,
         /// as many channels as one vector holds pairs of: 16 on AVX-512, 8 on AVX2 and NEON; 1 (rows) where there is no SIMD conv.
         /// </summary>
         public static int WeightChannelBlock => Avx512Kernel ? 16 : IsSupported ? 8 : 1;
+
+        /// <summary>
+        /// The narrowest block it reads: 8 (on AVX-512 too, through its 256-bit instantiation), so a plan whose weight buffer
+        /// holds few channels of a wide layer need not pad its groups to 16; 1 where there is no SIMD conv.
+        /// </summary>
+        public static int NarrowChannelBlock => IsSupported ? 8 : 1;
 
         /// <summary>im2col values per output pixel: 0 where the input rows can be read directly (1x1, stride 1, channels a multiple of 16).</summary>
         public static int Im2ColShortsPerPixel(QLayer l) =>
