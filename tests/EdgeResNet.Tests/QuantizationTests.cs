@@ -135,6 +135,15 @@ public sealed class QuantizationTests
                 dest.AsSpan().Fill(12345); // padding channels must come out zero
                 WeightLayout.Unpack(packed, bits, rowBytes, reduce, stride, channels, block, new short[stride], dest);
                 CollectionAssert.AreEqual(WeightLayout.FromRows(rows, channels, stride, block), dest, $"{channels} x {reduce} at {bits} bits, block {block}");
+                if (block == 1) continue;
+                // in pieces of 8 channels, as the engine reads a group wider than its packed bytes
+                dest.AsSpan().Fill(12345);
+                for (int c0 = 0; c0 < channels; c0 += 8)
+                {
+                    int n = Math.Min(8, channels - c0);
+                    WeightLayout.Unpack(packed.AsSpan(c0 * rowBytes, n * rowBytes), bits, rowBytes, reduce, stride, n, block, new short[stride], dest, firstChannel: c0);
+                }
+                CollectionAssert.AreEqual(WeightLayout.FromRows(rows, channels, stride, block), dest, $"{channels} x {reduce} at {bits} bits, block {block}, in pieces of 8");
             }
         }
     }

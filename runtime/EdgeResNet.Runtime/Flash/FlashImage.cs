@@ -192,11 +192,11 @@ namespace EdgeResNet.Runtime.Flash
         /// <see cref="WeightLayout"/> of <paramref name="block"/>: rows of WeightStride shorts by default; another block needs
         /// <paramref name="row"/>, one row of WeightStride shorts to unpack into.
         /// </summary>
-        public void ReadWeightRows(QLayer l, int coStart, int coCount, Span<byte> packed, Span<short> dest, int block = 1, Span<short> row = default)
+        public void ReadWeightRows(QLayer l, int coStart, int coCount, Span<byte> packed, Span<short> dest, int block = 1, Span<short> row = default, int firstChannel = 0)
         {
             int bytes = coCount * l.RowBytes;
             Flash.Read(l.WeightsOffset + (long)coStart * l.RowBytes, packed.Slice(0, bytes));
-            WeightLayout.Unpack(packed.Slice(0, bytes), l.WeightBits, l.RowBytes, l.ReduceSize, l.WeightStride, coCount, block, row, dest);
+            WeightLayout.Unpack(packed.Slice(0, bytes), l.WeightBits, l.RowBytes, l.ReduceSize, l.WeightStride, coCount, block, row, dest, firstChannel);
         }
 
         /// <summary>

@@ -25,30 +25,33 @@ namespace EdgeResNet.Runtime.Kernels
 
         /// <summary>
         /// Unpacks <paramref name="channels"/> rows of <paramref name="bits"/>-bit weights (<paramref name="rowBytes"/> each,
-        /// <paramref name="reduce"/> values, zero to <paramref name="stride"/>) into <paramref name="dest"/> in this layout, with the
-        /// padding channels of the last block zero. Block 1 unpacks in place; another block unpacks each row into
+        /// <paramref name="reduce"/> values, zero to <paramref name="stride"/>) into channels <paramref name="firstChannel"/> on of
+        /// <paramref name="dest"/> in this layout, with the padding channels of their last block zero (a group read in pieces:
+        /// <paramref name="firstChannel"/> a multiple of 8, pieces in order, so a later piece overwrites that padding). Block 1 unpacks in place; another block unpacks each row into
         /// <paramref name="row"/> (<paramref name="stride"/> values) and puts it, except 10-bit weights on AVX2, which go
         /// straight from the packed bytes into blocks of 8 or 16 (<see cref="Unpack10Blocks"/>).
         /// </summary>
-        public static void Unpack(Span<byte> packed, int bits, int rowBytes, int reduce, int stride, int channels, int block, Span<short> row, Span<short> dest)
+        public static void Unpack(Span<byte> packed, int bits, int rowBytes, int reduce, int stride, int channels, int block, Span<short> row, Span<short> dest, int firstChannel = 0)
         {
+            if (block > 1 && firstChannel % 8 != 0) throw new ArgumentException($"a piece of a group in blocks starts at a multiple of 8 channels, not {firstChannel}");
 #if NET
             if ((block == 8 || block == 16) && bits == 10 && System.Runtime.Intrinsics.X86.Avx2.IsSupported)
             {
-                Unpack10Blocks(packed, rowBytes, reduce, stride, channels, block, dest);
+                Unpack10Blocks(packed, rowBytes, reduce, stride, channels, block, dest, firstChannel);
                 return;
             }
 #endif
             for (int c = 0; c < channels; c++)
             {
-                var unpacked = block == 1 ? dest.Slice(c * stride, stride) : row.Slice(0, stride);
+                var unpacked = block == 1 ? dest.Slice((firstChannel + c) * stride, stride) : row.Slice(0, stride);
                 Flash.BitPacking.Unpack(packed.Slice(c * rowBytes, rowBytes), bits, unpacked.Slice(0, reduce));
                 unpacked.Slice(reduce).Clear();
-                if (block > 1) PutRow(unpacked, c, stride, block, dest);
+                if (block > 1) PutRow(unpacked, firstChannel + c, stride, block, dest);
             }
-            if (channels % block == 0) return;
+            int end = firstChannel + channels;
+            if (end % block == 0) return;
             row.Slice(0, stride).Clear();
-            for (int c = channels; c % block != 0; c++) PutRow(row, c, stride, block, dest);
+            for (int c = end; c % block != 0; c++) PutRow(row, c, stride, block, dest);
         }
 
         /// <summary>Puts one channel's row of <paramref name="stride"/> values (even) in its place.</summary>
@@ -70,9 +73,11 @@ namespace EdgeResNet.Runtime.Kernels
         /// octet's part of 8 pair rows of its block. Slabs the vector path cannot take (past the reduce size, past the last
         /// channel, or too near the end of the bytes) go value by value.
         /// </summary>
-        static unsafe void Unpack10Blocks(Span<byte> packed, int rowBytes, int reduce, int stride, int channels, int block, Span<short> dest)
+        static unsafe void Unpack10Blocks(Span<byte> packed, int rowBytes, int reduce, int stride, int channels, int block, Span<short> dest, int firstChannel)
         {
-            int perBlock = block / 8, octets = (channels + block - 1) / block * perBlock, slabs = stride / 16, pairShorts = 2 * block;
+            // octet o of the piece is octet first + o of the group: its block, and its half of a block of 16
+            int perBlock = block / 8, first = firstChannel / 8, octets = (firstChannel + channels + block - 1) / block * perBlock - first;
+            int slabs = stride / 16, pairShorts = 2 * block;
             long total = (long)channels * rowBytes;
             fixed (byte* src = packed)
             fixed (short* d = dest)
@@ -82,7 +87,7 @@ namespace EdgeResNet.Runtime.Kernels
                     byte* s0 = src + (long)o * 8 * rowBytes;
                     for (int s = 0; s < slabs; s++)
                     {
-                        short* outAt = d + (long)(o / perBlock) * block * stride + s * 8 * pairShorts + o % perBlock * 16;
+                        short* outAt = d + (long)((first + o) / perBlock) * block * stride + s * 8 * pairShorts + (first + o) % perBlock * 16;
                         bool vector = last == 8 && (s + 1) * 16 <= reduce && (long)(o * 8 + 7) * rowBytes + s * 20 + 26 <= total;
                         if (!vector)
                         {
