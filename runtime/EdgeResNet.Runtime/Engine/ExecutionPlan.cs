@@ -188,7 +188,7 @@ namespace EdgeResNet.Runtime.Engine
             threads <= 1 ? DefaultRamBudgetBytes
                 : DefaultRamBudgetBytes + 2L * ArenaAlignShorts + (threads - 1) * new ExecutionPlan(model).ExtraThreadBytes;
 
-        /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one channel block of the widest layer if needed (wider layers take two-block groups from the arena where it has room: <see cref="PlaceArenaGroups"/>).</param>
+        /// <param name="weightGroupShorts">The weight group buffer (int16 values); grown to one channel block (wide or narrow: <see cref="Search"/>) of the widest layer if needed (wider layers take two-block groups from the arena where it has room: <see cref="PlaceArenaGroups"/>).</param>
         /// <param name="accLongs">The accumulator buffer (64-bit values).</param>
         /// <param name="ramBudgetBytes">Band heights (and a streamed segment, below what block by block needs) are chosen so the whole plan stays within this.</param>
         /// <param name="referenceKernels">Run the reference conv kernel even where the SIMD one is available.</param>
@@ -436,7 +436,7 @@ namespace EdgeResNet.Runtime.Engine
         /// convs in a plan with the narrow buffer) gets its two-block group in the arena instead, where the step leaves room:
         /// below the lowest of the step's tensors and scratch (a tensor an earlier step no longer needs), or past the step's
         /// tensors and band scratch, below the im2col rows (after a segment, the segment's region is free).
-        /// Nothing else of the step lies there, so the group costs no RAM; the kernel then runs its full 6 x 16 blocks.
+        /// Nothing else of the step lies there, so the group costs no RAM; the kernel then runs its full tile of two wide blocks.
         /// Only kernels that requantise from their registers (no accumulators, no split planes sized by the buffer) qualify.
         /// </summary>
         void PlaceArenaGroups(int first)
