@@ -27,6 +27,16 @@ public static class CommandSupport
         DefaultValueFactory = _ => Environment.ProcessorCount,
     };
 
+    /// <summary>
+    /// Says so on stderr when the engine threads asked for outnumber the processors: an engine's threads wait for each
+    /// other's share of a layer by spinning, so on fewer processors they run slower, not faster.
+    /// </summary>
+    internal static void WarnIfMoreThreadsThanProcessors(int engineThreads)
+    {
+        if (engineThreads > Environment.ProcessorCount)
+            Console.Error.WriteLine($"warning: {engineThreads} engine threads on {Environment.ProcessorCount} processors: the threads of a frame wait for each other by spinning, so more threads than processors run slower; use at most --threads {Environment.ProcessorCount}");
+    }
+
     internal static Option<string?> ImagesOption() => new("--images")
     {
         Description = "Folder of photos with labels.tsv (default: ../shared/imagenet-samples beside the repository)",

@@ -38,6 +38,7 @@ public static class RuntimeCommands
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
             CommandSupport.CheckOutputs(pr.GetValue(json), pr.GetValue(markdown));
+            CommandSupport.WarnIfMoreThreadsThanProcessors(pr.GetValue(threads));
             var r = LayerProfile.Run(pr.GetValue(image)!, pr.GetValue(frames), EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(threads), pr.GetValue(budget));
             var t = new Table().AddColumns("#", "layer", "op", "MACs", "ms", "G MAC/s", "flash bytes", "share");
             foreach (var l in r.Layers)
@@ -233,6 +234,7 @@ public static class RuntimeCommands
         {
             CommandSupport.CheckOutputs(pr.GetValue(json));
             int t = pr.GetValue(threads), n = pr.GetValue(frames), f = pr.GetValue(inFlight);
+            CommandSupport.WarnIfMoreThreadsThanProcessors(t * f);
             var report = Benchmark.Run(pr.GetValue(model)!, t, n, EdgeResNet.Tools.RepoPaths.SampleImages(), pr.GetValue(vsOrt) ? CommandSupport.LoadNetwork() : null, f, pr.GetValue(fromFile),
                 pr.GetValue(budget), pr.GetValue(vsBudget));
             var (rtMs, rtFps, ortMs, ortFps) = (report.RuntimeMs, report.RuntimeFps, report.OrtMs, report.OrtFps);
