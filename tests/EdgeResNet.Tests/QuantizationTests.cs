@@ -159,7 +159,7 @@ public sealed class QuantizationTests
             var b = Enumerable.Range(0, 53).Select(_ => (short)rng.Next(-32768, 32768)).ToArray();
             var expected = a.Zip(b, (x, y) => ReferenceKernels.AddOne(l, x, y)).ToArray();
             var actual = new short[53];
-            FastAdd.AddRow(l, a, b, actual);
+            FastAdd.AddPixels(l, a, 53, b, 53, actual, 53, 1, 53);
             CollectionAssert.AreEqual(expected, actual, $"fractions {inFrac},{in1Frac}->{outFrac} relu {relu} bits {bits}");
             // runs of 19 channels (a vector and a tail), a run every 19 values of a, 23 of b and 29 of y, as the engine adds a group's band
             int pixels = 2, n = 19;

@@ -418,7 +418,7 @@ namespace EdgeResNet.Runtime.Engine
             _image.ReadBnTables(l, co, n, _multipliers, _offsets, lane.Packed);
             int shorts = WeightLayout.Shorts(n, l.WeightStride, block);
             var weights = arenaGroup >= 0 ? Arena(arenaGroup, shorts) : new Span<short>(lane.Weights, 0, shorts);
-            int unit = Math.Min(block, 8); // the unpack puts whole octets of channels into any block
+            int unit = Math.Min(block, WeightLayout.PieceChannels); // a piece of a group starts where the unpack may put it
             int chunk = Math.Max(unit, Math.Min(n, lane.Packed.Length / l.RowBytes) / unit * unit);
             for (int c = 0; c < n; c += chunk)
                 _image.ReadWeightRows(l, co + c, Math.Min(chunk, n - c), lane.Packed, weights, block, lane.Row, firstChannel: c);

@@ -13,8 +13,6 @@ namespace EdgeResNet.Runtime.Kernels
     /// </summary>
     public static unsafe class FastAdd
     {
-        public static void AddRow(QLayer l, Span<short> a, Span<short> b, Span<short> y) => AddPixels(l, a, a.Length, b, b.Length, y, y.Length, 1, y.Length);
-
         /// <summary>
         /// <paramref name="pixels"/> runs of <paramref name="n"/> channels, run p at p x the stride of each of <paramref name="a"/>,
         /// <paramref name="b"/> and <paramref name="y"/>: one call for a whole band of a channel group (a call per pixel cost more than its adds).

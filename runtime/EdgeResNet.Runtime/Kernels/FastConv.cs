@@ -22,20 +22,21 @@ namespace EdgeResNet.Runtime.Kernels
         /// <summary>AVX-512 requantises 16 channels of 64-bit sums at a time with its 64-bit multiply and arithmetic shift: no 32-bit bound needed.</summary>
         static bool Avx512Store(QLayer l, int coCount) => Avx512Kernel && !l.WideOutput && l.OutShift > 0 && coCount >= 16;
 
+        /// <summary>An int16 output whose accumulators are proven to fit 32 bits: what the 32 x 32 -> 64-bit requantisations take.</summary>
+        static bool Store32(QLayer l) => !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32;
+
         /// <summary>AVX2 has no 64-bit multiply or arithmetic shift: its path multiplies 32 x 32 -> 64 bits, exact where the proven bound fits 32 bits.</summary>
-        static bool Avx2Store(QLayer l, int coCount) =>
-            !Avx512Kernel && Avx2.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 8;
+        static bool Avx2Store(QLayer l, int coCount) => !Avx512Kernel && Avx2.IsSupported && Store32(l) && coCount >= 8;
 
         /// <summary>NEON multiplies 32 x 32 -> 64 bits (smull) and shifts arithmetically: exact where the proven bound fits 32 bits.</summary>
-        static bool NeonStore(QLayer l, int coCount) =>
-            AdvSimd.Arm64.IsSupported && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 && coCount >= 4;
+        static bool NeonStore(QLayer l, int coCount) => AdvSimd.Arm64.IsSupported && Store32(l) && coCount >= 4;
 
         /// <summary>
         /// A tile with a 32-bit bound (unsplit weights) requantises straight from the accumulator registers: no 64-bit sums
         /// in between, so it needs no accumulator buffer. AVX-512 does so for any channel count, AVX2 from one block of 8, NEON from 4.
         /// </summary>
         public static bool RequantisesFromRegisters(QLayer l, int coCount, bool split) =>
-            !split && (Avx512Kernel && !l.WideOutput && l.OutShift > 0 && l.AccumulatorBits <= 32 || Avx2Store(l, coCount) || NeonStore(l, coCount));
+            !split && (Avx512Kernel && Store32(l) || Avx2Store(l, coCount) || NeonStore(l, coCount));
 
         /// <param name="block">The weights' <see cref="WeightLayout"/> block: <see cref="WeightChannelBlock"/> or <see cref="NarrowChannelBlock"/>.</param>
         /// <param name="weightsHi">The tile's weights in that layout, or their high part w &gt;&gt; 8 when <paramref name="weightsLo"/> is given.</param>
@@ -68,12 +69,12 @@ namespace EdgeResNet.Runtime.Kernels
             // Where the kernel reads the input tensor in place (its taps point at input rows, padding at a zero row), there is no im2col copy.
             bool implicitRows = Im2ColShortsPerPixel(l, split) == 0 && Im2ColShortsPerPixel(l) > 0;
             Span<short> rows = implicitRows ? input : Im2ColShortsPerPixel(l) > 0 ? Im2Col(l, t, input, im2col) : input.Slice((t.OyStart - t.InRowBase) * l.InW * kp, pixels * kp);
+            var rq = vectorStore || fused ? new Requantization(l) : default; // the layer's constants, once per call
             fixed (short* a = rows, wh = weightsHi, wl = weightsLo)
             fixed (long* s = acc, m = mul, o = add)
             {
                 if (fused)
                 {
-                    var rq = new Requantization(l);
                     fixed (short* y = output)
                     {
                         var sink = new BlockSink { Output = y + t.OutIndex(l, t.OyStart, 0, t.CoStart), OutStride = t.OutChannelStride, Mul = m, Add = o, Rq = &rq };
@@ -89,9 +90,9 @@ namespace EdgeResNet.Runtime.Kernels
             for (int p = 0; p < pixels; p++)
             {
                 int oy = t.OyStart + p / l.OutW, ox = p % l.OutW, first = t.OutIndex(l, oy, ox, t.CoStart), row = p * coCount, c = 0;
-                if (avx512Store) c = RequantizeRow(l, acc.Slice(row, coCount), mul, add, output.Slice(first, coCount));
-                else if (avx2Store) c = RequantizeRowAvx2(l, acc.Slice(row, coCount), mul, add, output.Slice(first, coCount));
-                else if (neonStore) c = RequantizeRowNeon(l, acc.Slice(row, coCount), mul, add, output.Slice(first, coCount));
+                if (avx512Store) c = RequantizeRow(acc.Slice(row, coCount), mul, add, output.Slice(first, coCount), &rq);
+                else if (avx2Store) c = RequantizeRowAvx2(acc.Slice(row, coCount), mul, add, output.Slice(first, coCount), &rq);
+                else if (neonStore) c = RequantizeRowNeon(acc.Slice(row, coCount), mul, add, output.Slice(first, coCount), &rq);
                 for (; c < coCount; c++)
                     ReferenceKernels.Store(l, acc[row + c], multipliers[t.CoStart + c], offsets[t.CoStart + c], first + c, output, wideOutput);
             }
@@ -102,14 +103,13 @@ namespace EdgeResNet.Runtime.Kernels
         /// (acc * m + (offset &lt;&lt; OffsetShift) + 2^(OutShift-1)) &gt;&gt; OutShift, clamped to [ReLU ? 0 : min, max].
         /// Returns how many channels it did; the caller finishes the rest with the scalar path.
         /// </summary>
-        static int RequantizeRow(QLayer l, Span<long> acc, Span<long> mul, Span<long> add, Span<short> output)
+        static int RequantizeRow(Span<long> acc, Span<long> mul, Span<long> add, Span<short> output, Requantization* rq)
         {
-            var rq = new Requantization(l);
             int c = 0;
             fixed (long* a = acc, m = mul, o = add)
             fixed (short* y = output)
                 for (; c + 16 <= acc.Length; c += 16)
-                    Requantize16(Vector512.Load(a + c), Vector512.Load(a + c + 8), m + c, o + c, &rq).Store(y + c);
+                    Requantize16(Vector512.Load(a + c), Vector512.Load(a + c + 8), m + c, o + c, rq).Store(y + c);
             return c;
         }
 
@@ -130,26 +130,24 @@ namespace EdgeResNet.Runtime.Kernels
         /// into exact 64-bit products; the arithmetic shift AVX2 lacks is a logical one with the sign restored
         /// ((x &gt;&gt;&gt; s) ^ t) - t, t = 2^(63-s); clamped with 64-bit compares, packed to int16.
         /// </summary>
-        static int RequantizeRowAvx2(QLayer l, Span<long> acc, Span<long> mul, Span<long> add, Span<short> output)
+        static int RequantizeRowAvx2(Span<long> acc, Span<long> mul, Span<long> add, Span<short> output, Requantization* rq)
         {
-            var rq = new Requantization(l);
             int c = 0;
             fixed (long* a = acc, m = mul, o = add)
             fixed (short* y = output)
                 for (; c + 8 <= acc.Length; c += 8)
-                    Requantize8(Avx.LoadVector256(a + c), Avx.LoadVector256(a + c + 4), m + c, o + c, &rq).Store(y + c);
+                    Requantize8(Avx.LoadVector256(a + c), Avx.LoadVector256(a + c + 4), m + c, o + c, rq).Store(y + c);
             return c;
         }
 
         /// <summary><see cref="RequantizeRow"/> on arm64 NEON, 4 channels at a time (<see cref="Requantize4Neon"/>), for layers whose accumulators are proven to fit 32 bits.</summary>
-        static int RequantizeRowNeon(QLayer l, Span<long> acc, Span<long> mul, Span<long> add, Span<short> output)
+        static int RequantizeRowNeon(Span<long> acc, Span<long> mul, Span<long> add, Span<short> output, Requantization* rq)
         {
-            var rq = new Requantization(l);
             int c = 0;
             fixed (long* a = acc, m = mul, o = add)
             fixed (short* y = output)
                 for (; c + 4 <= acc.Length; c += 4)
-                    AdvSimd.Store(y + c, Requantize4Neon(AdvSimd.ExtractNarrowingUpper(AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(a + c)), AdvSimd.LoadVector128(a + c + 2)), m + c, o + c, &rq));
+                    AdvSimd.Store(y + c, Requantize4Neon(AdvSimd.ExtractNarrowingUpper(AdvSimd.ExtractNarrowingLower(AdvSimd.LoadVector128(a + c)), AdvSimd.LoadVector128(a + c + 2)), m + c, o + c, rq));
             return c;
         }
 

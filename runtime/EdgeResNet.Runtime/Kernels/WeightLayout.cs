@@ -16,6 +16,9 @@ namespace EdgeResNet.Runtime.Kernels
     /// </summary>
     public static class WeightLayout
     {
+        /// <summary>Where a piece of a group may start in a layout of blocks (<see cref="Unpack"/>): a multiple of this many channels, the octets the 10-bit unpack writes.</summary>
+        public const int PieceChannels = 8;
+
         /// <summary>Values a group of <paramref name="channels"/> channels takes in this layout.</summary>
         public static int Shorts(int channels, int stride, int block) => (channels + block - 1) / block * block * stride;
 
@@ -27,13 +30,13 @@ namespace EdgeResNet.Runtime.Kernels
         /// Unpacks <paramref name="channels"/> rows of <paramref name="bits"/>-bit weights (<paramref name="rowBytes"/> each,
         /// <paramref name="reduce"/> values, zero to <paramref name="stride"/>) into channels <paramref name="firstChannel"/> on of
         /// <paramref name="dest"/> in this layout, with the padding channels of their last block zero (a group read in pieces:
-        /// <paramref name="firstChannel"/> a multiple of 8, pieces in order, so a later piece overwrites that padding). Block 1 unpacks in place; another block unpacks each row into
+        /// <paramref name="firstChannel"/> a multiple of <see cref="PieceChannels"/>, pieces in order, so a later piece overwrites that padding). Block 1 unpacks in place; another block unpacks each row into
         /// <paramref name="row"/> (<paramref name="stride"/> values) and puts it, except 10-bit weights on AVX2, which go
         /// straight from the packed bytes into blocks of 8 or 16 (<see cref="Unpack10Blocks"/>).
         /// </summary>
         public static void Unpack(Span<byte> packed, int bits, int rowBytes, int reduce, int stride, int channels, int block, Span<short> row, Span<short> dest, int firstChannel = 0)
         {
-            if (block > 1 && firstChannel % 8 != 0) throw new ArgumentException($"a piece of a group in blocks starts at a multiple of 8 channels, not {firstChannel}");
+            if (block > 1 && firstChannel % PieceChannels != 0) throw new ArgumentException($"a piece of a group in blocks starts at a multiple of {PieceChannels} channels, not {firstChannel}");
 #if NET
             if ((block == 8 || block == 16) && bits == 10 && System.Runtime.Intrinsics.X86.Avx2.IsSupported)
             {

@@ -65,8 +65,7 @@ public static class LayerProfile
             engine.RunProfiled(inputs[frame], afterLayer);
             frameTicks[frame] = Stopwatch.GetTimestamp() - start;
         }
-        double Ms(long t) => t * 1000.0 / Stopwatch.Frequency;
-        double Median(IEnumerable<long> t) { var s = t.Order().ToArray(); return (Ms(s[(s.Length - 1) / 2]) + Ms(s[s.Length / 2])) / 2; }
+        double Median(IEnumerable<long> t) => Benchmark.Median(t.Select(v => v * 1000.0 / Stopwatch.Frequency).ToArray());
         double frameMs = Median(frameTicks);
         var medians = Enumerable.Range(0, n).Select(i => Median(Enumerable.Range(0, frames).Select(f => ticks[f * n + i]))).ToArray();
         double sum = Math.Max(medians.Sum(), 1e-9); // a share is of the layers' medians, which add up to about the median frame
