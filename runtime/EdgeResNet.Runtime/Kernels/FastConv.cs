@@ -214,24 +214,53 @@ namespace EdgeResNet.Runtime.Kernels
 
         static Span<short> Im2Col(QLayer l, ConvTile t, Span<short> input, Span<short> rows)
         {
-            int kp = l.WeightStride;
+            int kp = l.WeightStride, run = l.KernelW * l.InC, k = l.KernelH * run;
             rows = rows.Slice(0, t.OyCount * l.OutW * kp);
-            rows.Clear();
-            for (int oy = t.OyStart; oy < t.OyStart + t.OyCount; oy++)
-                for (int ox = 0; ox < l.OutW; ox++)
+            fixed (short* src = input, dst = rows)
+                for (int oy = t.OyStart; oy < t.OyStart + t.OyCount; oy++)
                 {
-                    int row = ((oy - t.OyStart) * l.OutW + ox) * kp;
-                    // the kernel row's taps inside the image are one run of input pixels: one copy per kernel row
-                    int ix0 = ox * l.StrideW - l.PadLeft, kx0 = Math.Max(0, -ix0), kx1 = Math.Min(l.KernelW, l.InW - ix0);
-                    if (kx1 <= kx0) continue;
-                    for (int ky = 0; ky < l.KernelH; ky++)
+                    int iy0 = oy * l.StrideH - l.PadTop;
+                    bool rowsInside = iy0 >= 0 && iy0 + l.KernelH <= l.InH;
+                    for (int ox = 0; ox < l.OutW; ox++)
                     {
-                        int iy = oy * l.StrideH + ky - l.PadTop;
-                        if (iy < 0 || iy >= l.InH) continue;
-                        input.Slice(((iy - t.InRowBase) * l.InW + ix0 + kx0) * l.InC, (kx1 - kx0) * l.InC).CopyTo(rows.Slice(row + (ky * l.KernelW + kx0) * l.InC));
+                        int row = ((oy - t.OyStart) * l.OutW + ox) * kp;
+                        // the kernel row's taps inside the image are one run of input pixels: one copy per kernel row
+                        int ix0 = ox * l.StrideW - l.PadLeft, kx0 = Math.Max(0, -ix0), kx1 = Math.Min(l.KernelW, l.InW - ix0);
+                        if (rowsInside && kx0 == 0 && kx1 == l.KernelW)
+                        {
+                            // no padding tap (most pixels): whole runs, and only the pair padding past K cleared
+                            short* from = src + ((iy0 - t.InRowBase) * l.InW + ix0) * l.InC;
+                            for (int ky = 0; ky < l.KernelH; ky++) CopyRun(from + ky * l.InW * l.InC, dst + row + ky * run, run);
+                            for (int i = k; i < kp; i++) dst[row + i] = 0;
+                            continue;
+                        }
+                        rows.Slice(row, kp).Clear();
+                        if (kx1 <= kx0) continue;
+                        for (int ky = 0; ky < l.KernelH; ky++)
+                        {
+                            int iy = iy0 + ky;
+                            if (iy < 0 || iy >= l.InH) continue;
+                            input.Slice(((iy - t.InRowBase) * l.InW + ix0 + kx0) * l.InC, (kx1 - kx0) * l.InC).CopyTo(rows.Slice(row + (ky * l.KernelW + kx0) * l.InC));
+                        }
                     }
                 }
             return rows;
+        }
+
+        /// <summary>
+        /// Copies <paramref name="n"/> int16 values in 16-byte vectors, the last one overlapping the one before where
+        /// <paramref name="n"/> is not a multiple of 8 (the stem's runs are 21 values: a call per run cost more than the copy).
+        /// </summary>
+        static void CopyRun(short* from, short* to, int n)
+        {
+            if (n < 8)
+            {
+                for (int i = 0; i < n; i++) to[i] = from[i];
+                return;
+            }
+            int j = 0;
+            for (; j + 8 <= n; j += 8) Vector128.Store(Vector128.Load(from + j), to + j);
+            if (j < n) Vector128.Store(Vector128.Load(from + n - 8), to + n - 8);
         }
 
         /// <summary>
