@@ -127,11 +127,12 @@ public sealed class RealModelTests
         var counting = new CountingFlash(new MemoryFlash(bytes));
         var engine = new InferenceEngine(FlashImage.Open(counting));
         Assert.IsLessThanOrEqualTo(ExecutionPlan.DefaultRamBudgetBytes, engine.Plan.RamBytes, "the default plan must stay within its 2 MiB budget");
-        // ResNet-50 in 1 MiB: the stem, stages 2 and 3 streamed as one segment, the input made row by row
+        // ResNet-50 in 1 MiB: the stem, stages 2 and 3 streamed as one segment in two phases, the input made row by row
         var streamedImage = FlashImage.Open(new MemoryFlash(bytes));
         var oneMiB = new ExecutionPlan(streamedImage.Model, ramBudgetBytes: 1 << 20);
         Assert.IsLessThanOrEqualTo(1L << 20, oneMiB.RamBytes);
         Assert.IsGreaterThanOrEqualTo(0, oneMiB.SegmentEnd, "the 1 MiB plan streams a segment");
+        Assert.IsGreaterThanOrEqualTo(0, oneMiB.SegmentSplit, "the 1 MiB plan streams it in two phases");
         long heapBefore = GC.GetAllocatedBytesForCurrentThread();
         var streamed = new InferenceEngine(streamedImage, oneMiB);
         long heap = GC.GetAllocatedBytesForCurrentThread() - heapBefore;

@@ -12,9 +12,10 @@ namespace EdgeResNet.Tests;
 public sealed class RuntimeTests
 {
     /// <param name="size">Input side: 32 by default; a larger input makes the tensors, not the weight buffers, the bulk of the RAM (streamed segments).</param>
-    internal static (QModel Model, byte[] Image, float[][] Inputs) MiniPacked(QuantOptions opt, int seed = 3, int size = 32)
+    /// <param name="stages">2, or 3: a segment that can run in two phases.</param>
+    internal static (QModel Model, byte[] Image, float[][] Inputs) MiniPacked(QuantOptions opt, int seed = 3, int size = 32, int stages = 2)
     {
-        var model = MiniResNet.Quantized(opt, seed, out var inputs, size: size);
+        var model = MiniResNet.Quantized(opt, seed, out var inputs, size: size, stages: stages);
         return (model, FlashImageWriter.ToBytes(model), inputs);
     }
 
@@ -137,17 +138,21 @@ public sealed class RuntimeTests
     }
 
     [TestMethod]
-    [DataRow(false, 1)]
-    [DataRow(true, 1)]   // the reference kernels (the netstandard path)
-    [DataRow(false, 2)]
-    public void StreamedSegmentPlansRunBitExactWithTheSimulator(bool referenceKernels, int threads)
+    [DataRow(false, 1, 2)]
+    [DataRow(true, 1, 2)]   // the reference kernels (the netstandard path)
+    [DataRow(false, 2, 2)]
+    [DataRow(false, 1, 3)]  // three stages: segments in two phases
+    [DataRow(true, 1, 3)]
+    [DataRow(false, 2, 3)]
+    public void StreamedSegmentPlansRunBitExactWithTheSimulator(bool referenceKernels, int threads, int stages)
     {
-        var (model, bytes, inputs) = MiniPacked(new QuantOptions(10, 16, BnScheme.Separate), size: 96);
+        var (model, bytes, inputs) = MiniPacked(new QuantOptions(10, 16, BnScheme.Separate), size: 96, stages: stages);
         var sim = new IntegerSimulator(model);
         var image = FlashImage.Open(new MemoryFlash(bytes));
         var smallest = ExecutionPlan.Smallest(image.Model, referenceKernels, threads);
         Assert.IsGreaterThanOrEqualTo(0, smallest.SegmentEnd, "the smallest plan streams a segment");
         var seen = new HashSet<string>();
+        int twoPhases = 0;
         for (int i = 0; i <= 16; i++)
         {
             long budget = smallest.RamBytes + 2048L * i; // taller bands, step by step
@@ -155,6 +160,7 @@ public sealed class RuntimeTests
             Assert.IsLessThanOrEqualTo(budget, plan.RamBytes);
             if (plan.SegmentEnd < 0 || !seen.Add(plan.Describe())) continue;
             plan.ProveSegment();
+            if (plan.SegmentSplit >= 0) twoPhases++;
             long before = GC.GetAllocatedBytesForCurrentThread();
             using var engine = new InferenceEngine(image, plan);
             long heap = GC.GetAllocatedBytesForCurrentThread() - before;
@@ -166,12 +172,15 @@ public sealed class RuntimeTests
             }
         }
         Assert.IsGreaterThanOrEqualTo(4, seen.Count, "several segment plans above the smallest");
+        if (stages == 3) Assert.IsGreaterThanOrEqualTo(1, twoPhases, "a segment in two phases among them: " + string.Join(" | ", seen));
     }
 
     [TestMethod]
-    public void TheSegmentProofCatchesAWindowOneRowShort()
+    [DataRow(2)]
+    [DataRow(3)]
+    public void TheSegmentProofCatchesAWindowOneRowShort(int stages)
     {
-        var (model, _, _) = MiniPacked(new QuantOptions(10, 16, BnScheme.Separate), size: 96);
+        var (model, _, _) = MiniPacked(new QuantOptions(10, 16, BnScheme.Separate), size: 96, stages: stages);
         var plan = ExecutionPlan.Smallest(model);
         Assert.IsGreaterThanOrEqualTo(0, plan.SegmentEnd, "the smallest plan streams a segment");
         plan.ProveSegment();
@@ -181,6 +190,25 @@ public sealed class RuntimeTests
             Assert.ThrowsExactly<PlanException>(plan.ProveSegment, $"window {w} one row short");
             plan.Windows[w].Rows++;
         }
+    }
+
+    [TestMethod]
+    public void TheSegmentProofCatchesASinkOverRowsStillToBeRead()
+    {
+        var (model, _, _) = MiniPacked(new QuantOptions(10, 16, BnScheme.Separate), size: 96, stages: 3);
+        ExecutionPlan? plan = null;
+        for (long budget = ExecutionPlan.Smallest(model).RamBytes; plan == null || plan.SegmentSplit < 0; budget += 1024)
+        {
+            Assert.IsLessThan(ExecutionPlan.DefaultRamBudgetBytes, budget, "no plan in two phases");
+            plan = new ExecutionPlan(model, ramBudgetBytes: budget);
+        }
+        plan.ProveSegment();
+        // the second phase writes its sink over the first phase's output as it reads it; moved up to that output's last row,
+        // its first row would overwrite a row still to be read
+        var whole = plan.Windows.Single(w => w.Whole);
+        Assert.IsGreaterThan(1, plan.Steps[plan.SegmentSplit].Bands, "the second phase reads the first's output in several bands");
+        plan.SinkOffset += whole.Shorts - whole.RowShorts;
+        Assert.ThrowsExactly<PlanException>(plan.ProveSegment);
     }
 
     [TestMethod]

@@ -33,6 +33,11 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>In the streamed segment: the windows the step reads and writes (-1: whole tensors, block by block).</summary>
         public int InWindow = -1, OutWindow = -1;
         public bool Streamed => OutWindow >= 0;
+        /// <summary>
+        /// The last step of the segment's first phase, where it has two (<see cref="ExecutionPlan.SegmentSplit"/>): the window
+        /// its output goes to, every stride-th row and column, whole (the second phase's input); else -1.
+        /// </summary>
+        public int SinkWindow = -1;
         /// <summary>The projection P writes straight into the output rows (input and output do not overlap), so no projection band.</summary>
         public bool ShortcutIntoOutput;
         /// <summary>Scratch the step needs (int16 units): the ring (A rows with halo; the stem's conv rows), B band, projection band, C group.</summary>
@@ -50,10 +55,15 @@ namespace EdgeResNet.Runtime.Engine
         public int Bands;
     }
 
-    /// <summary>Rows [base, base + Rows) of one tensor of the streamed segment, kept at the window's start (the engine slides them down as readers move on).</summary>
+    /// <summary>
+    /// Rows [base, base + Rows) of one tensor of the streamed segment, kept at the window's start (the engine slides them
+    /// down as readers move on); or, <see cref="Whole"/>, all rows of the tensor the segment's first phase writes for its second.
+    /// </summary>
     public sealed class StreamWindow
     {
         public int Offset, RowShorts, Rows;
+        /// <summary>The whole tensor, each row where the sink wrote it (never slid): the second phase's last step writes its own sink over the rows already read.</summary>
+        public bool Whole;
         public int Shorts => RowShorts * Rows;
     }
 
@@ -75,6 +85,12 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>Steps 0 .. SegmentEnd run as one streamed segment; -1: none, every step runs block by block on whole tensors.</summary>
         public int SegmentEnd = -1;
+        /// <summary>
+        /// Where the segment runs in two phases, the first step of the second (-1: one phase). The first phase's last step
+        /// writes its subsampled output whole (<see cref="PlanStep.SinkWindow"/>, in the sink's place), every band of the first
+        /// phase runs before the second's, and the second phase's windows, rings and scratch reuse the first's arena.
+        /// </summary>
+        public int SegmentSplit = -1;
         /// <summary>The segment's windows of rows, each sized by the schedule (<see cref="StreamState"/>).</summary>
         public StreamWindow[] Windows = new StreamWindow[0];
         /// <summary>The segment's bands in the order they run: the step, its first and one-past-last output row.</summary>
@@ -232,7 +248,7 @@ namespace EdgeResNet.Runtime.Engine
             }
             _wideBuffer = best.Wide;
             _accRequest = best.Acc;
-            Layout(best.End, ramBudgetBytes);
+            Layout(best.End, best.Split, ramBudgetBytes);
             // Below its budget the planner shrinks bands down to one row, so a plan still over budget is the smallest there is.
             if (enforceBudget && RamBytes > ramBudgetBytes)
                 throw new PlanException($"this image needs {RamBytes:N0} B of RAM even with one-row bands, more than the RAM budget of {ramBudgetBytes:N0} B; raise the budget to at least that, or pack a smaller network for this board", RamBytes);
@@ -243,34 +259,39 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>
         /// Every way to run it with that weight buffer: block by block (-1), or a streamed segment ending before each block that
-        /// can read a subsampled input; each with the accumulators asked for, or fewer (smaller tiles, the same flash bytes) where
-        /// RAM is tight. Within the budget, the fewest flash bytes per frame; over it, the least RAM.
+        /// can read a subsampled input, in one phase or split in two before such a block; each with the accumulators asked for,
+        /// or fewer (smaller tiles, the same flash bytes) where RAM is tight. Within the budget, the fewest flash bytes per
+        /// frame; over it, the least RAM.
         /// </summary>
         PlanChoice Search(int accLongs, long ramBudgetBytes, bool wideBuffer)
         {
             _wideBuffer = wideBuffer;
-            int steps = Steps.Length, best = -2, bestAcc = accLongs;
+            int steps = Steps.Length, best = -2, bestSplit = -1, bestAcc = accLongs;
             long bestRam = 0, bestFlash = 0;
             foreach (int acc in new[] { accLongs, Math.Min(accLongs, TightAccLongs) })
                 for (int end = -1; end < steps; end++)
                 {
                     if (end >= 0 && !CanEndSegment(end)) continue;
-                    _accRequest = acc;
-                    Layout(end, ramBudgetBytes);
-                    long ram = RamBytes, flash = EstimatedFlashBytes();
-                    bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
-                    if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
+                    for (int split = -1; split <= end; split++)
                     {
-                        best = end; bestAcc = acc; bestRam = ram; bestFlash = flash;
+                        if (split >= 0 && (split == 0 || !CanEndSegment(split - 1))) continue;
+                        _accRequest = acc;
+                        Layout(end, split, ramBudgetBytes);
+                        long ram = RamBytes, flash = EstimatedFlashBytes();
+                        bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
+                        if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
+                        {
+                            best = end; bestSplit = split; bestAcc = acc; bestRam = ram; bestFlash = flash;
+                        }
                     }
                 }
-            return new PlanChoice { End = best, Acc = bestAcc, Ram = bestRam, Flash = bestFlash, Wide = wideBuffer };
+            return new PlanChoice { End = best, Split = bestSplit, Acc = bestAcc, Ram = bestRam, Flash = bestFlash, Wide = wideBuffer };
         }
 
-        /// <summary>One search's best: the segment's end, the accumulators, its RAM and flash bytes, and the buffer kind.</summary>
+        /// <summary>One search's best: the segment's end and split, the accumulators, its RAM and flash bytes, and the buffer kind.</summary>
         struct PlanChoice
         {
-            public int End, Acc;
+            public int End, Split, Acc;
             public long Ram, Flash;
             public bool Wide;
         }
@@ -304,19 +325,21 @@ namespace EdgeResNet.Runtime.Engine
                 && Model.Layers[next.A].StrideH == Model.Layers[next.P].StrideH;
         }
 
-        /// <summary>The plan with the segment ending at step <paramref name="segmentEnd"/> (-1: none), sized for the budget.</summary>
-        void Layout(int segmentEnd, long ramBudgetBytes)
+        /// <summary>The plan with the segment ending at step <paramref name="segmentEnd"/> (-1: none), its second phase from step <paramref name="split"/> (-1: one phase), sized for the budget.</summary>
+        void Layout(int segmentEnd, int split, long ramBudgetBytes)
         {
             var model = Model;
             Recognise(model.Layers);
             SegmentEnd = segmentEnd;
+            SegmentSplit = split;
             Layers = (QLayer[])model.Layers.Clone();
-            if (segmentEnd >= 0)
-            {
-                var next = Steps[segmentEnd + 1];
-                Layers[next.A] = model.Layers[next.A].Subsampled();
-                Layers[next.P] = model.Layers[next.P].Subsampled();
-            }
+            foreach (int end in new[] { split - 1, segmentEnd }) // the blocks that read a sink take their subsampled views
+                if (end >= 0 && (end == segmentEnd || split > 0))
+                {
+                    var next = Steps[end + 1];
+                    Layers[next.A] = model.Layers[next.A].Subsampled();
+                    Layers[next.P] = model.Layers[next.P].Subsampled();
+                }
             var layers = Layers;
             WeightGroupShorts = _weightGroupRequest;
             MaxAccLongs = _accRequest;
@@ -492,7 +515,7 @@ namespace EdgeResNet.Runtime.Engine
                     {
                         int taller = (outRows + bands - fewer - 1) / (bands - fewer); // the fewest rows that make that many bands
                         rows[k] = taller;
-                        LayoutSegment(rows);
+                        LayoutSegment(rows, prove: false); // a trial: the plan kept is proven
                         rows[k] = old;
                         if (RamBytes > ramBudgetBytes) break;
                         long saved = (bands - (outRows + taller - 1) / taller) * StepWeightBytes(Steps[k]), cost = Math.Max(1, RamBytes - ram);
@@ -501,39 +524,54 @@ namespace EdgeResNet.Runtime.Engine
                 }
                 if (bestStep < 0) break;
                 rows[bestStep] = bestRows;
-                LayoutSegment(rows);
+                LayoutSegment(rows, prove: false);
             }
             LayoutSegment(rows);
         }
 
         /// <summary>
         /// The segment with these band heights: its windows (a projection block starts one; identity blocks add into
-        /// the window they read, in place), the order of its bands (each step asks the one before it for the rows its
-        /// next band reads), each window sized by running those bands through <see cref="StreamState"/>, then the arena
-        /// places of the input, windows, rings and the band scratch the steps share, around the sink.
+        /// the window they read, in place; the second phase's first block reads the first phase's output whole), the order of
+        /// its bands (each step asks the one before it for the rows its next band reads; the first phase runs to its end
+        /// first), each window sized by running those bands through <see cref="StreamState"/>, then the arena places of the
+        /// input, windows, rings and the band scratch the steps of a phase share, around the sink; the second phase reuses
+        /// the first's places.
         /// </summary>
-        void LayoutSegment(int[] rows)
+        void LayoutSegment(int[] rows, bool prove = true)
         {
             var L = Layers;
             int n = SegmentEnd + 1, windows = 1;
-            var win = new StreamWindow[n + 1];
+            var win = new StreamWindow[n + 2];
+            var windowPhase = new int[n + 2];
             win[0] = new StreamWindow { RowShorts = Model.InputW * Model.InputC }; // the input's rows
-            int bandScratch = 0, bandCount = 0;
+            var bandScratch = new int[2];
+            int bandCount = 0;
             for (int k = 0; k < n; k++)
             {
                 var s = Steps[k];
+                int phase = PhaseOf(k);
                 s.BandRows = rows[k];
                 s.ShortcutIntoOutput = s.P >= 0;
+                s.SinkWindow = -1;
                 Size(s);
                 int outRows = OutRows(s);
                 s.Bands = (outRows + s.BandRows - 1) / s.BandRows;
                 bandCount += s.Bands;
-                bandScratch = Math.Max(bandScratch, s.BandScratchShorts);
-                s.InWindow = k == 0 ? 0 : Steps[k - 1].OutWindow;
+                bandScratch[phase] = Math.Max(bandScratch[phase], s.BandScratchShorts);
+                if (k == SegmentSplit)
+                {
+                    // the first phase's output, subsampled as this block's strided 1x1 convs read it, whole
+                    var x = L[s.A];
+                    win[windows] = new StreamWindow { RowShorts = x.InW * x.InC, Rows = x.InH, Whole = true };
+                    Steps[k - 1].SinkWindow = windows;
+                    s.InWindow = windows++;
+                }
+                else s.InWindow = k == 0 ? 0 : Steps[k - 1].OutWindow;
                 if (s.Kind == StepKind.Stem || s.P >= 0)
                 {
                     var y = L[s.Kind == StepKind.Stem ? s.Pool : s.C];
                     win[windows] = new StreamWindow { RowShorts = y.OutW * y.OutC };
+                    windowPhase[windows] = phase;
                     s.OutWindow = windows++;
                 }
                 else s.OutWindow = s.InWindow;
@@ -550,7 +588,7 @@ namespace EdgeResNet.Runtime.Engine
                 while (state.Produced[k] < rowsWanted)
                 {
                     int r0 = state.Produced[k], r1 = Math.Min(OutRows(s), r0 + s.BandRows);
-                    if (k > 0) Pull(k - 1, InputEnd(s, r0, r1, state.Computed[k]));
+                    if (k > 0 && k != SegmentSplit) Pull(k - 1, InputEnd(s, r0, r1, state.Computed[k]));
                     for (int w = 0; w < Windows.Length; w++) state.Advance(w);
                     BandStep[emitted] = k; BandStart[emitted] = r0; BandEnd[emitted] = r1;
                     state.Fetch(emitted, out _, out _);
@@ -560,44 +598,70 @@ namespace EdgeResNet.Runtime.Engine
                     written.Rows = Math.Max(written.Rows, state.WindowEnd[s.OutWindow] - state.WindowBase[s.OutWindow]);
                 }
             }
+            if (SegmentSplit > 0) Pull(SegmentSplit - 1, OutRows(Steps[SegmentSplit - 1]));
             Pull(SegmentEnd, OutRows(Steps[SegmentEnd]));
             // Rows no one reads are not computed (the last rows before a stride), so a step may run fewer bands.
             BandStep = First(BandStep, emitted); BandStart = First(BandStart, emitted); BandEnd = First(BandEnd, emitted);
             for (int k = 0; k < n; k++) Steps[k].Bands = 0;
             foreach (int k in BandStep) Steps[k].Bands++;
 
-            // Arena places, skipping the sink (written while the segment runs).
-            int cursor = 0;
-            int Place(int shorts)
+            // Arena places, skipping the sink and the whole window in its place (the second phase writes its sink over the
+            // rows of the first phase's output it has read). Each phase places from the start: the second's bands all run
+            // after the first's, when none of the first phase's windows, rings or scratch is read again.
+            int regionEnd = SinkOffset + SinkShorts, end = 0, below = 0, above = 0;
+            foreach (var w in Windows)
+                if (w.Whole)
+                {
+                    w.Offset = SinkOffset;
+                    regionEnd = Math.Max(regionEnd, SinkOffset + w.Shorts);
+                }
+            int Place(int shorts) // below the region where it still fits, else above it
             {
-                if (cursor < SinkOffset + SinkShorts && cursor + shorts > SinkOffset) cursor = SinkOffset + SinkShorts;
-                int at = cursor;
-                cursor += shorts;
+                int at;
+                if (below + shorts <= SinkOffset) { at = below; below += shorts; }
+                else { at = Math.Max(above, regionEnd); above = at + shorts; }
+                end = Math.Max(end, at + shorts);
                 return at;
             }
-            foreach (var w in Windows) w.Offset = Place(w.Shorts);
-            for (int k = 0; k < n; k++) Steps[k].RingOffset = Place(Steps[k].RingShorts);
-            int scratch = Place(bandScratch);
-            for (int k = 0; k < n; k++)
+            for (int phase = 0; phase <= PhaseOf(SegmentEnd); phase++)
             {
-                var s = Steps[k];
-                s.ScratchOffset = scratch;
-                s.OutputOffset = Windows[s.OutWindow].Offset;
-                s.InputOffset = Windows[s.InWindow].Offset;
+                below = above = 0;
+                for (int w = 0; w < Windows.Length; w++)
+                    if (!Windows[w].Whole && windowPhase[w] == phase) Windows[w].Offset = Place(Windows[w].Shorts);
+                for (int k = 0; k < n; k++)
+                    if (PhaseOf(k) == phase) Steps[k].RingOffset = Place(Steps[k].RingShorts);
+                int scratch = Place(bandScratch[phase]);
+                for (int k = 0; k < n; k++)
+                {
+                    var s = Steps[k];
+                    if (PhaseOf(k) != phase) continue;
+                    s.ScratchOffset = scratch;
+                    s.OutputOffset = Windows[s.OutWindow].Offset;
+                    s.InputOffset = Windows[s.InWindow].Offset;
+                }
             }
-            SegmentShorts = Math.Max(cursor, SinkOffset + SinkShorts);
-            ProveSegment();
+            SegmentShorts = Math.Max(end, regionEnd);
+            if (prove) ProveSegment();
         }
+
+        /// <summary>The phase of the segment step <paramref name="k"/> runs in: 0, or 1 from <see cref="SegmentSplit"/> on.</summary>
+        public int PhaseOf(int k) => SegmentSplit >= 0 && k >= SegmentSplit ? 1 : 0;
+
+        /// <summary>The stride at which step <paramref name="k"/> (a block whose strided 1x1 convs read a sink) reads its input: every how many rows and columns a sink keeps.</summary>
+        public int SinkStrideInto(int k) => Model.Layers[Steps[k].A].StrideH;
 
         /// <summary>
         /// Replays the segment's bands as the engine runs them and proves, band by band, that every row a band reads is
         /// still in its window (no row still needed was dropped or overwritten) and already written by the step before it
-        /// (in a window identity blocks share, not an older version of the row), and that the rows it writes fit the window.
+        /// (in a window identity blocks share, not an older version of the row), and that the rows it writes fit the window;
+        /// that the second phase's bands all follow the first's, whose places it reuses; and that the sink never writes over
+        /// rows of the whole window still to be read.
         /// </summary>
         /// <exception cref="PlanException">A window is too small or a band runs before the rows it reads exist (a planner bug).</exception>
         public void ProveSegment()
         {
             var state = new StreamState(this);
+            int phaseSeen = 0;
             for (int band = 0; band < BandStep.Length; band++)
             {
                 for (int v = 0; v < Windows.Length; v++) state.Advance(v);
@@ -605,16 +669,36 @@ namespace EdgeResNet.Runtime.Engine
                 int k = BandStep[band], r0 = BandStart[band], r1 = BandEnd[band];
                 var s = Steps[k];
                 string what = $"segment band {band} ({StepName(s)} rows [{r0},{r1}))";
+                if (PhaseOf(k) < phaseSeen)
+                    throw new PlanException($"{what} runs in the first phase after a band of the second, whose windows reuse its places (a planner bug)");
+                phaseSeen = PhaseOf(k);
                 int w = s.InWindow;
                 InputRowsRead(s, r0, r1, state.Computed[k], out int first, out int end);
                 if (first < state.WindowBase[w] || end > state.WindowEnd[w] || state.WindowEnd[w] - state.WindowBase[w] > Windows[w].Rows)
                     throw new PlanException($"{what} reads input rows [{first},{end}) but window {w} holds [{state.WindowBase[w]},{state.WindowEnd[w]}) in {Windows[w].Rows} rows (a planner bug)");
                 // in a window several blocks write in turn: the rows read must be the step before's output, not an older one
-                if (k > 0 && end > state.Produced[k - 1])
+                if (k > 0 && k != SegmentSplit && end > state.Produced[k - 1])
                     throw new PlanException($"{what} reads input rows up to {end} before {StepName(Steps[k - 1])} has written them (it has {state.Produced[k - 1]}; a planner bug)");
                 int outBase = state.WindowBase[s.OutWindow];
                 if (r0 < outBase || r1 - outBase > Windows[s.OutWindow].Rows)
                     throw new PlanException($"{what} writes rows past window {s.OutWindow} ({Windows[s.OutWindow].Rows} rows from {outBase}) (a planner bug)");
+                if (s.SinkWindow >= 0 && (r1 + SinkStrideInto(k + 1) - 1) / SinkStrideInto(k + 1) > Windows[s.SinkWindow].Rows)
+                    throw new PlanException($"{what} writes rows past the whole window {s.SinkWindow} (a planner bug)");
+                if (k == SegmentEnd)
+                {
+                    // the sink's rows written now against the rows of a whole window in its place still to be read
+                    int rowShorts = SinkShorts / Layers[Steps[k + 1].A].InH, lo = (r0 + SinkStride - 1) / SinkStride, hi = (r1 + SinkStride - 1) / SinkStride;
+                    long writeStart = SinkOffset + (long)lo * rowShorts, writeEnd = SinkOffset + (long)hi * rowShorts;
+                    for (int v = 0; v < Windows.Length; v++)
+                    {
+                        var whole = Windows[v];
+                        int live = Math.Max(state.Low(v), state.WindowBase[v]);
+                        if (!whole.Whole || hi <= lo || live >= state.WindowEnd[v]) continue;
+                        long liveStart = whole.Offset + (long)live * whole.RowShorts, liveEnd = whole.Offset + (long)state.WindowEnd[v] * whole.RowShorts;
+                        if (writeStart < liveEnd && writeEnd > liveStart)
+                            throw new PlanException($"{what}: the sink's rows [{lo},{hi}) would overwrite rows [{live},{state.WindowEnd[v]}) of the whole window {v} still to be read (a planner bug)");
+                    }
+                }
                 state.Done(band);
             }
         }
@@ -840,9 +924,9 @@ namespace EdgeResNet.Runtime.Engine
                 text += $"{kind,-10} {name,-26} bands {s.Bands,2} x {s.BandRows,3} rows  in@{2L * s.InputOffset,9:N0} B  out@{2L * s.OutputOffset,9:N0} B  scratch {2L * s.ScratchTotal,9:N0} B@{2L * s.RingOffset,9:N0}\n";
             }
             for (int w = 0; w < Windows.Length; w++)
-                text += $"window {w}: {Windows[w].Rows} rows x {2L * Windows[w].RowShorts:N0} B = {2L * Windows[w].Shorts:N0} B@{2L * Windows[w].Offset:N0}\n";
+                text += $"window {w}: {Windows[w].Rows} rows x {2L * Windows[w].RowShorts:N0} B = {2L * Windows[w].Shorts:N0} B@{2L * Windows[w].Offset:N0}{(Windows[w].Whole ? " (whole: the first phase's output, every " + SinkStrideInto(SegmentSplit) + "th row and column)" : "")}\n";
             if (SegmentEnd >= 0)
-                text += $"segment: steps 1-{SegmentEnd + 1} streamed in {BandStep.Length} bands; its last step writes every {SinkStride}th row and column, {2L * SinkShorts:N0} B@{2L * SinkOffset:N0}, the next step's input\n";
+                text += $"segment: steps 1-{SegmentEnd + 1} streamed in {BandStep.Length} bands{(SegmentSplit >= 0 ? $", in two phases (steps 1-{SegmentSplit}, then {SegmentSplit + 1}-{SegmentEnd + 1} in the same places)" : "")}; its last step writes every {SinkStride}th row and column, {2L * SinkShorts:N0} B@{2L * SinkOffset:N0}, the next step's input\n";
             for (int i = 0; i < Layers.Length; i++)
                 if (_arenaGroups[i] >= 0)
                     text += $"weight group of {Layers[i].Name} in the arena: {GroupSize(i)} channels, {2L * Threads * ArenaGroupShorts(Layers[i], Kernels[i]):N0} B@{2L * _arenaGroups[i]:N0}\n";

@@ -158,6 +158,7 @@ namespace EdgeResNet.Runtime.Engine
                 for (int w = 0; w < Plan.Windows.Length; w++)
                 {
                     var window = Plan.Windows[w];
+                    if (window.Whole) continue; // its rows stay where the sink wrote them
                     Slide(Arena(window.Offset, window.Shorts), window.RowShorts, ref state.WindowBase[w], ref state.WindowEnd[w], state.Low(w));
                 }
                 int k = Plan.BandStep[band], r0 = Plan.BandStart[band], r1 = Plan.BandEnd[band];
@@ -172,20 +173,28 @@ namespace EdgeResNet.Runtime.Engine
                     else input.Slice(from * window.RowShorts, rows.Length).CopyTo(rows);
                 }
                 RunBand(k, r0, r1, inBase, outBase);
-                if (k == Plan.SegmentEnd) Sink(s, r0, r1, outBase);
+                if (s.SinkWindow >= 0)
+                {
+                    var whole = Plan.Windows[s.SinkWindow];
+                    Sink(s, r0, r1, outBase, Plan.Steps[k + 1], Plan.SinkStrideInto(k + 1), whole.Offset, whole.Shorts);
+                }
+                if (k == Plan.SegmentEnd) Sink(s, r0, r1, outBase, Plan.Steps[k + 1], Plan.SinkStride, Plan.SinkOffset, Plan.SinkShorts);
                 state.Done(band);
             }
         }
 
-        /// <summary>Rows [r0, r1) of the segment's last step, every <see cref="ExecutionPlan.SinkStride"/>-th row and column, into the next step's input.</summary>
-        void Sink(PlanStep s, int r0, int r1, int rowBase)
+        /// <summary>
+        /// Rows [r0, r1) of a step that ends the segment or its first phase, every <paramref name="stride"/>-th row and column,
+        /// into the whole input of step <paramref name="nextStep"/> at arena <paramref name="offset"/>.
+        /// </summary>
+        void Sink(PlanStep s, int r0, int r1, int rowBase, PlanStep nextStep, int stride, int offset, int shorts)
         {
             var y = _layers[s.Kind == StepKind.Stem ? s.Pool : s.C];
-            var next = _layers[Plan.Steps[Plan.SegmentEnd + 1].A]; // its subsampled view: the sink's shape
-            int stride = Plan.SinkStride, channels = y.OutC;
+            var next = _layers[nextStep.A]; // its subsampled view: the sink's shape
+            int channels = y.OutC;
             var window = Plan.Windows[s.OutWindow];
             var from = Arena(window.Offset, window.Shorts);
-            var to = Arena(Plan.SinkOffset, Plan.SinkShorts);
+            var to = Arena(offset, shorts);
             for (int r = (r0 + stride - 1) / stride * stride; r < r1; r += stride)
                 for (int x = 0; x < next.InW; x++)
                     from.Slice(((r - rowBase) * y.OutW + x * stride) * channels, channels).CopyTo(to.Slice(((r / stride) * next.InW + x) * channels, channels));

@@ -47,8 +47,8 @@ namespace EdgeResNet.Runtime.Engine
             return low;
         }
 
-        /// <summary>Moves window <paramref name="w"/>'s first row up to <see cref="Low"/>; false when it stays.</summary>
-        public bool Advance(int w) => MoveBase(ref WindowBase[w], ref WindowEnd[w], Low(w));
+        /// <summary>Moves window <paramref name="w"/>'s first row up to <see cref="Low"/>; false when it stays (a whole window always does).</summary>
+        public bool Advance(int w) => !_plan.Windows[w].Whole && MoveBase(ref WindowBase[w], ref WindowEnd[w], Low(w));
 
         /// <summary>
         /// The bookkeeping of a window of rows [baseRow, endRow) that drops the rows below <paramref name="lo"/> (false: none);
@@ -85,6 +85,12 @@ namespace EdgeResNet.Runtime.Engine
             Computed[k] = Math.Max(Computed[k], _plan.RingEnd(s, r0, r1));
             Produced[k] = r1;
             if (WindowEnd[s.OutWindow] < r1) WindowEnd[s.OutWindow] = r1;
+            if (s.SinkWindow >= 0)
+            {
+                // every stride-th row of the first phase's output goes to the whole window
+                int stride = _plan.SinkStrideInto(k + 1), written = (r1 + stride - 1) / stride;
+                if (WindowEnd[s.SinkWindow] < written) WindowEnd[s.SinkWindow] = written;
+            }
         }
     }
 }

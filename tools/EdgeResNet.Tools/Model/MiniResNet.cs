@@ -12,7 +12,8 @@ namespace EdgeResNet.Tools.Model;
 public static class MiniResNet
 {
     /// <param name="width">Multiplies every channel count (a wide network makes a large image: the A/B test of a 32 MB chip).</param>
-    public static Network Build(int seed = 1, int size = 32, int classes = 10, int width = 1)
+    /// <param name="stages">Bottleneck stages, 2 or 3: a third (res4, strided) gives a streamed segment two places to end, so it can run in two phases.</param>
+    public static Network Build(int seed = 1, int size = 32, int classes = 10, int width = 1, int stages = 2)
     {
         var rng = new Random(seed);
         var layers = new List<Layer>();
@@ -67,11 +68,18 @@ public static class MiniResNet
         x = Block("res2b", x, 8 * width, 32 * width, 1, project: false);
         x = Block("res3a", x, 16 * width, 64 * width, 2, project: true);
         x = Block("res3b", x, 16 * width, 64 * width, 1, project: false);
-        string gap = Add(new Layer { Name = "avg_pool", Kind = LayerKind.GlobalAvgPool, Inputs = [x], OutShape = new(1, 1, 64 * width) });
+        if (stages == 3)
+        {
+            x = Block("res4a", x, 32 * width, 128 * width, 2, project: true);
+            x = Block("res4b", x, 32 * width, 128 * width, 1, project: false);
+        }
+        else if (stages != 2) throw new ArgumentOutOfRangeException(nameof(stages), "the mini network has 2 or 3 stages");
+        int top = Shape(x).C;
+        string gap = Add(new Layer { Name = "avg_pool", Kind = LayerKind.GlobalAvgPool, Inputs = [x], OutShape = new(1, 1, top) });
         Add(new Layer
         {
             Name = "fc", Kind = LayerKind.Dense, Inputs = [gap], OutShape = new(1, 1, classes), Softmax = true,
-            Kernel = Random(64 * width * classes, 0.3), Bias = Random(classes, 0.1),
+            Kernel = Random(top * classes, 0.3), Bias = Random(classes, 0.1),
         });
         return new Network(layers);
     }
@@ -89,17 +97,17 @@ public static class MiniResNet
     }
 
     /// <summary>The mini network quantised, calibrated on 8 seeded random inputs (returned too, as float tensors).</summary>
-    public static QModel Quantized(QuantOptions opt, int seed, out float[][] inputs, int width = 1, int size = 32)
+    public static QModel Quantized(QuantOptions opt, int seed, out float[][] inputs, int width = 1, int size = 32, int stages = 2)
     {
-        var (net, cal, x) = Calibrated(seed, width: width, size: size);
+        var (net, cal, x) = Calibrated(seed, width: width, size: size, stages: stages);
         inputs = x;
         return Quantizer.Quantize(net, cal, opt);
     }
 
     /// <summary>The mini network and its calibration on 8 seeded random inputs, uniform in mean ± 100 (a photo's channels are not zero-mean; bias correction acts through the mean).</summary>
-    public static (Network Net, Calibration Cal, float[][] Inputs) Calibrated(int seed, double mean = 0, int width = 1, int size = 32)
+    public static (Network Net, Calibration Cal, float[][] Inputs) Calibrated(int seed, double mean = 0, int width = 1, int size = 32, int stages = 2)
     {
-        var net = Build(seed, size, width: width);
+        var net = Build(seed, size, width: width, stages: stages);
         var rng = new Random(seed);
         var x = Enumerable.Range(0, 8).Select(_ => Enumerable.Range(0, net.Input.OutShape.Size).Select(_ => (float)(rng.NextDouble() * 200 - 100 + mean)).ToArray()).ToArray();
         return (net, Calibration.Run(new FloatReference(net), x.Length, i => x[i], threads: 1), x);
