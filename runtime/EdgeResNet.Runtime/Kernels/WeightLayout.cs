@@ -74,7 +74,7 @@ namespace EdgeResNet.Runtime.Kernels
         /// 10-bit rows straight into blocks of 8 or 16 channels, 8 channels (an octet) at a time: for each 8 rows x 16 values,
         /// each row's 20 bytes unpack into one vector of 8 pairs, and an 8 x 8 transpose of those pairs (as int32) gives the
         /// octet's part of 8 pair rows of its block. Slabs the vector path cannot take (past the reduce size, past the last
-        /// channel, or too near the end of the bytes) go value by value.
+        /// channel, or too near the end of the bytes) go value by value; an octet wholly past the last channel is zeroed by vectors.
         /// </summary>
         static unsafe void Unpack10Blocks(Span<byte> packed, int rowBytes, int reduce, int stride, int channels, int block, Span<short> dest, int firstChannel)
         {
@@ -92,6 +92,12 @@ namespace EdgeResNet.Runtime.Kernels
                     {
                         short* outAt = d + (long)((first + o) / perBlock) * block * stride + s * 8 * pairShorts + (first + o) % perBlock * 16;
                         bool vector = last == 8 && (s + 1) * 16 <= reduce && (long)(o * 8 + 7) * rowBytes + s * 20 + 26 <= total;
+                        if (last == 0)
+                        {
+                            // an octet past the piece's channels: the padding of its block (a later piece of the group overwrites it)
+                            for (int j = 0; j < 8; j++) Vector256<short>.Zero.Store(outAt + j * pairShorts);
+                            continue;
+                        }
                         if (!vector)
                         {
                             for (int c = 0; c < 8; c++)
