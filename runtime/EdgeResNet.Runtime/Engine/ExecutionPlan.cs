@@ -456,11 +456,13 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>
         /// A conv of a block-by-block step whose rows are too wide for two channel blocks in the weight buffer (stage 5's 3x3
-        /// convs in a plan with the narrow buffer) gets its two-block group in the arena instead, where the step leaves room:
-        /// below the lowest of the step's tensors and scratch (a tensor an earlier step no longer needs), or past the step's
-        /// tensors and band scratch, below the im2col rows (after a segment, the segment's region is free).
-        /// Nothing else of the step lies there, so the group costs no RAM; the kernel then runs its full tile of two wide blocks.
-        /// Only kernels that requantise from their registers (no accumulators, no split planes sized by the buffer) qualify.
+        /// convs in a plan with the narrow buffer, stage 4's at 1 MiB) gets its two-block group in the arena instead, at the
+        /// lowest place the step leaves free: outside its input, output, ring and band scratch (a tensor an earlier step no
+        /// longer needs, the sink once read, the room above). The 3x3 conv of a projection block of one band may also take
+        /// its input's place: the 1x1 reduction and the projection have read all of it before it runs (the engine runs the
+        /// projection first). Nothing else of the step lies there, so the group costs no RAM; the kernel then runs its full
+        /// tile of two wide blocks. Only kernels that requantise from their registers (no accumulators, no split planes sized
+        /// by the buffer) qualify.
         /// </summary>
         void PlaceArenaGroups(int first)
         {
@@ -469,11 +471,7 @@ namespace EdgeResNet.Runtime.Engine
             for (int k = first; k < Steps.Length; k++)
             {
                 var s = Steps[k];
-                if (s.Streamed) continue;
-                int low = s.RingOffset, high = (Math.Max(TensorsEnd(s), s.RingOffset + s.ScratchTotal) + ArenaAlignShorts - 1) / ArenaAlignShorts * ArenaAlignShorts;
-                if (s.Kind == StepKind.Bottleneck) low = Math.Min(low, Math.Min(s.InputOffset, s.OutputOffset));
-                else if (s.Kind == StepKind.Head) low = Math.Min(low, s.InputOffset);
-                else continue;
+                if (s.Streamed || s.Kind == StepKind.Stem) continue;
                 foreach (int i in new[] { s.A, s.B, s.P, s.Fc })
                 {
                     if (i < 0) continue;
@@ -481,14 +479,40 @@ namespace EdgeResNet.Runtime.Engine
                     int wide = TwoBlocks(l, Kernels[i]);
                     if (Kernels[i] != ConvKernel.Simd || ConvDispatch.ChannelBlock(Kernels[i]) == 1 || _groupSizes[i] >= wide
                         || ConvDispatch.UsesAccumulators(l, Kernels[i], wide)) continue;
-                    long need = (long)Threads * ArenaGroupShorts(l, Kernels[i]);
-                    if (need <= low) _arenaGroups[i] = 0;
-                    else if (high + need <= WorkShorts) _arenaGroups[i] = high;
-                    else continue;
+                    int at = FreePlace(s, Threads * ArenaGroupShorts(l, Kernels[i]), inputRead: i == s.B && s.P >= 0 && s.Bands == 1);
+                    if (at < 0) continue;
+                    _arenaGroups[i] = at;
                     _groupSizes[i] = wide;
                     _blocks[i] = ConvDispatch.ChannelBlock(Kernels[i]);
                 }
             }
+        }
+
+        /// <summary>
+        /// The lowest arena offset (on a cache line) below <see cref="WorkShorts"/> where <paramref name="shorts"/> values overlap
+        /// none of what block-by-block step <paramref name="s"/> uses: its ring and band scratch, its output, and its input
+        /// unless <paramref name="inputRead"/>; -1 where there is no such place.
+        /// </summary>
+        int FreePlace(PlanStep s, long shorts, bool inputRead)
+        {
+            var used = new long[3, 2];
+            int n = 0;
+            void Use(long at, long length) { used[n, 0] = at; used[n, 1] = at + length; n++; }
+            Use(s.RingOffset, s.ScratchTotal);
+            if (s.Kind == StepKind.Head) Use(s.InputOffset, Layers[s.Gap].InSize);
+            else
+            {
+                Use(s.OutputOffset, Layers[s.C].OutSize);
+                if (!inputRead) Use(s.InputOffset, Layers[s.A].InSize);
+            }
+            for (int c = -1; c < n; c++) // candidates: the start of the arena and the end of each used range
+            {
+                long at = c < 0 ? 0 : (used[c, 1] + ArenaAlignShorts - 1) / ArenaAlignShorts * ArenaAlignShorts;
+                bool free = at + shorts <= WorkShorts;
+                for (int u = 0; u < n && free; u++) free = at + shorts <= used[u, 0] || used[u, 1] <= at;
+                if (free) return (int)at;
+            }
+            return -1;
         }
 
         /// <summary>

@@ -263,11 +263,13 @@ namespace EdgeResNet.Runtime.Engine
             int aBase = _ringBase[k];
             ConvRows(new ConvCall(s.A, s.InputOffset, xLength, xBase, Math.Max(_ringEnd[k], lo), hi, s.RingOffset, s.RingShorts, aBase, 0, a.OutC, 0, a.OutC));
             if (hi > _ringEnd[k]) _ringEnd[k] = hi;
-            ConvRows(new ConvCall(s.B, s.RingOffset, s.RingShorts, aBase, r0, r1, s.BandOffset, s.BandShorts, r0, 0, b.OutC, 0, b.OutC));
+            // the projection before the 3x3: in a block of one band nothing reads the input after it, so the 3x3's weight
+            // group may lie there (ExecutionPlan.PlaceArenaGroups)
             if (s.P >= 0)
                 ConvRows(s.ShortcutIntoOutput
                     ? new ConvCall(s.P, s.InputOffset, xLength, xBase, r0, r1, s.OutputOffset, yLength, yBase, 0, c.OutC, 0, c.OutC)
                     : new ConvCall(s.P, s.InputOffset, xLength, xBase, r0, r1, s.ShortcutOffset, s.ShortcutShorts, r0, 0, c.OutC, 0, c.OutC));
+            ConvRows(new ConvCall(s.B, s.RingOffset, s.RingShorts, aBase, r0, r1, s.BandOffset, s.BandShorts, r0, 0, b.OutC, 0, b.OutC));
             _step = s; _r0 = r0; _r1 = r1; _xLength = xLength; _xBase = xBase; _yLength = yLength; _yBase = yBase;
             ShareChannels(0, c.OutC, Plan.GroupSize(s.C));
             Parallel(Job.ConvAdd);
