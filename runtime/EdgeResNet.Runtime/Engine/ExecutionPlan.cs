@@ -938,6 +938,8 @@ namespace EdgeResNet.Runtime.Engine
             return k < 0 ? a : a.Substring(0, k) + a.Substring(k + "_branch2a".Length);
         }
 
+        static string Every(int stride) => stride == 2 ? "second" : stride + "th";
+
         /// <summary>A readable schedule: one line per step.</summary>
         public string Describe()
         {
@@ -948,9 +950,9 @@ namespace EdgeResNet.Runtime.Engine
                 text += $"{kind,-10} {name,-26} bands {s.Bands,2} x {s.BandRows,3} rows  in@{2L * s.InputOffset,9:N0} B  out@{2L * s.OutputOffset,9:N0} B  scratch {2L * s.ScratchTotal,9:N0} B@{2L * s.RingOffset,9:N0}\n";
             }
             for (int w = 0; w < Windows.Length; w++)
-                text += $"window {w}: {Windows[w].Rows} rows x {2L * Windows[w].RowShorts:N0} B = {2L * Windows[w].Shorts:N0} B@{2L * Windows[w].Offset:N0}{(Windows[w].Whole ? " (whole: the first phase's output, every " + SinkStrideInto(SegmentSplit) + "th row and column)" : "")}\n";
+                text += $"window {w}: {Windows[w].Rows} rows x {2L * Windows[w].RowShorts:N0} B = {2L * Windows[w].Shorts:N0} B@{2L * Windows[w].Offset:N0}{(Windows[w].Whole ? " (whole: the first phase's output, every " + Every(SinkStrideInto(SegmentSplit)) + " row and column)" : "")}\n";
             if (SegmentEnd >= 0)
-                text += $"segment: steps 1-{SegmentEnd + 1} streamed in {BandStep.Length} bands{(SegmentSplit >= 0 ? $", in two phases (steps 1-{SegmentSplit}, then {SegmentSplit + 1}-{SegmentEnd + 1} in the same places)" : "")}; its last step writes every {SinkStride}th row and column, {2L * SinkShorts:N0} B@{2L * SinkOffset:N0}, the next step's input\n";
+                text += $"segment: steps 1-{SegmentEnd + 1} streamed in {BandStep.Length} bands{(SegmentSplit >= 0 ? $", in two phases (steps 1-{SegmentSplit}, then {SegmentSplit + 1}-{SegmentEnd + 1} in the same places)" : "")}; its last step writes every {Every(SinkStride)} row and column, {2L * SinkShorts:N0} B@{2L * SinkOffset:N0}, the next step's input\n";
             for (int i = 0; i < Layers.Length; i++)
                 if (_arenaGroups[i] >= 0)
                     text += $"weight group of {Layers[i].Name} in the arena: {GroupSize(i)} channels, {2L * Threads * ArenaGroupShorts(Layers[i], Kernels[i]):N0} B@{2L * _arenaGroups[i]:N0}\n";
