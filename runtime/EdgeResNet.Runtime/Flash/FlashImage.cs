@@ -195,7 +195,15 @@ namespace EdgeResNet.Runtime.Flash
         public void ReadWeightRows(QLayer l, int coStart, int coCount, Span<byte> packed, Span<short> dest, int block = 1, Span<short> row = default, int firstChannel = 0)
         {
             int bytes = coCount * l.RowBytes;
-            Flash.Read(l.WeightsOffset + (long)coStart * l.RowBytes, packed.Slice(0, bytes));
+            long at = l.WeightsOffset + (long)coStart * l.RowBytes;
+#if !NANOFRAMEWORK
+            if (Flash is IMappedFlash mapped) // unpacked straight from the flash's memory, no copy
+            {
+                WeightLayout.Unpack(mapped.Mapped(at, bytes), l.WeightBits, l.RowBytes, l.ReduceSize, l.WeightStride, coCount, block, row, dest, firstChannel);
+                return;
+            }
+#endif
+            Flash.Read(at, packed.Slice(0, bytes));
             WeightLayout.Unpack(packed.Slice(0, bytes), l.WeightBits, l.RowBytes, l.ReduceSize, l.WeightStride, coCount, block, row, dest, firstChannel);
         }
 

@@ -12,8 +12,25 @@ namespace EdgeResNet.Runtime.Flash
         void Read(long offset, Span<byte> destination);
     }
 
+#if !NANOFRAMEWORK
+    /// <summary>
+    /// A flash whose bytes are addressable memory: a mapped file, an array, on a board a memory-mapped (XIP) QSPI flash.
+    /// The engine unpacks weights straight from it instead of copying them into its packed buffer first.
+    /// </summary>
+    public interface IMappedFlash : IFlash
+    {
+        /// <summary>Bytes [offset, offset + length), valid while the flash is open; out of range is a <see cref="FlashImageException"/>.</summary>
+        ReadOnlySpan<byte> Mapped(long offset, int length);
+    }
+#endif
+
     /// <summary>A flash image held in memory (tests, hosts).</summary>
-    public sealed class MemoryFlash : IFlash
+    public sealed class MemoryFlash
+#if NANOFRAMEWORK
+        : IFlash
+#else
+        : IMappedFlash
+#endif
     {
         readonly byte[] _bytes;
         public MemoryFlash(byte[] bytes) { _bytes = bytes; }
@@ -25,16 +42,26 @@ namespace EdgeResNet.Runtime.Flash
                 throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {_bytes.Length}-byte flash");
             new Span<byte>(_bytes, (int)offset, destination.Length).CopyTo(destination);
         }
+#if !NANOFRAMEWORK
+
+        public ReadOnlySpan<byte> Mapped(long offset, int length)
+        {
+            if (offset < 0 || length < 0 || offset > _bytes.Length - length)
+                throw new FlashImageException($"read of {length} bytes at offset {offset} is outside the {_bytes.Length}-byte flash");
+            return new ReadOnlySpan<byte>(_bytes, (int)offset, length);
+        }
+#endif
     }
 
 #if !NANOFRAMEWORK // nanoFramework boards read the SPI flash; its file system is a separate library
     /// <summary>
     /// A flash image in a file, never loaded whole: the file is mapped read-only (the host's counterpart of a
-    /// memory-mapped QSPI/OSPI flash), and a read copies its bytes out of the mapping into the caller's buffer, as a
-    /// board's SPI read fills it. No system call per read: the engine makes thousands per frame. The mapped pages are
+    /// memory-mapped QSPI/OSPI flash): a read copies its bytes out of the mapping into the caller's buffer, as a board's
+    /// SPI read fills it, and the engine unpacks weights straight from the mapping (<see cref="IMappedFlash"/>). No system
+    /// call per read: the engine makes thousands per frame. The mapped pages are
     /// the OS's page cache of the file, not memory the engine holds.
     /// </summary>
-    public sealed unsafe class FileFlash : IFlash, IDisposable
+    public sealed unsafe class FileFlash : IMappedFlash, IDisposable
     {
         readonly System.IO.MemoryMappedFiles.MemoryMappedFile? _map; // none for an empty file (it cannot be mapped; every read is out of range)
         readonly System.IO.MemoryMappedFiles.MemoryMappedViewAccessor? _view;
@@ -59,11 +86,13 @@ namespace EdgeResNet.Runtime.Flash
 
         public long Length => _length;
 
-        public void Read(long offset, Span<byte> destination)
+        public void Read(long offset, Span<byte> destination) => Mapped(offset, destination.Length).CopyTo(destination);
+
+        public ReadOnlySpan<byte> Mapped(long offset, int length)
         {
-            if (offset < 0 || offset > _length - destination.Length)
-                throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {_length}-byte image");
-            if (destination.Length > 0) new ReadOnlySpan<byte>(_bytes + offset, destination.Length).CopyTo(destination);
+            if (offset < 0 || length < 0 || offset > _length - length)
+                throw new FlashImageException($"read of {length} bytes at offset {offset} is outside the {_length}-byte image");
+            return length == 0 ? default : new ReadOnlySpan<byte>(_bytes + offset, length);
         }
 
         public void Dispose()
