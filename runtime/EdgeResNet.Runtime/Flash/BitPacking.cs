@@ -27,7 +27,7 @@ namespace EdgeResNet.Runtime.Flash
             }
         }
 
-        public static void Unpack(ReadOnlySpan<byte> src, int bits, Span<short> dest)
+        public static void Unpack(Span<byte> src, int bits, Span<short> dest)
         {
             CheckBits(bits);
             int i = 0;
@@ -50,7 +50,7 @@ namespace EdgeResNet.Runtime.Flash
         }
 
         /// <summary>Value <paramref name="i"/> of a packed stream.</summary>
-        public static short Get(ReadOnlySpan<byte> src, int bits, int i)
+        public static short Get(Span<byte> src, int bits, int i)
         {
             int shift = 32 - bits;
             long p = (long)i * bits;
@@ -70,7 +70,7 @@ namespace EdgeResNet.Runtime.Flash
             (short)64, 16, 4, 1, 64, 16, 4, 1, 64, 16, 4, 1, 64, 16, 4, 1);
 
         /// <summary>16 values per step with AVX2; returns how many values it unpacked (a multiple of 16).</summary>
-        static unsafe int Unpack10Avx2(ReadOnlySpan<byte> src, Span<short> dest)
+        static unsafe int Unpack10Avx2(Span<byte> src, Span<short> dest)
         {
             if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported) return 0;
             int i = 0;

@@ -196,10 +196,14 @@ namespace EdgeResNet.Runtime.Flash
         {
             int bytes = coCount * l.RowBytes;
             long at = l.WeightsOffset + (long)coStart * l.RowBytes;
-#if !NANOFRAMEWORK
-            if (Flash is IMappedFlash mapped) // unpacked straight from the flash's memory, no copy
+#if NET
+            if (Flash is IMappedFlash mapped)
             {
-                WeightLayout.Unpack(mapped.Mapped(at, bytes), l.WeightBits, l.RowBytes, l.ReduceSize, l.WeightStride, coCount, block, row, dest, firstChannel);
+                // unpacked straight from the flash's memory, no copy; the unpack takes a Span and only reads it (a ReadOnlySpan
+                // parameter would fail on Mono, whose ReadOnlySpan lacks the indexer the netstandard build compiles against)
+                var bytesThere = mapped.Mapped(at, bytes);
+                var view = System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(bytesThere), bytes);
+                WeightLayout.Unpack(view, l.WeightBits, l.RowBytes, l.ReduceSize, l.WeightStride, coCount, block, row, dest, firstChannel);
                 return;
             }
 #endif

@@ -34,7 +34,7 @@ namespace EdgeResNet.Runtime.Kernels
         /// <paramref name="row"/> (<paramref name="stride"/> values) and puts it, except 10-bit weights on AVX2, which go
         /// straight from the packed bytes into blocks of 8 or 16 (<see cref="Unpack10Blocks"/>).
         /// </summary>
-        public static void Unpack(ReadOnlySpan<byte> packed, int bits, int rowBytes, int reduce, int stride, int channels, int block, Span<short> row, Span<short> dest, int firstChannel = 0)
+        public static void Unpack(Span<byte> packed, int bits, int rowBytes, int reduce, int stride, int channels, int block, Span<short> row, Span<short> dest, int firstChannel = 0)
         {
             if (block > 1 && firstChannel % PieceChannels != 0) throw new ArgumentException($"a piece of a group in blocks starts at a multiple of {PieceChannels} channels, not {firstChannel}");
 #if NET
@@ -76,7 +76,7 @@ namespace EdgeResNet.Runtime.Kernels
         /// octet's part of 8 pair rows of its block. Slabs the vector path cannot take (past the reduce size, past the last
         /// channel, or too near the end of the bytes) go value by value; an octet wholly past the last channel is zeroed by vectors.
         /// </summary>
-        static unsafe void Unpack10Blocks(ReadOnlySpan<byte> packed, int rowBytes, int reduce, int stride, int channels, int block, Span<short> dest, int firstChannel)
+        static unsafe void Unpack10Blocks(Span<byte> packed, int rowBytes, int reduce, int stride, int channels, int block, Span<short> dest, int firstChannel)
         {
             // octet o of the piece is octet first + o of the group: its block, and its half of a block of 16
             int perBlock = block / 8, first = firstChannel / 8, octets = (firstChannel + channels + block - 1) / block * perBlock - first;
