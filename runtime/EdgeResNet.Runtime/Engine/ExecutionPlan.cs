@@ -96,7 +96,9 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>The segment's bands in the order they run: the step, its first and one-past-last output row.</summary>
         public int[] BandStep = new int[0], BandStart = new int[0], BandEnd = new int[0];
         /// <summary>Where the segment's last step writes every <see cref="SinkStride"/>-th row and column of its output: the whole input of the next step, whose strided 1x1 convs read it at stride 1.</summary>
-        public int SinkOffset, SinkShorts, SinkStride;
+        public int SinkOffset, SinkShorts;
+        /// <summary>Every how many rows and columns the segment's sink keeps (0 without a segment).</summary>
+        public int SinkStride => SegmentEnd >= 0 ? SinkStrideInto(SegmentEnd + 1) : 0;
         /// <summary>A plan with a segment streams its input too: window 0 holds the input rows the stem still reads, asked for as it needs them.</summary>
         public bool StreamsInput => SegmentEnd >= 0;
         /// <summary>Arena values the segment's windows, rings and band scratch reach (0 without a segment).</summary>
@@ -274,7 +276,7 @@ namespace EdgeResNet.Runtime.Engine
                     if (end >= 0 && !CanEndSegment(end)) continue;
                     for (int split = -1; split <= end; split++)
                     {
-                        if (split >= 0 && (split == 0 || !CanEndSegment(split - 1))) continue;
+                        if (split >= 0 && !CanEndSegment(split - 1)) continue; // (never at 0: the stem is first)
                         _accRequest = acc;
                         Layout(end, split, ramBudgetBytes);
                         long ram = RamBytes, flash = EstimatedFlashBytes();
@@ -334,7 +336,7 @@ namespace EdgeResNet.Runtime.Engine
             SegmentSplit = split;
             Layers = (QLayer[])model.Layers.Clone();
             foreach (int end in new[] { split - 1, segmentEnd }) // the blocks that read a sink take their subsampled views
-                if (end >= 0 && (end == segmentEnd || split > 0))
+                if (end >= 0)
                 {
                     var next = Steps[end + 1];
                     Layers[next.A] = model.Layers[next.A].Subsampled();
@@ -344,7 +346,7 @@ namespace EdgeResNet.Runtime.Engine
             WeightGroupShorts = _weightGroupRequest;
             MaxAccLongs = _accRequest;
             UnpackRowShorts = Im2ColShorts = ScratchShorts = SegmentShorts = MaxRowBytesGroup = MaxChannels = 0;
-            SinkOffset = SinkShorts = SinkStride = 0;
+            SinkOffset = SinkShorts = 0;
             Windows = new StreamWindow[0];
             BandStep = BandStart = BandEnd = new int[0];
             SplitWeights = false;
@@ -393,7 +395,6 @@ namespace EdgeResNet.Runtime.Engine
                 var a = layers[Steps[first].A];
                 SinkOffset = area;
                 SinkShorts = a.InSize;
-                SinkStride = model.Layers[Steps[first].A].StrideH;
                 TensorAreaShorts = area + SinkShorts;
             }
             for (int k = first; k < Steps.Length; k++)
@@ -669,10 +670,13 @@ namespace EdgeResNet.Runtime.Engine
         }
 
         /// <summary>The phase of the segment step <paramref name="k"/> runs in: 0, or 1 from <see cref="SegmentSplit"/> on.</summary>
-        public int PhaseOf(int k) => SegmentSplit >= 0 && k >= SegmentSplit ? 1 : 0;
+        int PhaseOf(int k) => SegmentSplit >= 0 && k >= SegmentSplit ? 1 : 0;
 
         /// <summary>The stride at which step <paramref name="k"/> (a block whose strided 1x1 convs read a sink) reads its input: every how many rows and columns a sink keeps.</summary>
         public int SinkStrideInto(int k) => Model.Layers[Steps[k].A].StrideH;
+
+        /// <summary>Rows of a sink that output rows [0, <paramref name="outRows"/>) of the step before it fill (every <paramref name="stride"/>-th row).</summary>
+        public static int SinkRowsOf(int outRows, int stride) => (outRows + stride - 1) / stride;
 
         /// <summary>
         /// Replays the segment's bands as the engine runs them and proves, band by band, that every row a band reads is
@@ -706,12 +710,12 @@ namespace EdgeResNet.Runtime.Engine
                 int outBase = state.WindowBase[s.OutWindow];
                 if (r0 < outBase || r1 - outBase > Windows[s.OutWindow].Rows)
                     throw new PlanException($"{what} writes rows past window {s.OutWindow} ({Windows[s.OutWindow].Rows} rows from {outBase}) (a planner bug)");
-                if (s.SinkWindow >= 0 && (r1 + SinkStrideInto(k + 1) - 1) / SinkStrideInto(k + 1) > Windows[s.SinkWindow].Rows)
+                if (s.SinkWindow >= 0 && SinkRowsOf(r1, SinkStrideInto(k + 1)) > Windows[s.SinkWindow].Rows)
                     throw new PlanException($"{what} writes rows past the whole window {s.SinkWindow} (a planner bug)");
                 if (k == SegmentEnd)
                 {
                     // the sink's rows written now against the rows of a whole window in its place still to be read
-                    int rowShorts = SinkShorts / Layers[Steps[k + 1].A].InH, lo = (r0 + SinkStride - 1) / SinkStride, hi = (r1 + SinkStride - 1) / SinkStride;
+                    int rowShorts = SinkShorts / Layers[Steps[k + 1].A].InH, lo = SinkRowsOf(r0, SinkStride), hi = SinkRowsOf(r1, SinkStride);
                     long writeStart = SinkOffset + (long)lo * rowShorts, writeEnd = SinkOffset + (long)hi * rowShorts;
                     for (int v = 0; v < Windows.Length; v++)
                     {

@@ -88,7 +88,7 @@ namespace EdgeResNet.Runtime.Engine
             if (s.SinkWindow >= 0)
             {
                 // every stride-th row of the first phase's output goes to the whole window
-                int stride = _plan.SinkStrideInto(k + 1), written = (r1 + stride - 1) / stride;
+                int written = ExecutionPlan.SinkRowsOf(r1, _plan.SinkStrideInto(k + 1));
                 if (WindowEnd[s.SinkWindow] < written) WindowEnd[s.SinkWindow] = written;
             }
         }

@@ -196,19 +196,19 @@ namespace EdgeResNet.Runtime.Flash
         {
             int bytes = coCount * l.RowBytes;
             long at = l.WeightsOffset + (long)coStart * l.RowBytes;
+            Span<byte> source;
 #if NET
+            // unpacked straight from the flash's memory where it has one, no copy; the unpack takes a Span and only reads it
+            // (a ReadOnlySpan parameter fails on Mono, whose ReadOnlySpan lacks the indexer the netstandard build compiles against)
             if (Flash is IMappedFlash mapped)
-            {
-                // unpacked straight from the flash's memory, no copy; the unpack takes a Span and only reads it (a ReadOnlySpan
-                // parameter would fail on Mono, whose ReadOnlySpan lacks the indexer the netstandard build compiles against)
-                var bytesThere = mapped.Mapped(at, bytes);
-                var view = System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(bytesThere), bytes);
-                WeightLayout.Unpack(view, l.WeightBits, l.RowBytes, l.ReduceSize, l.WeightStride, coCount, block, row, dest, firstChannel);
-                return;
-            }
+                source = System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(mapped.Mapped(at, bytes)), bytes);
+            else
 #endif
-            Flash.Read(at, packed.Slice(0, bytes));
-            WeightLayout.Unpack(packed.Slice(0, bytes), l.WeightBits, l.RowBytes, l.ReduceSize, l.WeightStride, coCount, block, row, dest, firstChannel);
+            {
+                source = packed.Slice(0, bytes);
+                Flash.Read(at, source);
+            }
+            WeightLayout.Unpack(source, l.WeightBits, l.RowBytes, l.ReduceSize, l.WeightStride, coCount, block, row, dest, firstChannel);
         }
 
         /// <summary>

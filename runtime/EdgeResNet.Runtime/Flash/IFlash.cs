@@ -38,19 +38,23 @@ namespace EdgeResNet.Runtime.Flash
 
         public void Read(long offset, Span<byte> destination)
         {
-            if (offset < 0 || offset > _bytes.Length - destination.Length) // written so a huge offset cannot overflow
-                throw new FlashImageException($"read of {destination.Length} bytes at offset {offset} is outside the {_bytes.Length}-byte flash");
+            Check(offset, destination.Length);
             new Span<byte>(_bytes, (int)offset, destination.Length).CopyTo(destination);
         }
 #if !NANOFRAMEWORK
 
         public ReadOnlySpan<byte> Mapped(long offset, int length)
         {
-            if (offset < 0 || length < 0 || offset > _bytes.Length - length)
-                throw new FlashImageException($"read of {length} bytes at offset {offset} is outside the {_bytes.Length}-byte flash");
+            Check(offset, length);
             return new ReadOnlySpan<byte>(_bytes, (int)offset, length);
         }
 #endif
+
+        void Check(long offset, int length)
+        {
+            if (offset < 0 || length < 0 || offset > _bytes.Length - length) // written so a huge offset cannot overflow
+                throw new FlashImageException($"read of {length} bytes at offset {offset} is outside the {_bytes.Length}-byte flash");
+        }
     }
 
 #if !NANOFRAMEWORK // nanoFramework boards read the SPI flash; its file system is a separate library
