@@ -245,11 +245,15 @@ namespace EdgeResNet.Runtime.Engine
             Slide(ring, conv.OutW * conv.OutC, ref _ringBase[k], ref _ringEnd[k], lo);
             ConvRows(new ConvCall(s.A, s.InputOffset, inLength, inBase, _ringEnd[k], hi, s.RingOffset, s.RingShorts, _ringBase[k], 0, conv.OutC, 0, conv.OutC));
             if (hi > _ringEnd[k]) _ringEnd[k] = hi;
-            MaxPool(pool, ring, _ringBase[k], Arena(s.OutputOffset, outLength), m0, m1 - m0, outBase);
+            // the pool by rows, each thread mostly over conv rows it wrote itself (ClaimItem): on one thread it took half as long
+            // as the conv on two, and read half its rows from the other core's cache
+            _step = s; _xBase = _ringBase[k]; _yLength = outLength; _yBase = outBase;
+            ShareItems(m0, m1, Plan.Threads == 1 ? m1 - m0 : 1);
+            Parallel(Job.MaxPool);
             _afterLayer?.Invoke(s.Pool);
         }
 
-        // The bottleneck band being run, for the threads that share its C convolution and Add.
+        // The band being run, for the threads that share a bottleneck's C convolution and Add, or the stem's max pool.
         PlanStep _step = null!;
         int _r0, _r1, _xLength, _xBase, _yLength, _yBase;
 
@@ -293,7 +297,7 @@ namespace EdgeResNet.Runtime.Engine
             var group = Arena(groupAt, s.GroupShortsPerThread);
             int w = c.OutW, channels = c.OutC, gSize = Plan.GroupSize(s.C), r0 = _r0, r1 = _r1, xBase = _xBase, yBase = _yBase;
             bool cFirst = add.Input0 == s.C + 1, projected = s.P >= 0 && !s.ShortcutIntoOutput, intoOutput = s.ShortcutIntoOutput;
-            while (ClaimItem(out int first, out int end))
+            while (ClaimItem(lane.Index, out int first, out int end))
                 for (int co = first; co < end; co += gSize)
                 {
                     int n = Math.Min(gSize, end - co);
@@ -355,10 +359,7 @@ namespace EdgeResNet.Runtime.Engine
             if (Plan.Threads > 1 && im2colRow > 0 && call.CoEnd - call.CoStart <= g && Plan.ArenaGroupOffset(call.Layer, 0) < 0)
             {
                 _sharedWeightShorts = LoadGroup(_lanes[0], call.Layer, call.CoStart, call.CoEnd - call.CoStart).Length;
-                _itemStart = call.Oy0;
-                _itemEnd = call.Oy1;
-                _itemSize = RowsPerCall(l, call.Layer, call.CoEnd - call.CoStart, call.Oy1 - call.Oy0, _lanes[0]);
-                _nextItem = 0;
+                ShareItems(call.Oy0, call.Oy1, RowsPerCall(l, call.Layer, call.CoEnd - call.CoStart, call.Oy1 - call.Oy0, _lanes[0]));
                 Parallel(Job.ConvByRows);
             }
             else
@@ -371,8 +372,9 @@ namespace EdgeResNet.Runtime.Engine
 
         int _sharedWeightShorts; // of a ConvByRows job: thread 0's weight group, which every thread reads
 
-        // The job's channels (or rows), in items the threads claim one at a time: item i is [_itemStart + i * _itemSize, ...) within _itemEnd.
-        int _itemStart, _itemEnd, _itemSize, _nextItem;
+        // The job's channels (or rows), in items the threads claim one at a time: item i is [_itemStart + i * _itemSize, ...) within _itemEnd;
+        // _claimed items are taken, _fromFront of them from the first item up, _fromBack from the last down.
+        int _itemStart, _itemEnd, _itemSize, _itemCount, _claimed, _fromFront, _fromBack;
 
         /// <summary>
         /// Cuts channels [coStart, coEnd) into items the threads claim as they go, not a fixed share each: the cores of a
@@ -382,26 +384,42 @@ namespace EdgeResNet.Runtime.Engine
         void ShareChannels(int coStart, int coEnd, int group)
         {
             int perItem = (coEnd - coStart + 4 * Plan.Threads - 1) / (4 * Plan.Threads);
-            _itemStart = coStart;
-            _itemEnd = coEnd;
             // Items of whole cache lines of output (32 int16 channels = 64 B), several groups where groups are narrower: two threads
             // writing channels of one pixel's cache line would pass that line to and fro (stage 5's 3x3 convs, groups of 8 channels,
             // took longer on two threads than on one). At most a group where groups are wider.
-            _itemSize = Plan.Threads == 1 ? group : Math.Max(8, Math.Min(Math.Max(group, 32), (perItem + 31) & ~31));
-            _nextItem = 0;
+            ShareItems(coStart, coEnd, Plan.Threads == 1 ? group : Math.Max(8, Math.Min(Math.Max(group, 32), (perItem + 31) & ~31)));
         }
 
-        /// <summary>The channels (or rows) of the next unclaimed item of the job, or false when none is left.</summary>
-        bool ClaimItem(out int lo, out int hi)
+        /// <summary>Makes [start, end) the job's items, <paramref name="size"/> channels or rows each (the last may be shorter), none claimed yet.</summary>
+        void ShareItems(int start, int end, int size)
         {
+            _itemStart = start;
+            _itemEnd = end;
+            _itemSize = size;
+            _itemCount = (end - start + size - 1) / size;
+            _claimed = _fromFront = _fromBack = 0;
+        }
+
+        /// <summary>
+        /// The channels (or rows) of an unclaimed item of the job, or false when none is left. Thread 0 takes items from the
+        /// first up, the others from the last down, so with two threads each runs one run of rows (or channels) that meet
+        /// where the faster has gone further: a row's next step (the max pool after the stem) finds it in the cache of the
+        /// core that wrote it, all but at the meeting point.
+        /// </summary>
+        bool ClaimItem(int thread, out int lo, out int hi)
+        {
+            lo = hi = 0;
 #if NANOFRAMEWORK
-            int item = _nextItem++; // one thread
+            if (_claimed++ >= _itemCount) return false; // one thread
+            int item = _fromFront++;
 #else
-            int item = System.Threading.Interlocked.Increment(ref _nextItem) - 1;
+            // at most _itemCount claims get past this line, so the items taken from the front and from the back never meet
+            if (System.Threading.Interlocked.Increment(ref _claimed) > _itemCount) return false;
+            int item = thread == 0 ? System.Threading.Interlocked.Increment(ref _fromFront) - 1 : _itemCount - System.Threading.Interlocked.Increment(ref _fromBack);
 #endif
             lo = _itemStart + item * _itemSize;
             hi = Math.Min(_itemEnd, lo + _itemSize);
-            return lo < _itemEnd;
+            return true;
         }
 
         /// <summary>
@@ -466,7 +484,7 @@ namespace EdgeResNet.Runtime.Engine
             }
         }
 
-        enum Job { Conv, ConvByRows, ConvAdd }
+        enum Job { Conv, ConvByRows, ConvAdd, MaxPool }
         Job _job;
 
         /// <summary>Runs the current job on every thread: this one as thread 0, the crew's as 1 .. T-1; returns when all are done.</summary>
@@ -482,13 +500,21 @@ namespace EdgeResNet.Runtime.Engine
         void Work(int t)
         {
             if (_job == Job.ConvAdd) { ConvAddGroups(_lanes[t]); return; }
+            if (_job == Job.MaxPool)
+            {
+                var s = _step;
+                var ring = Arena(s.RingOffset, s.RingShorts);
+                var output = Arena(s.OutputOffset, _yLength);
+                while (ClaimItem(t, out int m0, out int m1)) MaxPool(_layers[s.Pool], ring, _xBase, output, m0, m1 - m0, _yBase);
+                return;
+            }
             if (_job == Job.ConvByRows)
             {
                 var weights = new Span<short>(_lanes[0].Weights, 0, _sharedWeightShorts);
-                while (ClaimItem(out int r0, out int r1)) RunRows(_lanes[t], _call, weights, _call.CoStart, _call.CoEnd - _call.CoStart, r0, r1);
+                while (ClaimItem(t, out int r0, out int r1)) RunRows(_lanes[t], _call, weights, _call.CoStart, _call.CoEnd - _call.CoStart, r0, r1);
                 return;
             }
-            while (ClaimItem(out int lo, out int hi)) ConvLane(_lanes[t], _call, lo, hi);
+            while (ClaimItem(t, out int lo, out int hi)) ConvLane(_lanes[t], _call, lo, hi);
         }
 
         void MaxPool(QLayer pool, Span<short> input, int inRowBase, Span<short> output, int oyStart, int oyCount, int outRowBase)
