@@ -54,7 +54,7 @@ public sealed class RuntimeClassifier : IClassifier, IDisposable
     Instance Open()
     {
         var source = _open();
-        var counting = new CountingFlash(source);
+        var counting = CountingFlash.Of(source);
         var image = FlashImage.Open(counting, verifySections: false);
         return new Instance(source, counting, image, new InferenceEngine(image, _plan));
     }

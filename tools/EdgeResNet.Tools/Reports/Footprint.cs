@@ -100,7 +100,7 @@ public static class Footprint
     {
         if (threads < 1) throw new UsageException("--threads must be at least 1");
         using var file = new FileFlash(imagePath);
-        var counting = new CountingFlash(file);
+        var counting = CountingFlash.Of(file);
         var image = FlashImage.Open(counting);
         var plan = RuntimeClassifier.PlanFor(image.Model, ramBudgetBytes, threads, referenceKernels);
         long budget = plan.RamBudgetBytes;

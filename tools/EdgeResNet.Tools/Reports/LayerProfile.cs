@@ -33,7 +33,7 @@ public static class LayerProfile
     public static ProfileReport Run(string imagePath, int frames, string? imagesDir, int threads = 1, long? ramBudgetBytes = null)
     {
         if (frames < 1 || threads < 1) throw new UsageException("--frames and --threads must be at least 1");
-        var counting = new CountingFlash(new MemoryFlash(RuntimeClassifier.ReadImage(imagePath)));
+        var counting = CountingFlash.Of(new MemoryFlash(RuntimeClassifier.ReadImage(imagePath)));
         var image = FlashImage.Open(counting, verifySections: true);
         var model = image.Model;
         using var engine = new InferenceEngine(image, RuntimeClassifier.PlanFor(model, ramBudgetBytes, threads));

@@ -26,7 +26,7 @@ public static class RamFlashTradeoff
         Action<int, int>? progress = null)
     {
         if (steps < 2) throw new UsageException("the curve needs at least 2 budgets");
-        var counting = new CountingFlash(new MemoryFlash(RuntimeClassifier.ReadImage(imagePath)));
+        var counting = CountingFlash.Of(new MemoryFlash(RuntimeClassifier.ReadImage(imagePath)));
         var image = FlashImage.Open(counting);
         var model = image.Model;
         long smallest = ExecutionPlan.Smallest(model, referenceKernels, threads).RamBytes;
