@@ -118,7 +118,9 @@ public sealed class QuantizationTests
     public void WeightsUnpackIntoEveryKernelLayoutAsTheirRows()
     {
         var rng = new Random(21);
-        foreach (var (channels, reduce, bits) in new[] { (13, 147, 10), (8, 4608, 10), (16, 64, 10), (5, 27, 10), (11, 100, 7), (9, 48, 16), (24, 160, 10), (40, 576, 10) })
+        // whole blocks of 16 with 32-value slabs and tails of 16 or less (the AVX-512 VBMI path), and every other path
+        foreach (var (channels, reduce, bits) in new[] { (13, 147, 10), (8, 4608, 10), (16, 64, 10), (5, 27, 10), (11, 100, 7), (9, 48, 16), (24, 160, 10), (40, 576, 10),
+                     (32, 1152, 10), (48, 200, 10), (16, 4608, 10), (33, 48, 10), (16, 32, 10) })
         {
             int stride = (reduce + 15) & ~15, rowBytes = BitPacking.PackedBytes(reduce, bits);
             var rows = new short[channels * stride];
