@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# BenchmarkDotNet micro-benchmarks of the conv kernels (SIMD and reference) on ResNet-50 layer shapes,
+# BenchmarkDotNet micro-benchmarks of the conv kernels (SIMD and reference) and of the weight unpack on ResNet-50 shapes,
 # one band of 4 output rows, all channels, 10-bit weights (tools/EdgeResNet.Benchmarks). Not part of the
 # test run. Extra arguments go to BenchmarkDotNet (default: a short job over every shape).
 # Usage: tools/scripts/kernel-bench.sh [BenchmarkDotNet args]
