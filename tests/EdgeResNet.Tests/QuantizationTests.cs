@@ -154,7 +154,9 @@ public sealed class QuantizationTests
     public void FastAddIsBitExactWithTheReference()
     {
         var rng = new Random(12);
-        foreach (var (inFrac, in1Frac, outFrac, relu, bits) in new[] { (10, 11, 10, true, 16), (12, 9, 11, false, 16), (8, 8, 10, true, 12), (11, 13, 9, false, 10) })
+        // right shifts only, with and without ReLU (the AVX-512 int16 path), and left shifts (the widening path)
+        foreach (var (inFrac, in1Frac, outFrac, relu, bits) in new[] { (10, 11, 10, true, 16), (12, 9, 11, false, 16), (8, 8, 10, true, 12), (11, 13, 9, false, 10),
+                     (10, 10, 10, false, 16), (15, 11, 10, false, 16), (12, 10, 10, true, 16), (25, 10, 10, false, 16) })
         {
             var l = new QLayer { Op = QOp.Add, InFrac = inFrac, In1Frac = in1Frac, OutFrac = outFrac, Relu = relu, OutBits = bits };
             var a = Enumerable.Range(0, 53).Select(_ => (short)rng.Next(-32768, 32768)).ToArray();
@@ -163,14 +165,21 @@ public sealed class QuantizationTests
             var actual = new short[53];
             FastAdd.AddPixels(l, a, 53, b, 53, actual, 53, 1, 53);
             CollectionAssert.AreEqual(expected, actual, $"fractions {inFrac},{in1Frac}->{outFrac} relu {relu} bits {bits}");
-            // runs of 19 channels (a vector and a tail), a run every 19 values of a, 23 of b and 29 of y, as the engine adds a group's band
-            int pixels = 2, n = 19;
-            var ys = Enumerable.Repeat((short)7, 29 * pixels).ToArray();
-            FastAdd.AddPixels(l, a, 19, b, 23, ys, 29, pixels, n);
-            for (int p = 0; p < pixels; p++)
-                for (int i = 0; i < 29; i++)
-                    Assert.AreEqual(i < n ? ReferenceKernels.AddOne(l, a[p * 19 + i], b[p * 23 + i]) : (short)7, ys[p * 29 + i], $"run {p}, channel {i}: the add writes its runs and nothing between them");
-            Assert.ThrowsExactly<ArgumentException>(() => FastAdd.AddPixels(l, a, 19, b, 23, ys, 29, 3, n)); // a third run is past the buffers
+            // runs of 19 channels (a vector and a tail), a run every 19 values of a, 23 of b and 29 of y, as the engine adds a group's band;
+            // then runs of 70 (two 32-channel vectors and a tail), a run every 70, 80 and 90 values
+            foreach (var (n, strideA, strideB, strideY) in new[] { (19, 19, 23, 29), (70, 70, 80, 90) })
+            {
+                const int pixels = 2;
+                var pa = Enumerable.Range(0, strideA * pixels).Select(_ => (short)rng.Next(-32768, 32768)).ToArray();
+                var pb = Enumerable.Range(0, strideB * pixels).Select(_ => (short)rng.Next(-32768, 32768)).ToArray();
+                var ys = Enumerable.Repeat((short)7, strideY * pixels).ToArray();
+                FastAdd.AddPixels(l, pa, strideA, pb, strideB, ys, strideY, pixels, n);
+                for (int p = 0; p < pixels; p++)
+                    for (int i = 0; i < strideY; i++)
+                        Assert.AreEqual(i < n ? ReferenceKernels.AddOne(l, pa[p * strideA + i], pb[p * strideB + i]) : (short)7, ys[p * strideY + i],
+                            $"fractions {inFrac},{in1Frac}->{outFrac}, runs of {n}, run {p}, channel {i}: the add writes its runs and nothing between them");
+                Assert.ThrowsExactly<ArgumentException>(() => FastAdd.AddPixels(l, pa, strideA, pb, strideB, ys, strideY, 3, n)); // a third run is past the buffers
+            }
         }
     }
 

@@ -2,6 +2,8 @@
 using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace EdgeResNet.Runtime.Kernels
 {
@@ -9,7 +11,9 @@ namespace EdgeResNet.Runtime.Kernels
     /// <see cref="ReferenceKernels.AddOne"/> over a run of channels, a hardware vector of int16 at a
     /// time widened to int32 lanes (inputs are int16 and the shifts small, so int32 holds every
     /// intermediate exactly). <see cref="Vector{T}"/> takes the machine's width: 256-bit with AVX2,
-    /// 128-bit NEON on arm64.
+    /// 128-bit NEON on arm64. With AVX-512 and no left shift, 32 channels at a time stay int16: a rounding right shift
+    /// cannot overflow written as (x &gt;&gt; s) + ((x &gt;&gt; (s - 1)) &amp; 1), and a saturating add clamped to the output's
+    /// range is the exact sum clamped, since int16's own limits lie at or past that range.
     /// </summary>
     public static unsafe class FastAdd
     {
@@ -27,11 +31,20 @@ namespace EdgeResNet.Runtime.Kernels
             bool vector = Vector.IsHardwareAccelerated && Math.Abs(sa) < 16 && Math.Abs(sb) < 16;
             var lo = new Vector<int>(l.Relu ? 0 : -(1 << (l.OutBits - 1)));
             var hi = new Vector<int>((1 << (l.OutBits - 1)) - 1);
+            bool narrow = Avx512BW.IsSupported && sa >= 0 && sa < 16 && sb >= 0 && sb < 16;
+            var lo16 = Vector512.Create((short)(l.Relu ? 0 : -(1 << (l.OutBits - 1))));
+            var hi16 = Vector512.Create((short)((1 << (l.OutBits - 1)) - 1));
             fixed (short* pa = a, pb = b, py = y)
                 for (int p = 0; p < pixels; p++)
                 {
                     short* ra = pa + (long)p * aStride, rb = pb + (long)p * bStride, ry = py + (long)p * yStride;
                     int i = 0;
+                    if (narrow)
+                        for (; i + 32 <= n; i += 32)
+                        {
+                            var sum = Avx512BW.AddSaturate(Shift16(Vector512.Load(ra + i), sa), Shift16(Vector512.Load(rb + i), sb));
+                            Vector512.Min(Vector512.Max(sum, lo16), hi16).Store(ry + i);
+                        }
                     if (vector)
                         for (; i + count <= n; i += count)
                         {
@@ -44,6 +57,10 @@ namespace EdgeResNet.Runtime.Kernels
                     for (; i < n; i++) ry[i] = ReferenceKernels.AddOne(l, ra[i], rb[i]);
                 }
         }
+
+        /// <summary><see cref="FixedPoint.RoundShift"/> right by 0 to 15 in int16 lanes, with no intermediate past int16.</summary>
+        static Vector512<short> Shift16(Vector512<short> x, int s) =>
+            s == 0 ? x : Vector512.ShiftRightArithmetic(x, s) + (Vector512.ShiftRightArithmetic(x, s - 1) & Vector512<short>.One);
 
         /// <summary><see cref="FixedPoint.RoundShift"/> in int32 lanes.</summary>
         static Vector<int> Shift(Vector<int> x, int s) =>
