@@ -194,20 +194,7 @@ namespace EdgeResNet.Runtime.Flash
         /// </summary>
         public void ReadWeightRows(QLayer l, int coStart, int coCount, Span<byte> packed, Span<short> dest, int block = 1, Span<short> row = default, int firstChannel = 0)
         {
-            int bytes = coCount * l.RowBytes;
-            long at = l.WeightsOffset + (long)coStart * l.RowBytes;
-            Span<byte> source;
-#if NET
-            // unpacked straight from the flash's memory where it has one, no copy; the unpack takes a Span and only reads it
-            // (a ReadOnlySpan parameter fails on Mono, whose ReadOnlySpan lacks the indexer the netstandard build compiles against)
-            if (Flash is IMappedFlash mapped)
-                source = System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(mapped.Mapped(at, bytes)), bytes);
-            else
-#endif
-            {
-                source = packed.Slice(0, bytes);
-                Flash.Read(at, source);
-            }
+            var source = Bytes(l.WeightsOffset + (long)coStart * l.RowBytes, coCount * l.RowBytes, packed);
             WeightLayout.Unpack(source, l.WeightBits, l.RowBytes, l.ReduceSize, l.WeightStride, coCount, block, row, dest, firstChannel);
         }
 
@@ -217,11 +204,27 @@ namespace EdgeResNet.Runtime.Flash
         /// </summary>
         public void ReadBnTables(QLayer l, int coStart, int coCount, Span<int> multipliers, Span<int> offsets, Span<byte> bytes)
         {
-            bytes = bytes.Slice(0, 4 * coCount);
-            Flash.Read(l.BnOffset + 4L * coStart, bytes);
-            for (int c = 0; c < coCount; c++) multipliers[coStart + c] = (int)U32(bytes, 4 * c);
-            Flash.Read(l.BnOffset + 4L * (l.OutC + coStart), bytes);
-            for (int c = 0; c < coCount; c++) offsets[coStart + c] = (int)U32(bytes, 4 * c);
+            var table = Bytes(l.BnOffset + 4L * coStart, 4 * coCount, bytes);
+            for (int c = 0; c < coCount; c++) multipliers[coStart + c] = (int)U32(table, 4 * c);
+            table = Bytes(l.BnOffset + 4L * (l.OutC + coStart), 4 * coCount, bytes);
+            for (int c = 0; c < coCount; c++) offsets[coStart + c] = (int)U32(table, 4 * c);
+        }
+
+        /// <summary>
+        /// Bytes [at, at + length) of the flash: straight from its memory where it has one (no copy), else read into
+        /// <paramref name="buffer"/>. Callers only read them.
+        /// </summary>
+        Span<byte> Bytes(long at, int length, Span<byte> buffer)
+        {
+#if NET
+            // a Span of the mapping, not a ReadOnlySpan: the unpack takes a Span (a ReadOnlySpan parameter fails on Mono, whose
+            // ReadOnlySpan lacks the indexer the netstandard build compiles against)
+            if (Flash is IMappedFlash mapped)
+                return System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(mapped.Mapped(at, length)), length);
+#endif
+            var bytes = buffer.Slice(0, length);
+            Flash.Read(at, bytes);
+            return bytes;
         }
 
         /// <summary>The whole model in RAM, weights included (host tools; the board streams instead).</summary>
