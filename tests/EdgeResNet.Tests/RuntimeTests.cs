@@ -223,7 +223,7 @@ public sealed class RuntimeTests
         var image = FlashImage.Open(counting, verifySections: false);
         var plan = new ExecutionPlan(image.Model);
         Assert.IsTrue(plan.Steps.All(s => s.Bands == 1), "the mini network fits in one band per step");
-        var engine = new InferenceEngine(image, plan);
+        using var engine = new InferenceEngine(image, plan);
         long before = counting.BytesRead;
         var q = Quantizer.QuantizeInput(inputs[0], image.Model);
         var logits = engine.Run(q).ToArray();

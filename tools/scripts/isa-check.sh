@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the x64 kernel paths this CPU has besides its own: on an AVX-512 CPU the AVX-VNNI and plain AVX2
 # instantiations too, on an AVX-VNNI CPU plain AVX2 (the .NET runtime's DOTNET_EnableAVX512=0 and
-# DOTNET_EnableAVXVNNI=0 switch them off). Each path runs the kernel check (17 odd shapes against the
+# DOTNET_EnableAVXVNNI=0 switch them off), and on a VBMI CPU AVX-512 without VBMI (DOTNET_EnableAVX512v2=0:
+# the weight unpack's blocks of 16 then go octet by octet). Each path runs the kernel check (17 odd shapes against the
 # reference kernel) and the engine's bit-exact tests against the simulator (mini networks, every plan
 # kind, and 5 real photos), so a path the CI machine does not pick by itself is still proven.
 set -euo pipefail
@@ -14,6 +15,7 @@ if [ "$(uname -m)" != x86_64 ] || ! has avx2; then echo "isa-check: not an AVX2 
 
 variants=()
 if has avx512bw && has avx512dq; then variants+=("DOTNET_EnableAVX512=0"); fi
+if has avx512vbmi; then variants+=("DOTNET_EnableAVX512v2=0"); fi
 if has avx_vnni; then variants+=("DOTNET_EnableAVX512=0 DOTNET_EnableAVXVNNI=0"); fi
 if [ ${#variants[@]} -eq 0 ]; then echo "isa-check: this CPU's kernel (AVX2 without VNNI) is the only x64 path; the test run covers it"; exit 0; fi
 

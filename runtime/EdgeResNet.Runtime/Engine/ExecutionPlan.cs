@@ -463,8 +463,8 @@ namespace EdgeResNet.Runtime.Engine
         /// its input's place: the 1x1 reduction and the projection have read all of it before it runs (the engine runs the
         /// projection first). Nothing else of the step lies there, so the group costs no RAM; the kernel then runs its full
         /// tile of two wide blocks. Only kernels with no split planes (sized by the buffer) qualify, and that requantise from
-        /// their registers or sum a row of the group into the accumulators the plan has (the head's fc, one pixel wide: at
-        /// 1 MiB it ran 16 channels in blocks of 8, and took 0.7 ms against 0.4 with 32).
+        /// their registers or sum at least one row of the group into the accumulators the plan already has (the head's fc, one
+        /// pixel wide, is one such: at 1 MiB it ran 16 channels in blocks of 8 before).
         /// </summary>
         void PlaceArenaGroups(int first)
         {
@@ -480,7 +480,7 @@ namespace EdgeResNet.Runtime.Engine
                     var l = Layers[i];
                     int wide = TwoBlocks(l, Kernels[i]);
                     if (Kernels[i] != ConvKernel.Simd || ConvDispatch.ChannelBlock(Kernels[i]) == 1 || _groupSizes[i] >= wide
-                        || ConvDispatch.UsesAccumulators(l, Kernels[i], wide) && l.OutW * wide > MaxAccLongs) continue;
+                        || (ConvDispatch.UsesAccumulators(l, Kernels[i], wide) && l.OutW * wide > MaxAccLongs)) continue;
                     int at = FreePlace(s, Threads * ArenaGroupShorts(l, Kernels[i]), inputRead: i == s.B && s.P >= 0 && s.Bands == 1);
                     if (at < 0) continue;
                     _arenaGroups[i] = at;

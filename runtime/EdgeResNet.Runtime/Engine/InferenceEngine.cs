@@ -245,8 +245,8 @@ namespace EdgeResNet.Runtime.Engine
             Slide(ring, conv.OutW * conv.OutC, ref _ringBase[k], ref _ringEnd[k], lo);
             ConvRows(new ConvCall(s.A, s.InputOffset, inLength, inBase, _ringEnd[k], hi, s.RingOffset, s.RingShorts, _ringBase[k], 0, conv.OutC, 0, conv.OutC));
             if (hi > _ringEnd[k]) _ringEnd[k] = hi;
-            // the pool by rows, each thread mostly over conv rows it wrote itself (ClaimItem): on one thread it took half as long
-            // as the conv on two, and read half its rows from the other core's cache
+            // the pool by rows, each thread mostly over conv rows it wrote itself (ClaimItem): on thread 0 alone it read half its
+            // rows from the other core's cache. Its input is the ring, so _xBase is the ring's first row.
             _step = s; _xBase = _ringBase[k]; _yLength = outLength; _yBase = outBase;
             ShareItems(m0, m1, Plan.Threads == 1 ? m1 - m0 : 1);
             Parallel(Job.MaxPool);
@@ -395,8 +395,8 @@ namespace EdgeResNet.Runtime.Engine
         {
             _itemStart = start;
             _itemEnd = end;
-            _itemSize = size;
-            _itemCount = (end - start + size - 1) / size;
+            _itemSize = Math.Max(1, size);
+            _itemCount = (end - start + _itemSize - 1) / _itemSize;
             _claimed = _fromFront = _fromBack = 0;
         }
 
@@ -415,7 +415,7 @@ namespace EdgeResNet.Runtime.Engine
 #else
             // at most _itemCount claims get past this line, so the items taken from the front and from the back never meet
             if (System.Threading.Interlocked.Increment(ref _claimed) > _itemCount) return false;
-            int item = thread == 0 ? System.Threading.Interlocked.Increment(ref _fromFront) - 1 : _itemCount - System.Threading.Interlocked.Increment(ref _fromBack);
+            int item = thread == 0 ? _fromFront++ : _itemCount - System.Threading.Interlocked.Increment(ref _fromBack); // only thread 0 takes the front
 #endif
             lo = _itemStart + item * _itemSize;
             hi = Math.Min(_itemEnd, lo + _itemSize);

@@ -159,7 +159,7 @@ namespace EdgeResNet.Runtime.Flash
             Count(destination.Length);
         }
 
-        protected void Count(int bytes)
+        private protected void Count(int bytes)
         {
 #if NANOFRAMEWORK
             BytesRead += bytes;
