@@ -214,6 +214,24 @@ public sealed class QuantizationTests
         }
     }
 
+    /// <summary>Channel counts with a vector tail, both signs of the format change (a divide by n or by n x 2^k), saturation, one pixel.</summary>
+    [TestMethod]
+    public void FastGlobalAvgPoolIsBitExactWithTheReference()
+    {
+        var rng = new Random(17);
+        for (int trial = 0; trial < 200; trial++)
+        {
+            int h = rng.Next(1, 9), w = rng.Next(1, 9), c = rng.Next(1, 70), inFrac = rng.Next(4, 12);
+            var l = new QLayer { Op = QOp.GlobalAvgPool, InH = h, InW = w, InC = c, OutH = 1, OutW = 1, OutC = c, InFrac = inFrac, OutFrac = inFrac + rng.Next(-3, 4), OutBits = rng.Next(2) == 0 ? 16 : 10 };
+            var input = Enumerable.Range(0, h * w * c).Select(_ => (short)rng.Next(trial % 2 == 0 ? -32768 : 0, 32768)).ToArray();
+            var expected = new short[c];
+            var actual = new short[c];
+            ReferenceKernels.GlobalAvgPool(l, input, expected);
+            FastPool.GlobalAvgPool(l, input, actual);
+            CollectionAssert.AreEqual(expected, actual, $"{h}x{w}x{c}, fractions {l.InFrac}->{l.OutFrac}, {l.OutBits} bits");
+        }
+    }
+
     [TestMethod]
     public void FixedPointRoundsHalfUpAndSaturates()
     {

@@ -313,6 +313,10 @@ namespace EdgeResNet.Runtime.Engine
         {
             var gap = _layers[s.Gap]; var fc = _layers[s.Fc];
             var pooled = Arena(s.RingOffset, gap.OutC);
+#if NET
+            if (Plan.SimdKernels) FastPool.GlobalAvgPool(gap, Arena(s.InputOffset, gap.InSize), pooled);
+            else
+#endif
             ReferenceKernels.GlobalAvgPool(gap, Arena(s.InputOffset, gap.InSize), pooled);
             _afterLayer?.Invoke(s.Gap);
             ConvRows(new ConvCall(s.Fc, s.RingOffset, gap.OutC, 0, 0, 1, -1, 0, 0, 0, fc.OutC, 0, fc.OutC));

@@ -84,14 +84,21 @@ namespace EdgeResNet.Runtime.Kernels
         /// <summary>Mean over H x W per channel, in the output format.</summary>
         public static void GlobalAvgPool(QLayer l, Span<short> input, Span<short> output)
         {
-            int n = l.InH * l.InW, d = l.OutFrac - l.InFrac;
+            int n = l.InH * l.InW;
             for (int c = 0; c < l.InC; c++)
             {
                 long sum = 0;
                 for (int p = 0; p < n; p++) sum += input[p * l.InC + c];
-                long y = d >= 0 ? FixedPoint.RoundDiv(sum << d, n) : FixedPoint.RoundDiv(sum, (long)n << -d);
-                output[c] = (short)FixedPoint.Saturate(y, l.OutBits);
+                output[c] = Mean(l, sum);
             }
+        }
+
+        /// <summary>A channel's mean from its <paramref name="sum"/> over the global pool's pixels, rounded into the output's format and saturated.</summary>
+        public static short Mean(QLayer l, long sum)
+        {
+            int n = l.InH * l.InW, d = l.OutFrac - l.InFrac;
+            long y = d >= 0 ? FixedPoint.RoundDiv(sum << d, n) : FixedPoint.RoundDiv(sum, (long)n << -d);
+            return (short)FixedPoint.Saturate(y, l.OutBits);
         }
     }
 }
