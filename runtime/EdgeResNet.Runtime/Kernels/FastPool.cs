@@ -37,12 +37,7 @@ namespace EdgeResNet.Runtime.Kernels
                         output[c + lanes / 2 + i] = ReferenceKernels.Mean(l, hi[i]);
                     }
                 }
-            for (; c < channels; c++)
-            {
-                long sum = 0;
-                for (int p = 0; p < n; p++) sum += input[p * channels + c];
-                output[c] = ReferenceKernels.Mean(l, sum);
-            }
+            for (; c < channels; c++) output[c] = ReferenceKernels.Mean(l, ReferenceKernels.ChannelSum(l, input, c));
         }
 
         public static void MaxPool(QLayer l, Span<short> input, int inRowBase, Span<short> output, int oyStart, int oyCount, int outRowBase)

@@ -84,13 +84,15 @@ namespace EdgeResNet.Runtime.Kernels
         /// <summary>Mean over H x W per channel, in the output format.</summary>
         public static void GlobalAvgPool(QLayer l, Span<short> input, Span<short> output)
         {
-            int n = l.InH * l.InW;
-            for (int c = 0; c < l.InC; c++)
-            {
-                long sum = 0;
-                for (int p = 0; p < n; p++) sum += input[p * l.InC + c];
-                output[c] = Mean(l, sum);
-            }
+            for (int c = 0; c < l.InC; c++) output[c] = Mean(l, ChannelSum(l, input, c));
+        }
+
+        /// <summary>Channel <paramref name="c"/>'s sum over the global pool's H x W pixels.</summary>
+        public static long ChannelSum(QLayer l, Span<short> input, int c)
+        {
+            long sum = 0;
+            for (int p = 0, n = l.InH * l.InW; p < n; p++) sum += input[p * l.InC + c];
+            return sum;
         }
 
         /// <summary>A channel's mean from its <paramref name="sum"/> over the global pool's pixels, rounded into the output's format and saturated.</summary>
