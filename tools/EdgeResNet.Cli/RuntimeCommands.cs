@@ -125,6 +125,7 @@ public static class RuntimeCommands
                 ? $"{r.ArenaBytes:N0} B = streamed segment {r.SegmentBytes:N0} (windows, rings, band scratch, the sink; more than the block-by-block part's tensor area {r.TensorAreaBytes:N0} + band scratch {r.ScratchBytes:N0}) + im2col {r.Im2ColBytes:N0}"
                 : $"{r.ArenaBytes:N0} B = tensor area {r.TensorAreaBytes:N0} + band scratch {r.ScratchBytes:N0} + im2col {r.Im2ColBytes:N0}" + (r.SegmentBytes > 0 ? $" (the streamed segment fits in the first two: {r.SegmentBytes:N0})" : ""));
             t.AddRow("weight group + packed bytes + BN tables + accumulators", $"{r.WeightBufferBytes:N0} B" + (r.Threads > 1 ? $" (all but the BN tables once per thread, as are the arena's im2col rows: {r.Threads} threads)" : ""));
+            t.AddRow("logits, bookkeeping, object headers (a 64-bit .NET heap)", $"{r.EngineStateBytes:N0} B" + (r.Threads > 1 ? $" (with room for starting {r.Threads - 1} more thread(s))" : ""));
             t.AddRow("[bold]runtime peak RAM (all of the above)[/]", $"[bold]{r.RuntimeRamBytes:N0} B = {r.RuntimeRamBytes / 1048576.0:F2} MiB[/] (budget {r.RamBudgetBytes:N0} B)");
             if (camera != null)
             {

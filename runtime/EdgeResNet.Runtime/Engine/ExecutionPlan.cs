@@ -122,16 +122,55 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>The RAM budget the plan was made for (0 for <see cref="Smallest"/>).</summary>
         public readonly long RamBudgetBytes;
 
-        /// <summary>Bytes of everything the engine allocates for this plan: the arena, per thread the weight group (and its two split planes), the unpack row, packed bytes and accumulators, then BN tables and logits.</summary>
+        /// <summary>
+        /// Bytes of everything the engine allocates for this plan, as a 64-bit .NET heap holds it (<see cref="ArrayBytes"/>):
+        /// the arena, per thread the weight group (and its two split planes), the unpack row, packed bytes and accumulators,
+        /// the BN tables and logits, the per-step and streamed-segment bookkeeping, and the engine's own objects.
+        /// </summary>
         public long RamBytes => BuffersBytes(ArenaShorts + (Threads > 1 ? ArenaAlignShorts : 0));
 
         /// <summary>Slack that lets a plan of several threads start its arena on a 64-byte cache line.</summary>
         public const int ArenaAlignShorts = 32;
 
-        long BuffersBytes(long arenaShorts) => 2L * arenaShorts + Threads * ThreadBuffersBytes + 8L * MaxChannels + 4L * Model.Classes;
+        /// <summary>
+        /// What an array of <paramref name="payloadBytes"/> takes on a 64-bit .NET heap (CoreCLR, Mono): a header word, the
+        /// type pointer and the length (24 B), the whole rounded up to 8 bytes. Counting each of the engine's arrays so is
+        /// what makes its measured heap the plan's figure, not a kilobyte over it.
+        /// </summary>
+        public static long ArrayBytes(long payloadBytes) => (24 + payloadBytes + 7) & ~7L;
+
+        /// <summary>
+        /// The engine's objects that are not arrays, on a 64-bit .NET heap (16 B of header, then the fields): the engine
+        /// (14 references and 29 ints), each thread's lane (6 references, 2 ints) and the streamed segment's state (5 references).
+        /// A field added to one of them changes these; the engine-heap tests say so.
+        /// </summary>
+        public const int EngineObjectBytes = 248, LaneObjectBytes = 72, StreamStateObjectBytes = 56;
+
+        /// <summary>
+        /// Room for what the host allocates to start each thread past the first (its thread object, wake event and start
+        /// delegate, and what starting it takes): not the engine's to lay out, so a bound the engine-heap tests check.
+        /// </summary>
+        public const int CrewBytesPerThread = 4096;
+
+        long BuffersBytes(long arenaShorts) => ArrayBytes(2L * arenaShorts) + WeightBufferBytes + EngineStateBytes;
+
+        /// <summary>Every thread's own buffers (<see cref="ThreadBuffersBytes"/>) and the BN tables (a multiplier and an offset per channel).</summary>
+        public long WeightBufferBytes => Threads * ThreadBuffersBytes + 2 * ArrayBytes(4L * MaxChannels);
+
+        /// <summary>The rest: the logits, the lanes, the bookkeeping, the engine's objects and, past one thread, the crew's.</summary>
+        public long EngineStateBytes =>
+            ArrayBytes(4L * Model.Classes) + ArrayBytes(8L * Threads) + Threads * LaneObjectBytes + BookkeepingBytes + EngineObjectBytes
+            + (Threads - 1) * (long)CrewBytesPerThread;
+
+        /// <summary>Where each step's ring stands (two ints per step) and, with a segment, its <see cref="StreamState"/>.</summary>
+        public long BookkeepingBytes =>
+            2 * ArrayBytes(4L * Steps.Length)
+            + (SegmentEnd >= 0 ? StreamStateObjectBytes + 2 * ArrayBytes(4L * (SegmentEnd + 1)) + 2 * ArrayBytes(4L * Windows.Length) : 0);
 
         /// <summary>Bytes of one thread's own buffers: its weight group (and split planes), unpack row, packed bytes and accumulators.</summary>
-        public long ThreadBuffersBytes => 2L * (WeightGroupShorts * (SplitWeights ? 3L : 1L) + UnpackRowShorts) + MaxRowBytesGroup + 8L * MaxAccLongs;
+        public long ThreadBuffersBytes =>
+            ArrayBytes(2L * WeightGroupShorts) + 2 * ArrayBytes(SplitWeights ? 2L * WeightGroupShorts : 0) + ArrayBytes(2L * UnpackRowShorts)
+            + ArrayBytes(MaxRowBytesGroup) + ArrayBytes(8L * MaxAccLongs);
 
         /// <summary>
         /// At most what one more thread adds to this plan with the same bands and groups: its own buffers, its im2col rows
@@ -143,7 +182,7 @@ namespace EdgeResNet.Runtime.Engine
             {
                 int group = 0;
                 foreach (var s in Steps) group = Math.Max(group, s.GroupShortsPerThread);
-                return ThreadBuffersBytes + 2L * (Im2ColShorts + group);
+                return ThreadBuffersBytes + LaneObjectBytes + 8 + CrewBytesPerThread + 2L * (Im2ColShorts + group);
             }
         }
 

@@ -83,7 +83,7 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>Which conv kernel runs: the SIMD one where the CPU has it, else the reference.</summary>
         public string ConvKernel => ConvDispatch.Describe(Plan.SimdKernels);
 
-        /// <summary>Bytes of RAM the engine holds: arena, weight group buffers, BN tables, accumulators, logits.</summary>
+        /// <summary>Bytes of everything the engine allocated (<see cref="ExecutionPlan.RamBytes"/>).</summary>
         public long RamBytes => Plan.RamBytes;
 
         /// <summary>The logits of the last frame (format: the last layer's OutFrac).</summary>

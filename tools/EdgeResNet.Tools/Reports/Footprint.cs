@@ -62,6 +62,8 @@ public sealed record FootprintReport(
     public long DeviceRamBytes { get; init; }
     /// <summary>The plan step by step (their flash bytes add up to <see cref="FlashBytesPerFrame"/>).</summary>
     public IReadOnlyList<StepFootprint> Steps { get; init; } = [];
+    /// <summary>What the runtime RAM holds besides the arena's values and the weight buffers: the arena's array header, the logits, the bookkeeping and the engine's objects (<see cref="ExecutionPlan.EngineStateBytes"/>).</summary>
+    public long EngineStateBytes => RuntimeRamBytes - ArenaBytes - WeightBufferBytes;
 }
 
 /// <summary>A camera frame the board app preprocesses: its size and sensor format.</summary>
@@ -123,7 +125,6 @@ public static class Footprint
         long flashPerFrame = counting.BytesRead - readBefore;
         using var process = Process.GetCurrentProcess();
         process.Refresh();
-        long weightBuffers = engine.RamBytes - 2L * plan.ArenaShorts;
         long? preprocessing = camera == null ? null : FramePreprocessor.For(image.Model, camera.Width, camera.Height).RamBytes;
         long ram = engine.RamBytes + (preprocessing ?? 0) + (camera?.BufferBytes ?? 0);
         string what = camera == null ? "runtime RAM" : $"runtime + {camera} frame RAM";
@@ -147,7 +148,7 @@ public static class Footprint
             return new BoardFit(b.Name, b.Description, flashOk && ramOk, limit);
         }).ToList();
         return new FootprintReport(Path.GetFileName(imagePath), engine.ConvKernel, image.ImageSize, image.Model.Macs, budget,
-            2L * plan.TensorAreaShorts, 2L * plan.ScratchShorts, 2L * plan.Im2ColShorts, 2L * plan.ArenaShorts, weightBuffers, engine.RamBytes,
+            2L * plan.TensorAreaShorts, 2L * plan.ScratchShorts, 2L * plan.Im2ColShorts, 2L * plan.ArenaShorts, plan.WeightBufferBytes, engine.RamBytes,
             flashPerFrame, (double)flashPerFrame / image.ImageSize, counting.Reads - readsBefore, plan.Describe(),
             heapEngine, allocated, process.PeakWorkingSet64, elapsed.TotalMilliseconds, fits)
         {
