@@ -144,11 +144,12 @@ public sealed class RuntimeTests
     {
         var (model, bytes, inputs) = MiniPacked(new QuantOptions(10, 16, BnScheme.Separate), size: 96, stages: stages);
         var sim = new IntegerSimulator(model);
-        var image = FlashImage.Open(new MemoryFlash(bytes));
+        var counting = new CountingFlash(new MemoryFlash(bytes));
+        var image = FlashImage.Open(counting);
         var smallest = ExecutionPlan.Smallest(image.Model, referenceKernels, threads);
         Assert.IsGreaterThanOrEqualTo(0, smallest.SegmentEnd, "the smallest plan streams a segment");
         var seen = new HashSet<string>();
-        int twoPhases = 0;
+        int twoPhases = 0, resident = 0;
         for (int i = 0; i <= 16; i++)
         {
             long budget = smallest.RamBytes + 2048L * i; // taller bands, step by step
@@ -157,14 +158,28 @@ public sealed class RuntimeTests
             if (plan.SegmentEnd < 0 || !seen.Add(plan.Describe())) continue;
             plan.ProveSegment();
             if (plan.SegmentSplit >= 0) twoPhases++;
+            if (plan.Steps.Any(s => s.Resident)) resident++;
             using var engine = EngineHeap.New(image, plan);
             foreach (var x in inputs.Take(2))
             {
                 var q = Quantizer.QuantizeInput(x, model);
                 CollectionAssert.AreEqual(sim.Run(q), engine.Run(q), $"budget {budget}: {plan.Describe()}");
+                // per layer, the flash bytes of a frame: a resident step's conv reads its weights once and its BN tables each band
+                var layerBytes = new long[plan.Layers.Length];
+                long last = counting.BytesRead;
+                engine.RunProfiled(q, layer => { layerBytes[layer] += counting.BytesRead - last; last = counting.BytesRead; });
+                CollectionAssert.AreEqual(sim.Run(q), engine.Logits, "a profiled frame gives the same logits");
+                foreach (var step in plan.Steps.Where(s => s.Resident))
+                    foreach (int c in new[] { step.A, step.B, step.C, step.P }.Where(c => c >= 0))
+                    {
+                        var l = plan.Layers[c];
+                        Assert.IsTrue(layerBytes[c] >= l.WeightsSize + l.BnSize && layerBytes[c] <= l.WeightsSize + step.Bands * l.BnSize,
+                            $"{l.Name} read {layerBytes[c]} B in a frame: weights {l.WeightsSize} B once, BN {l.BnSize} B each of {step.Bands} bands");
+                    }
             }
         }
         Assert.IsGreaterThanOrEqualTo(4, seen.Count, "several segment plans above the smallest");
+        Assert.IsGreaterThanOrEqualTo(1, resident, "a plan that keeps a step's weights whole among them: " + string.Join(" | ", seen));
         if (stages == 3) Assert.IsGreaterThanOrEqualTo(1, twoPhases, "a segment in two phases among them: " + string.Join(" | ", seen));
     }
 

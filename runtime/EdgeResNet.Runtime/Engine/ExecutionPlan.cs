@@ -53,6 +53,11 @@ namespace EdgeResNet.Runtime.Engine
         public int ShortcutOffset => BandOffset + BandShorts;
         public int GroupOffset(int thread) => ShortcutOffset + ShortcutShorts + thread * GroupShortsPerThread;
         public int Bands;
+        /// <summary>
+        /// In the streamed segment: the step's conv weights stay whole in the arena (at <see cref="ExecutionPlan.ResidentOffset"/>)
+        /// from its first band to its last, read from flash once a frame instead of once a band; the BN tables are read each band.
+        /// </summary>
+        public bool Resident;
     }
 
     /// <summary>
@@ -341,17 +346,33 @@ namespace EdgeResNet.Runtime.Engine
         public long EstimatedFlashBytes()
         {
             long total = 0;
-            foreach (var s in Steps) total += s.Bands * StepWeightBytes(s);
+            foreach (var s in Steps) total += s.Resident ? StepWeightBytes(s, bn: false) + s.Bands * StepWeightBytes(s, weights: false) : s.Bands * StepWeightBytes(s);
             return total;
         }
 
-        long StepWeightBytes(PlanStep s)
+        /// <summary>Flash bytes of the step's convs: their weights, their BN tables, or both.</summary>
+        long StepWeightBytes(PlanStep s, bool weights = true, bool bn = true)
         {
             long bytes = 0;
             foreach (int i in new[] { s.A, s.B, s.C, s.P, s.Fc })
-                if (i >= 0) bytes += Model.Layers[i].WeightsSize + Model.Layers[i].BnSize;
+                if (i >= 0) bytes += (weights ? Model.Layers[i].WeightsSize : 0) + (bn ? Model.Layers[i].BnSize : 0);
             return bytes;
         }
+
+        /// <summary>Arena values a step's conv weights take whole, each conv in its kernel's layout (<see cref="PlanStep.Resident"/>).</summary>
+        int ResidentShorts(PlanStep s)
+        {
+            int shorts = 0;
+            foreach (int i in new[] { s.A, s.B, s.C, s.P })
+                if (i >= 0) shorts += WeightLayout.Shorts(Layers[i].OutC, Layers[i].WeightStride, _blocks[i]);
+            return shorts;
+        }
+
+        /// <summary>Per conv layer, where its whole weights lie in the arena while its step runs (-1: streamed group by group); see <see cref="PlanStep.Resident"/>.</summary>
+        int[] _resident = new int[0];
+
+        /// <summary>Where conv layer <paramref name="layer"/>'s whole weights lie in the arena (its channel blocks in order), or -1: its groups are read each band.</summary>
+        public int ResidentOffset(int layer) => _resident[layer];
 
         /// <summary>
         /// A segment may end at step <paramref name="end"/> when the next step is a projection block whose 1x1 convs (A and
@@ -404,6 +425,9 @@ namespace EdgeResNet.Runtime.Engine
             }
             _groupSizes = new int[layers.Length];
             _blocks = new int[layers.Length];
+            _resident = new int[layers.Length];
+            for (int i = 0; i < layers.Length; i++) _resident[i] = -1;
+            foreach (var step in Steps) step.Resident = false;
             int accumulators = 0;
             var expansion = new bool[layers.Length];
             foreach (var step in Steps) if (step.C >= 0) expansion[step.C] = true;
@@ -557,16 +581,39 @@ namespace EdgeResNet.Runtime.Engine
         }
 
         /// <summary>
-        /// Band heights of the segment's steps: one row each (the least RAM), then, while the budget allows, the step whose
-        /// taller bands (one to three bands fewer) save the most flash bytes per byte of RAM they cost gets them.
+        /// Band heights of the segment's steps and which keep their weights whole (<see cref="PlanStep.Resident"/>): one row
+        /// each and none resident (the least RAM), then, while the budget allows, the change that saves the most flash bytes
+        /// per byte of RAM it costs: a step's taller bands (one to three bands fewer) or, where weights may stay, a step's
+        /// weights kept whole. Greedy choices can block better ones (at 1 MiB, stage 2's first weights kept whole leave no
+        /// room for taller bands that save more), so it runs both ways: bands first then the weights that still fit, and both
+        /// from the start; it keeps the fewer bytes.
         /// </summary>
         void PlanSegment(long ramBudgetBytes)
         {
             int n = SegmentEnd + 1;
             var rows = new int[n];
+            var resident = new bool[n];
             for (int k = 0; k < n; k++) rows[k] = 1;
-            LayoutSegment(rows);
+            LayoutSegment(rows, resident);
             if (RamBytes > ramBudgetBytes) return; // the smallest segment; the caller compares it
+            // bands first, then the weights that still fit kept whole
+            GrowSegment(rows, resident, ramBudgetBytes, allowResident: false);
+            GrowSegment(rows, resident, ramBudgetBytes, allowResident: true);
+            long bandsFirstFlash = EstimatedFlashBytes();
+            var bandsFirstRows = (int[])rows.Clone();
+            var bandsFirstResident = (bool[])resident.Clone();
+            // both from the start
+            for (int k = 0; k < n; k++) { rows[k] = 1; resident[k] = false; }
+            LayoutSegment(rows, resident, prove: false);
+            GrowSegment(rows, resident, ramBudgetBytes, allowResident: true);
+            if (EstimatedFlashBytes() >= bandsFirstFlash) { rows = bandsFirstRows; resident = bandsFirstResident; }
+            LayoutSegment(rows, resident);
+        }
+
+        /// <summary>The greedy growth of <see cref="PlanSegment"/> from the layout of <paramref name="rows"/> and <paramref name="resident"/>, which it changes.</summary>
+        void GrowSegment(int[] rows, bool[] resident, long ramBudgetBytes, bool allowResident)
+        {
+            int n = rows.Length;
             while (true)
             {
                 long ram = RamBytes;
@@ -575,23 +622,32 @@ namespace EdgeResNet.Runtime.Engine
                 for (int k = 0; k < n; k++)
                 {
                     int outRows = OutRows(Steps[k]), bands = (outRows + rows[k] - 1) / rows[k], old = rows[k];
+                    long perBand = StepWeightBytes(Steps[k], weights: !resident[k]);
                     // one, two or three bands fewer: a window may need a few rows more before any saving shows
                     for (int fewer = 1; fewer <= 3 && bands - fewer >= 1; fewer++)
                     {
                         int taller = (outRows + bands - fewer - 1) / (bands - fewer); // the fewest rows that make that many bands
                         rows[k] = taller;
-                        LayoutSegment(rows, prove: false); // a trial: the plan kept is proven
+                        LayoutSegment(rows, resident, prove: false); // a trial: the plan kept is proven
                         rows[k] = old;
                         if (RamBytes > ramBudgetBytes) break;
-                        long saved = (bands - (outRows + taller - 1) / taller) * StepWeightBytes(Steps[k]), cost = Math.Max(1, RamBytes - ram);
+                        long saved = (bands - (outRows + taller - 1) / taller) * perBand, cost = Math.Max(1, RamBytes - ram);
                         if (saved * bestCost > bestSaved * cost) { bestSaved = saved; bestCost = cost; bestStep = k; bestRows = taller; }
+                    }
+                    if (allowResident && !resident[k] && bands > 1)
+                    {
+                        resident[k] = true;
+                        LayoutSegment(rows, resident, prove: false);
+                        resident[k] = false;
+                        long saved = (bands - 1) * StepWeightBytes(Steps[k], bn: false), cost = Math.Max(1, RamBytes - ram);
+                        if (RamBytes <= ramBudgetBytes && saved * bestCost > bestSaved * cost) { bestSaved = saved; bestCost = cost; bestStep = k; bestRows = 0; }
                     }
                 }
                 if (bestStep < 0) break;
-                rows[bestStep] = bestRows;
-                LayoutSegment(rows, prove: false);
+                if (bestRows == 0) resident[bestStep] = true;
+                else rows[bestStep] = bestRows;
+                LayoutSegment(rows, resident, prove: false);
             }
-            LayoutSegment(rows);
         }
 
         /// <summary>
@@ -599,12 +655,13 @@ namespace EdgeResNet.Runtime.Engine
         /// the window they read, in place; the second phase's first block reads the first phase's output whole), the order of
         /// its bands (each step asks the one before it for the rows its next band reads; the first phase runs to its end
         /// first), each window sized by running those bands through <see cref="StreamState"/>, then the arena places of the
-        /// input, windows, rings and the band scratch the steps of a phase share, around the sink; the second phase reuses
-        /// the first's places.
+        /// input, windows, rings, the band scratch the steps of a phase share and the weights of its resident steps, around
+        /// the sink; the second phase reuses the first's places.
         /// </summary>
-        void LayoutSegment(int[] rows, bool prove = true)
+        void LayoutSegment(int[] rows, bool[] resident, bool prove = true)
         {
             var L = Layers;
+            for (int i = 0; i < _resident.Length; i++) _resident[i] = -1;
             int n = SegmentEnd + 1, windows = 1;
             var win = new StreamWindow[n + 2];
             var windowPhase = new int[n + 2];
@@ -616,6 +673,7 @@ namespace EdgeResNet.Runtime.Engine
                 var s = Steps[k];
                 int phase = PhaseOf(k);
                 s.BandRows = rows[k];
+                s.Resident = resident[k];
                 s.ShortcutIntoOutput = s.P >= 0;
                 s.SinkWindow = -1;
                 Size(s);
@@ -696,6 +754,14 @@ namespace EdgeResNet.Runtime.Engine
                 for (int k = 0; k < n; k++)
                     if (PhaseOf(k) == phase) Steps[k].RingOffset = Place(Steps[k].RingShorts);
                 int scratch = Place(bandScratch[phase]);
+                for (int k = 0; k < n; k++)
+                    if (PhaseOf(k) == phase && Steps[k].Resident)
+                    {
+                        var s = Steps[k];
+                        int at = Place(ResidentShorts(s));
+                        foreach (int i in new[] { s.A, s.B, s.C, s.P })
+                            if (i >= 0) { _resident[i] = at; at += WeightLayout.Shorts(Layers[i].OutC, Layers[i].WeightStride, _blocks[i]); }
+                    }
                 for (int k = 0; k < n; k++)
                 {
                     var s = Steps[k];
@@ -997,6 +1063,8 @@ namespace EdgeResNet.Runtime.Engine
                 text += $"window {w}: {Windows[w].Rows} rows x {2L * Windows[w].RowShorts:N0} B = {2L * Windows[w].Shorts:N0} B@{2L * Windows[w].Offset:N0}{(Windows[w].Whole ? " (whole: the first phase's output, every " + Every(SinkStrideInto(SegmentSplit)) + " row and column)" : "")}\n";
             if (SegmentEnd >= 0)
                 text += $"segment: steps 1-{SegmentEnd + 1} streamed in {BandStep.Length} bands{(SegmentSplit >= 0 ? $", in two phases (steps 1-{SegmentSplit}, then {SegmentSplit + 1}-{SegmentEnd + 1} in the same places)" : "")}; its last step writes every {Every(SinkStride)} row and column, {2L * SinkShorts:N0} B@{2L * SinkOffset:N0}, the next step's input\n";
+            foreach (var s in Steps)
+                if (s.Resident) text += $"weights of {StepName(s)} whole in the arena while it runs: {2L * ResidentShorts(s):N0} B@{2L * _resident[s.A]:N0}\n";
             for (int i = 0; i < Layers.Length; i++)
                 if (_arenaGroups[i] >= 0)
                     text += $"weight group of {Layers[i].Name} in the arena: {GroupSize(i)} channels, {2L * Threads * ArenaGroupShorts(Layers[i], Kernels[i]):N0} B@{2L * _arenaGroups[i]:N0}\n";

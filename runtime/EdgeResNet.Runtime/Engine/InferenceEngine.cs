@@ -172,7 +172,9 @@ namespace EdgeResNet.Runtime.Engine
                     if (source != null) source.WriteRows(from, to - from, rows);
                     else input.Slice(from * window.RowShorts, rows.Length).CopyTo(rows);
                 }
+                _firstBand = state.Produced[k] == 0;
                 RunBand(k, r0, r1, inBase, outBase);
+                _firstBand = true;
                 if (s.SinkWindow >= 0)
                 {
                     var whole = Plan.Windows[s.SinkWindow];
@@ -362,7 +364,7 @@ namespace EdgeResNet.Runtime.Engine
             int g = Plan.GroupSize(call.Layer), im2colRow = ConvDispatch.ScratchShortsPerRow(l, Plan.Kernels[call.Layer]);
             if (Plan.Threads > 1 && im2colRow > 0 && call.CoEnd - call.CoStart <= g && Plan.ArenaGroupOffset(call.Layer, 0) < 0)
             {
-                _sharedWeightShorts = LoadGroup(_lanes[0], call.Layer, call.CoStart, call.CoEnd - call.CoStart).Length;
+                LoadGroup(_lanes[0], call.Layer, call.CoStart, call.CoEnd - call.CoStart);
                 ShareItems(call.Oy0, call.Oy1, RowsPerCall(l, call.Layer, call.CoEnd - call.CoStart, call.Oy1 - call.Oy0, _lanes[0]));
                 Parallel(Job.ConvByRows);
             }
@@ -374,7 +376,8 @@ namespace EdgeResNet.Runtime.Engine
             _afterLayer?.Invoke(call.Layer);
         }
 
-        int _sharedWeightShorts; // of a ConvByRows job: thread 0's weight group, which every thread reads
+        /// <summary>Whether the band being run is its step's first: only then are a resident step's weights read (<see cref="PlanStep.Resident"/>).</summary>
+        bool _firstBand = true;
 
         // The job's channels (or rows), in items the threads claim one at a time: item i is [_itemStart + i * _itemSize, ...) within _itemEnd;
         // _claimed items are taken, _fromFront of them from the first item up, _fromBack from the last down.
@@ -447,15 +450,25 @@ namespace EdgeResNet.Runtime.Engine
         Span<short> LoadGroup(Lane lane, int layer, int co, int n)
         {
             var l = _layers[layer];
-            int block = Plan.ChannelBlock(layer), arenaGroup = Plan.ArenaGroupOffset(layer, lane.Index);
+            int block = Plan.ChannelBlock(layer);
             _image.ReadBnTables(l, co, n, _multipliers, _offsets, lane.Packed);
-            int shorts = WeightLayout.Shorts(n, l.WeightStride, block);
-            var weights = arenaGroup >= 0 ? Arena(arenaGroup, shorts) : new Span<short>(lane.Weights, 0, shorts);
+            var weights = GroupWeights(lane, layer, co, n);
+            if (Plan.ResidentOffset(layer) >= 0 && !_firstBand) return weights; // read in the step's first band
             int unit = Math.Min(block, WeightLayout.PieceChannels); // a piece of a group starts where the unpack may put it
             int chunk = Math.Max(unit, Math.Min(n, lane.Packed.Length / l.RowBytes) / unit * unit);
             for (int c = 0; c < n; c += chunk)
                 _image.ReadWeightRows(l, co + c, Math.Min(chunk, n - c), lane.Packed, weights, block, lane.Row, firstChannel: c);
             return weights;
+        }
+
+        /// <summary>Where the weights of channels [co, co + n) of a conv layer lie: among the layer's resident weights, in the lane's arena group, or in its own buffer.</summary>
+        Span<short> GroupWeights(Lane lane, int layer, int co, int n)
+        {
+            var l = _layers[layer];
+            int block = Plan.ChannelBlock(layer), shorts = WeightLayout.Shorts(n, l.WeightStride, block);
+            int resident = Plan.ResidentOffset(layer), arenaGroup = Plan.ArenaGroupOffset(layer, lane.Index);
+            return resident >= 0 ? Arena(resident + WeightLayout.Shorts(co, l.WeightStride, block), shorts)
+                : arenaGroup >= 0 ? Arena(arenaGroup, shorts) : new Span<short>(lane.Weights, 0, shorts);
         }
 
         /// <summary>Output rows per kernel call: as many as the im2col rows and, where the kernel sums into them, the accumulators hold.</summary>
@@ -514,7 +527,7 @@ namespace EdgeResNet.Runtime.Engine
             }
             if (_job == Job.ConvByRows)
             {
-                var weights = new Span<short>(_lanes[0].Weights, 0, _sharedWeightShorts);
+                var weights = GroupWeights(_lanes[0], _call.Layer, _call.CoStart, _call.CoEnd - _call.CoStart);
                 while (ClaimItem(t, out int r0, out int r1)) RunRows(_lanes[t], _call, weights, _call.CoStart, _call.CoEnd - _call.CoStart, r0, r1);
                 return;
             }
