@@ -26,6 +26,9 @@ public static class DemoCommand
     /// <summary>The environment variable the ./edgeresnet wrapper sets to the board app it built.</summary>
     const string DeviceAppVariable = "EDGERESNET_DEVICE_APP";
 
+    /// <summary>The RAM budget of the demo's board run and its second footprint: an STM32H747's 1 MiB of SRAM.</summary>
+    const long OneMiB = 1L << 20;
+
     public static Command Create()
     {
         var images = CommandSupport.ImagesOption();
@@ -34,8 +37,9 @@ public static class DemoCommand
         var threads = CommandSupport.ThreadsOption();
         var cmd = new Command("demo",
             "The product end to end: fetch and verify the weights, pack the 10-bit separate image (skipped when up to date), flash it into an emulated " +
-            "W25Q512JV through the SPI NOR driver, run the board app on YUYV camera frames streamed from that chip, evaluate the integer runtime on " +
-            "every photo (top-1, top-5, agreement with float), show the footprint and write an HTML report.")
+            "W25Q512JV through the SPI NOR driver, run the board app on YUYV camera frames streamed from that chip within a 1 MiB runtime plan (an " +
+            "STM32H747's SRAM), evaluate the integer runtime on every photo (top-1, top-5, agreement with float), show the footprint of the default " +
+            "2 MiB plan and of the 1 MiB plan, and write an HTML report.")
         {
             images, limit, frames, threads,
         };
@@ -81,8 +85,9 @@ public static class DemoCommand
                 Console.WriteLine($"  {nor.Description}: {image.Length:N0} bytes on the chip, written where needed and read back, in {sw.Elapsed.TotalSeconds:F1} s ({counts})");
             }
 
-            Step(4, $"the board app classifies {n} YUYV camera frames, weights streamed over the emulated SPI bus");
-            int board = RunBoardApp(deviceApp, ["run", "--image", $"emulated-nor:{chip}", "--camera", $"folder:{dir},Yuyv", "--frames", $"{n}", "--labels", cache.LabelsJsonPath]);
+            Step(4, $"the board app classifies {n} YUYV camera frames in a 1 MiB runtime plan, weights streamed over the emulated SPI bus");
+            int board = RunBoardApp(deviceApp, ["run", "--image", $"emulated-nor:{chip}", "--camera", $"folder:{dir},Yuyv", "--frames", $"{n}", "--labels", cache.LabelsJsonPath,
+                "--ram-budget", $"{OneMiB}"]);
             if (board != 0)
             {
                 Console.Error.WriteLine($"error: the board app exited with code {board} (its messages are above)");
@@ -95,14 +100,21 @@ public static class DemoCommand
                 .WithAgreement(CommandSupport.FloatTop1(set, t, () => new FloatClassifier(new FloatReference(Net()))));
             CommandSupport.PrintReport(report);
 
-            Step(6, "footprint");
+            Step(6, "footprint: the default 2 MiB plan and the 1 MiB plan");
+            var input = Footprint.SampleInput(imagePath, dir);
             var camera = new CameraFrame(640, 480, PixelFormat.Yuyv);
-            var fp = Footprint.Measure(imagePath, Footprint.SampleInput(imagePath, dir), ExecutionPlan.DefaultRamBudgetBytes, BoardProfile.All, camera: camera);
-            Console.WriteLine($"  runtime RAM {fp.RuntimeRamBytes:N0} B (arena {fp.ArenaBytes:N0} + weight buffers {fp.WeightBufferBytes:N0}); " +
-                $"board app RAM for {camera} frames {fp.DeviceRamBytes:N0} B");
-            Console.WriteLine($"  flash read per frame {fp.FlashBytesPerFrame:N0} B = {fp.FlashReadRatio:F3} x the {fp.ImageBytes:N0}-byte image; conv kernel: {fp.Kernel}");
-            foreach (var b in fp.Boards) Console.WriteLine($"  {b.Board}: {(b.Fits ? "" : "does not fit; ")}{b.Limit}");
-            Console.WriteLine($"  per layer: edgeresnet inspect {imagePath}; the whole plan: edgeresnet footprint {imagePath} --frame 640x480,Yuyv");
+            var fp = Footprint.Measure(imagePath, input, ExecutionPlan.DefaultRamBudgetBytes, BoardProfile.All, camera: camera);
+            Console.WriteLine($"  conv kernel: {fp.Kernel}");
+            Console.WriteLine($"  2 MiB plan: runtime RAM {fp.RuntimeRamBytes:N0} B (arena {fp.ArenaBytes:N0} + weight buffers {fp.WeightBufferBytes:N0} + the rest); " +
+                $"flash read per frame {fp.FlashBytesPerFrame:N0} B = {fp.FlashReadRatio:F3} x the {fp.ImageBytes:N0}-byte image; board app RAM for {camera} frames {fp.DeviceRamBytes:N0} B");
+            // A 1 MiB board takes a camera frame sized for the network (224x224 RGB565, 100,352 B), not a 640x480 one (614,400 B).
+            var small = new CameraFrame(224, 224, PixelFormat.Rgb565);
+            var fp1 = Footprint.Measure(imagePath, input, OneMiB, BoardProfile.All, camera: small);
+            Console.WriteLine($"  1 MiB plan: runtime RAM {fp1.RuntimeRamBytes:N0} B, the engine's heap measured {fp1.MeasuredEngineHeapBytes:N0} B, " +
+                $"{fp1.MeasuredAllocatedPerFrameBytes:N0} B allocated per frame; flash read per frame {fp1.FlashBytesPerFrame:N0} B = {fp1.FlashReadRatio:F3} x the image");
+            Console.WriteLine($"  boards, beside a {small} camera frame ({small.BufferBytes:N0} B):");
+            foreach (var b in fp1.Boards) Console.WriteLine($"  {b.Board}: {(b.Fits ? "" : "does not fit; ")}{b.Limit}");
+            Console.WriteLine($"  per layer: edgeresnet inspect {imagePath}; the whole plan: edgeresnet footprint {imagePath} [--ram-budget {OneMiB}] [--frame 224x224,Rgb565]");
 
             Step(7, "report: model, layers, RAM plan, flash traffic, accuracy, boards");
             string reportPath = Path.Combine(cache.CacheDir, "demo-report.html");
