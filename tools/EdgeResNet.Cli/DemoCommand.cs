@@ -116,9 +116,10 @@ public static class DemoCommand
             foreach (var b in fp1.Boards) Console.WriteLine($"  {b.Board}: {(b.Fits ? "" : "does not fit; ")}{b.Limit}");
             Console.WriteLine($"  per layer: edgeresnet inspect {imagePath}; the whole plan: edgeresnet footprint {imagePath} [--ram-budget {OneMiB}] [--frame 224x224,Rgb565]");
 
-            Step(7, "report: model, layers, RAM plan, flash traffic, accuracy, boards");
+            Step(7, "report: model, layers, RAM plans, flash traffic, accuracy, boards");
             string reportPath = Path.Combine(cache.CacheDir, "demo-report.html");
-            var data = RuntimeCommands.ReportBuilder(imagePath, dir, photos: 0, validatePhotos: 3, camera, t, sweep: null, accuracy: report, loadNetwork: Net, footprint: fp);
+            var data = RuntimeCommands.ReportBuilder(imagePath, dir, photos: 0, validatePhotos: 3, camera, t, sweep: null, accuracy: report, loadNetwork: Net, footprint: fp)
+                with { SmallPlan = fp1 };
             HtmlReport.Write(reportPath, data);
             Console.WriteLine($"  wrote {reportPath} (open it in a browser; per-layer SQNR from 3 photos: edgeresnet validate {imagePath})");
 

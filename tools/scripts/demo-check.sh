@@ -20,4 +20,7 @@ measured=$(sed -E 's/.*heap measured ([0-9,]+) B.*/\1/; s/,//g' <<<"$line")
 [ "$planned" -le 1048576 ] || fail "the 1 MiB plan needs $planned B"
 [ "$planned" -eq "$measured" ] || fail "the 1 MiB plan says $planned B, the engine's heap measured $measured B"
 grep -qE '^  stm32h747: fits' "$log" || fail "the STM32H747 profile does not fit"
+report=${EDGERESNET_WEIGHTS_CACHE:-weights/.cache}/demo-report.html
+grouped=$(sed -E 's/^  1 MiB plan: runtime RAM ([0-9,]+) B.*/\1/' <<<"$line")
+grep -q "id=\"small-runtime-ram\" class=\"fig\">$grouped<" "$report" || fail "the demo's report ($report) lacks the 1 MiB plan's $grouped B"
 grep -E '^(== |demo done|  board: frame 1 |model |  1 MiB plan|  stm32h747)' "$log"

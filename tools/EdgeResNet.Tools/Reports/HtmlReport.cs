@@ -7,7 +7,11 @@ using EdgeResNet.Tools.Evaluation;
 namespace EdgeResNet.Tools.Reports;
 
 /// <summary>What a report shows: the image's model and footprint, and what was measured on it (each optional part may be null).</summary>
-public sealed record ReportData(string ImageName, QModel Model, FootprintReport Footprint, EvalReport? Accuracy, ValidationReport? Validation, SweepResult? Sweep);
+public sealed record ReportData(string ImageName, QModel Model, FootprintReport Footprint, EvalReport? Accuracy, ValidationReport? Validation, SweepResult? Sweep)
+{
+    /// <summary>A second plan to show beside the main one, for a smaller RAM budget (the demo's 1 MiB plan), with the boards as it sees them.</summary>
+    public FootprintReport? SmallPlan { get; init; }
+}
 
 /// <summary>
 /// One self-contained HTML file (inline CSS and SVG, nothing fetched): the model, the per-layer
@@ -63,10 +67,17 @@ public static class HtmlReport
             ["#4a78b5", "#e39a3b"], ["tensors", "band scratch"], f.RuntimeRamBytes, "runtime RAM", "ram-plan");
         Bars(h, f.Steps.Select(s => s.Name).ToList(), [f.Steps.Select(s => (double)s.FlashBytes).ToList()], ["#5a9e5a"], ["flash bytes read"], null, null, "flash-traffic");
 
-        h.Append("<h2>Boards</h2><table><tr><th class=\"l\">board</th><th class=\"l\">fits</th><th class=\"l\">what limits it</th></tr>");
-        foreach (var b in f.Boards)
-            h.Append($"<tr><td class=\"l\" title=\"{E(b.Description)}\">{E(b.Board)}</td><td class=\"l {(b.Fits ? "yes" : "no")}\">{(b.Fits ? "yes" : "no")}</td><td class=\"l\">{E(b.Limit)}</td></tr>");
-        h.Append("</table>");
+        h.Append("<h2>Boards</h2>");
+        Boards(h, f.Boards);
+        if (d.SmallPlan is { } small)
+        {
+            h.Append($"<h2>The plan for {N(small.RamBudgetBytes)} B of RAM</h2><table>");
+            Row(h, "runtime RAM", $"<span id=\"small-runtime-ram\" class=\"fig\">{N(small.RuntimeRamBytes)}</span> B (measured engine heap {N(small.MeasuredEngineHeapBytes)} B, allocated per frame {N(small.MeasuredAllocatedPerFrameBytes)} B)");
+            Row(h, "flash read per frame", $"<span id=\"small-flash-per-frame\" class=\"fig\">{N(small.FlashBytesPerFrame)}</span> B = {small.FlashReadRatio.ToString("F3", CultureInfo.InvariantCulture)} x the image, in {N(small.FlashReadsPerFrame)} reads");
+            if (small.PreprocessingBytes is long smallPre) Row(h, "board app RAM with camera frames", $"{N(small.DeviceRamBytes)} B (preprocessing {N(smallPre)}, frame buffer {N(small.FrameBufferBytes ?? 0)})");
+            h.Append("</table>");
+            Boards(h, small.Boards);
+        }
 
         h.Append("<h2>Layers</h2><table><tr><th>#</th><th class=\"l\">layer</th><th class=\"l\">op</th><th>output</th><th>MACs</th><th>w bits.frac</th><th>in / out frac</th><th>BN mult</th><th>acc bits</th><th>flash bytes</th><th>SQNR dB</th></tr>");
         for (int i = 0; i < m.Layers.Length; i++)
@@ -88,6 +99,14 @@ public static class HtmlReport
         }
         h.Append("<p>Made by <code>edgeresnet report</code>; every figure above comes from the image and the runs named beside it.</p></body></html>");
         return h.ToString();
+    }
+
+    static void Boards(StringBuilder h, IReadOnlyList<BoardFit> boards)
+    {
+        h.Append("<table><tr><th class=\"l\">board</th><th class=\"l\">fits</th><th class=\"l\">what limits it</th></tr>");
+        foreach (var b in boards)
+            h.Append($"<tr><td class=\"l\" title=\"{E(b.Description)}\">{E(b.Board)}</td><td class=\"l {(b.Fits ? "yes" : "no")}\">{(b.Fits ? "yes" : "no")}</td><td class=\"l\">{E(b.Limit)}</td></tr>");
+        h.Append("</table>");
     }
 
     static void Row(StringBuilder h, string name, string valueHtml) => h.Append($"<tr><th class=\"l\">{E(name)}</th><td class=\"l\">{valueHtml}</td></tr>");
