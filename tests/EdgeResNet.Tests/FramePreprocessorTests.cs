@@ -204,4 +204,19 @@ public sealed class DeviceFootprintTests
         Assert.IsFalse(r.Boards[0].Fits, "runtime + preprocessing + frame does not");
         StringAssert.Contains(r.Boards[0].Limit, "640x480 Yuyv frame RAM");
     }
+
+    /// <summary>A board the plan does not fit gets a plan of its own, run on the same flash: its frame's reads are not the measured frame's.</summary>
+    [TestMethod]
+    public void ABoardsOwnPlanDoesNotCountInTheMeasuredFramesReads()
+    {
+        var (model, bytes, inputs) = RuntimeTests.MiniPacked(new QuantOptions());
+        using var image = new TempFile(bytes);
+        var q = Quantizer.QuantizeInput(inputs[0], model);
+        var alone = EdgeResNet.Tools.Reports.Footprint.Measure(image.Path, q, ExecutionPlan.DefaultRamBudgetBytes, []);
+        var small = new EdgeResNet.Tools.Reports.BoardProfile("small", "RAM for the smallest plan only", 1L << 30, ExecutionPlan.Smallest(model).RamBytes);
+        var r = EdgeResNet.Tools.Reports.Footprint.Measure(image.Path, q, ExecutionPlan.DefaultRamBudgetBytes, [small]);
+        Assert.IsNotNull(r.Boards[0].BoardPlanRamBytes, "the board got a plan of its own, and a frame was run with it");
+        Assert.AreEqual(alone.FlashReadsPerFrame, r.FlashReadsPerFrame);
+        Assert.AreEqual(alone.FlashBytesPerFrame, r.FlashBytesPerFrame);
+    }
 }

@@ -122,7 +122,8 @@ public sealed class HtmlReportTests
         Assert.IsTrue(small.RuntimeRamBytes < fp.RuntimeRamBytes, "the second plan is the smaller one");
         var html = HtmlReport.Render(new ReportData("mini.img", model, fp, null, null, null) { SmallPlan = small });
         StringAssert.Contains(html, $"<h2>The plan for {smallest:N0} B of RAM</h2>");
-        StringAssert.Contains(html, $"<span id=\"small-runtime-ram\" class=\"fig\">{small.RuntimeRamBytes:N0}</span> B (measured engine heap {small.MeasuredEngineHeapBytes:N0} B");
+        StringAssert.Contains(html, $"<span id=\"small-runtime-ram\" class=\"fig\">{small.RuntimeRamBytes:N0}</span>");
+        StringAssert.Contains(html, $"engine heap {small.MeasuredEngineHeapBytes:N0} B, allocated per frame {small.MeasuredAllocatedPerFrameBytes:N0} B");
         StringAssert.Contains(html, $"<span id=\"small-flash-per-frame\" class=\"fig\">{small.FlashBytesPerFrame:N0}</span>");
         Assert.AreEqual(2 * BoardProfile.All.Length, System.Text.RegularExpressions.Regex.Matches(html, "<tr><td class=\"l\" title=").Count, "a boards table for each plan");
     }

@@ -105,7 +105,7 @@ public static class DemoCommand
             var camera = new CameraFrame(640, 480, PixelFormat.Yuyv);
             var fp = Footprint.Measure(imagePath, input, ExecutionPlan.DefaultRamBudgetBytes, BoardProfile.All, camera: camera);
             Console.WriteLine($"  conv kernel: {fp.Kernel}");
-            Console.WriteLine($"  2 MiB plan: runtime RAM {fp.RuntimeRamBytes:N0} B (arena {fp.ArenaBytes:N0} + weight buffers {fp.WeightBufferBytes:N0} + the rest); " +
+            Console.WriteLine($"  2 MiB plan: runtime RAM {fp.RuntimeRamBytes:N0} B (arena {fp.ArenaBytes:N0} + weight buffers {fp.WeightBufferBytes:N0} + bookkeeping {fp.EngineStateBytes:N0}); " +
                 $"flash read per frame {fp.FlashBytesPerFrame:N0} B = {fp.FlashReadRatio:F3} x the {fp.ImageBytes:N0}-byte image; board app RAM for {camera} frames {fp.DeviceRamBytes:N0} B");
             // A 1 MiB board takes a camera frame sized for the network (224x224 RGB565, 100,352 B), not a 640x480 one (614,400 B).
             var small = new CameraFrame(224, 224, PixelFormat.Rgb565);

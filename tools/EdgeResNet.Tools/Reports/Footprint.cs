@@ -122,7 +122,7 @@ public static class Footprint
         engine.RunProfiled(input, afterLayer);
         var elapsed = Stopwatch.GetElapsedTime(start);
         long allocated = allocatedSoFar() - allocBefore;
-        long flashPerFrame = counting.BytesRead - readBefore;
+        long flashPerFrame = counting.BytesRead - readBefore, readsPerFrame = counting.Reads - readsBefore; // before a board's own plan reads the same flash
         using var process = Process.GetCurrentProcess();
         process.Refresh();
         long? preprocessing = camera == null ? null : FramePreprocessor.For(image.Model, camera.Width, camera.Height).RamBytes;
@@ -149,7 +149,7 @@ public static class Footprint
         }).ToList();
         return new FootprintReport(Path.GetFileName(imagePath), engine.ConvKernel, image.ImageSize, image.Model.Macs, budget,
             2L * plan.TensorAreaShorts, 2L * plan.ScratchShorts, 2L * plan.Im2ColShorts, 2L * plan.ArenaShorts, plan.WeightBufferBytes, engine.RamBytes,
-            flashPerFrame, (double)flashPerFrame / image.ImageSize, counting.Reads - readsBefore, plan.Describe(),
+            flashPerFrame, (double)flashPerFrame / image.ImageSize, readsPerFrame, plan.Describe(),
             heapEngine, allocated, process.PeakWorkingSet64, elapsed.TotalMilliseconds, fits)
         {
             PreprocessingBytes = preprocessing,

@@ -56,12 +56,8 @@ public static class HtmlReport
         if (d.Accuracy == null && d.Validation == null) Row(h, "not measured", "give photos to the report command");
         h.Append("</table>");
 
-        h.Append("<h2>Memory and flash</h2><table>");
-        Row(h, "runtime RAM (arena + buffers)", $"<span id=\"runtime-ram\" class=\"fig\">{N(f.RuntimeRamBytes)}</span> B (arena {N(f.ArenaBytes)}: tensors {N(f.TensorAreaBytes)}, band scratch {N(f.ScratchBytes)}, im2col {N(f.Im2ColBytes)}; weight buffers {N(f.WeightBufferBytes)}; budget {N(f.RamBudgetBytes)})");
-        if (f.PreprocessingBytes is long pre) Row(h, "board app RAM with camera frames", $"{N(f.DeviceRamBytes)} B (preprocessing {N(pre)}, frame buffer {N(f.FrameBufferBytes ?? 0)})");
-        Row(h, "flash read per frame", $"<span id=\"flash-per-frame\" class=\"fig\">{N(f.FlashBytesPerFrame)}</span> B = {f.FlashReadRatio.ToString("F3", CultureInfo.InvariantCulture)} x the image, in {N(f.FlashReadsPerFrame)} reads");
-        Row(h, "measured here", $"engine heap {N(f.MeasuredEngineHeapBytes)} B, allocated per frame {N(f.MeasuredAllocatedPerFrameBytes)} B, one frame {f.MeasuredFrameMs.ToString("F0", CultureInfo.InvariantCulture)} ms");
-        h.Append("</table>");
+        h.Append("<h2>Memory and flash</h2>");
+        PlanTable(h, f, "");
         h.Append("<p>The plan step by step: the tensor area its input and output use and its band scratch, against the runtime's RAM; below, the flash bytes each step read (every conv streams its weights once per band).</p>");
         Bars(h, f.Steps.Select(s => s.Name).ToList(), [f.Steps.Select(s => (double)s.TensorBytes).ToList(), f.Steps.Select(s => (double)s.ScratchBytes).ToList()],
             ["#4a78b5", "#e39a3b"], ["tensors", "band scratch"], f.RuntimeRamBytes, "runtime RAM", "ram-plan");
@@ -71,11 +67,8 @@ public static class HtmlReport
         Boards(h, f.Boards);
         if (d.SmallPlan is { } small)
         {
-            h.Append($"<h2>The plan for {N(small.RamBudgetBytes)} B of RAM</h2><table>");
-            Row(h, "runtime RAM", $"<span id=\"small-runtime-ram\" class=\"fig\">{N(small.RuntimeRamBytes)}</span> B (measured engine heap {N(small.MeasuredEngineHeapBytes)} B, allocated per frame {N(small.MeasuredAllocatedPerFrameBytes)} B)");
-            Row(h, "flash read per frame", $"<span id=\"small-flash-per-frame\" class=\"fig\">{N(small.FlashBytesPerFrame)}</span> B = {small.FlashReadRatio.ToString("F3", CultureInfo.InvariantCulture)} x the image, in {N(small.FlashReadsPerFrame)} reads");
-            if (small.PreprocessingBytes is long smallPre) Row(h, "board app RAM with camera frames", $"{N(small.DeviceRamBytes)} B (preprocessing {N(smallPre)}, frame buffer {N(small.FrameBufferBytes ?? 0)})");
-            h.Append("</table>");
+            h.Append($"<h2>The plan for {N(small.RamBudgetBytes)} B of RAM</h2>");
+            PlanTable(h, small, "small-");
             Boards(h, small.Boards);
         }
 
@@ -99,6 +92,17 @@ public static class HtmlReport
         }
         h.Append("<p>Made by <code>edgeresnet report</code>; every figure above comes from the image and the runs named beside it.</p></body></html>");
         return h.ToString();
+    }
+
+    /// <summary>A plan's RAM, flash reads and what a run measured; its two key figures carry the ids <paramref name="idPrefix"/>runtime-ram and <paramref name="idPrefix"/>flash-per-frame.</summary>
+    static void PlanTable(StringBuilder h, FootprintReport f, string idPrefix)
+    {
+        h.Append("<table>");
+        Row(h, "runtime RAM (arena + buffers)", $"<span id=\"{idPrefix}runtime-ram\" class=\"fig\">{N(f.RuntimeRamBytes)}</span> B (arena {N(f.ArenaBytes)}: tensors {N(f.TensorAreaBytes)}, band scratch {N(f.ScratchBytes)}, im2col {N(f.Im2ColBytes)}; weight buffers {N(f.WeightBufferBytes)}; budget {N(f.RamBudgetBytes)})");
+        if (f.PreprocessingBytes is long pre) Row(h, "board app RAM with camera frames", $"{N(f.DeviceRamBytes)} B (preprocessing {N(pre)}, frame buffer {N(f.FrameBufferBytes ?? 0)})");
+        Row(h, "flash read per frame", $"<span id=\"{idPrefix}flash-per-frame\" class=\"fig\">{N(f.FlashBytesPerFrame)}</span> B = {f.FlashReadRatio.ToString("F3", CultureInfo.InvariantCulture)} x the image, in {N(f.FlashReadsPerFrame)} reads");
+        Row(h, "measured here", $"engine heap {N(f.MeasuredEngineHeapBytes)} B, allocated per frame {N(f.MeasuredAllocatedPerFrameBytes)} B, one frame {f.MeasuredFrameMs.ToString("F0", CultureInfo.InvariantCulture)} ms");
+        h.Append("</table>");
     }
 
     static void Boards(StringBuilder h, IReadOnlyList<BoardFit> boards)
