@@ -53,6 +53,38 @@ public sealed class QuantizationTests
     }
 
     [TestMethod]
+    public void ActivationsAfterAReluUseTheSignBitUnderSixteenBits()
+    {
+        foreach (int bits in new[] { 8, 16 })
+        {
+            var (net, _, model) = TinyQuantized(new QuantOptions(10, bits, BnScheme.Separate));
+            int unsigned = bits < 16 ? bits + 1 : bits;
+            int OutBitsOf(int tensor) => tensor == 0 ? bits : model.Layers[tensor - 1].OutBits;
+            foreach (var l in model.Layers.Where(l => !l.WideOutput))
+            {
+                int expected = l.Op is QOp.MaxPool or QOp.GlobalAvgPool ? OutBitsOf(l.Input0) : l.Relu ? unsigned : bits;
+                Assert.AreEqual(expected, l.OutBits, $"{bits}-bit activations, layer {l.Name} ({l.Op}{(l.Relu ? "+ReLU" : "")})");
+            }
+            Assert.IsTrue(model.Layers.Any(l => l.Relu) && model.Layers.Any(l => l.Op == QOp.Conv && !l.Relu && !l.WideOutput), "both kinds of tensor");
+
+            // The unsigned range is used: some ReLU output of the simulator goes past the signed 8-bit maximum.
+            if (bits == 8)
+            {
+                var sim = new IntegerSimulator(model);
+                var rng = new Random(4);
+                int largest = 0;
+                for (int t = 0; t < 8; t++)
+                    sim.Run(Quantizer.QuantizeInput(RandomInput(rng, net.Input.OutShape.Size), model), (i, y, _) =>
+                    {
+                        if (model.Layers[i].Relu && !model.Layers[i].WideOutput) largest = Math.Max(largest, y.Max(v => (int)v));
+                    });
+                Assert.IsGreaterThan(127, largest, "a ReLU tensor of 8-bit activations reaches past 127");
+                Assert.IsLessThanOrEqualTo(255, largest, "and stays within 8 unsigned bits");
+            }
+        }
+    }
+
+    [TestMethod]
     public void FewerWeightBitsGiveLargerErrors()
     {
         double Error(int bits)

@@ -32,6 +32,13 @@ public sealed class RuntimeTests
         AssertRuntimeEqualsSimulator(new QuantOptions(bits, 16, scheme), ramBudget, referenceKernels, threads);
 
     [TestMethod]
+    [DataRow(ExecutionPlan.DefaultRamBudgetBytes, false, 1)]
+    [DataRow(0L, false, 1)]
+    [DataRow(0L, true, 2)]
+    public void EightBitActivationImagesRunBitExactWithTheSimulator(long ramBudget, bool referenceKernels, int threads) =>
+        AssertRuntimeEqualsSimulator(new QuantOptions(10, 8, BnScheme.Separate), ramBudget, referenceKernels, threads);
+
+    [TestMethod]
     [DataRow(BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false)]
     [DataRow(BnScheme.Folded, ExecutionPlan.DefaultRamBudgetBytes, false)]
     [DataRow(BnScheme.Separate, 0L, false)]

@@ -27,6 +27,13 @@ public sealed record QuantOptions(int WeightBits = 10, int ActivationBits = 16, 
     /// <summary>The weight width of conv layer <paramref name="name"/>.</summary>
     public int BitsOf(string name) => LayerBits != null && LayerBits.Bits.TryGetValue(name, out int b) ? b : WeightBits;
 
+    /// <summary>
+    /// The signed width a tensor saturates to (its layer's OutBits). A tensor after a ReLU spends no bit on a sign: its
+    /// ActivationBits are unsigned, [0, 2^B - 1], which is the signed B + 1 range floored at 0 (uint8 for 8-bit activations,
+    /// as int8 toolchains store them). At 16 bits there is no spare bit in the int16 tensors, so every tensor is signed.
+    /// </summary>
+    public int OutBitsOf(bool nonNegative) => nonNegative && ActivationBits < 16 ? ActivationBits + 1 : ActivationBits;
+
     public void Validate()
     {
         if (WeightBits is < 2 or > 16) throw new UsageException($"--bits {WeightBits}: weight bits must be 2..16");
@@ -66,7 +73,7 @@ public static class Quantizer
 
         float Max(string name) => cal.MaxAbs.TryGetValue(name, out var m) ? m
             : throw new InvalidOperationException($"no calibration statistics for layer '{name}'; calibrate with this network");
-        int ActFrac(string name) => FracFor(Max(name), opt.ActivationBits);
+        int ActFrac(string name, bool nonNegative) => FracFor(Max(name), opt.OutBitsOf(nonNegative));
 
         // The source of a layer's input, looking through a ZeroPadding2D (its padding moves into the consumer).
         (Tensor Source, Layer? Pad) InputOf(Layer l, int k = 0)
@@ -83,7 +90,7 @@ public static class Quantizer
                 case LayerKind.Input:
                     model.InputH = l.OutShape.H; model.InputW = l.OutShape.W; model.InputC = l.OutShape.C;
                     model.Preprocessing = InputPreprocessing.Caffe(cropSize: model.InputH);
-                    model.InputFrac = ActFrac(l.Name);
+                    model.InputFrac = ActFrac(l.Name, nonNegative: false);
                     tensors[l.Name] = new Tensor(0, l.OutShape, model.InputFrac, NonNegative: false, l.Name);
                     break;
                 case LayerKind.ZeroPad:
@@ -98,7 +105,7 @@ public static class Quantizer
                     Layer outLayer = relu ?? bn ?? l;
                     if (bn != null) fused.Add(bn.Name);
                     if (relu != null) fused.Add(relu.Name);
-                    var q = ConvLayer(l, bn, src, pad, relu != null, ActFrac(outLayer.Name), opt, cal);
+                    var q = ConvLayer(l, bn, src, pad, relu != null, ActFrac(outLayer.Name, relu != null), opt, cal);
                     q.Name = l.Name;
                     layers.Add(q);
                     tensors[outLayer.Name] = new Tensor(layers.Count, outLayer.OutShape, q.OutFrac, relu != null, outLayer.Name);
@@ -112,7 +119,7 @@ public static class Quantizer
                     bool padded = pad != null || l.PadTop + l.PadLeft + l.PadBottom + l.PadRight > 0;
                     if (padded && !src.NonNegative)
                         throw new ModelFormatException($"layer '{l.Name}': padded max pooling of a tensor that can be negative is not supported in the integer network");
-                    var q = Geometry(new QLayer { Name = l.Name, Op = QOp.MaxPool, Input0 = src.Id, InFrac = src.Frac, OutFrac = src.Frac, OutBits = opt.ActivationBits }, src.Shape, l, pad);
+                    var q = Geometry(new QLayer { Name = l.Name, Op = QOp.MaxPool, Input0 = src.Id, InFrac = src.Frac, OutFrac = src.Frac, OutBits = opt.OutBitsOf(src.NonNegative) }, src.Shape, l, pad);
                     layers.Add(q);
                     tensors[l.Name] = new Tensor(layers.Count, l.OutShape, src.Frac, src.NonNegative, l.Name);
                     break;
@@ -126,11 +133,11 @@ public static class Quantizer
                     if (relu != null) fused.Add(relu.Name);
                     Layer outLayer = relu ?? l;
                     var s = l.OutShape;
-                    int frac = ActFrac(outLayer.Name);
+                    int frac = ActFrac(outLayer.Name, relu != null);
                     layers.Add(new QLayer
                     {
                         Name = l.Name, Op = QOp.Add, Input0 = a.Id, Input1 = b.Id, InH = s.H, InW = s.W, InC = s.C, OutH = s.H, OutW = s.W, OutC = s.C,
-                        InFrac = a.Frac, In1Frac = b.Frac, OutFrac = frac, OutBits = opt.ActivationBits, Relu = relu != null,
+                        InFrac = a.Frac, In1Frac = b.Frac, OutFrac = frac, OutBits = opt.OutBitsOf(relu != null), Relu = relu != null,
                     });
                     tensors[outLayer.Name] = new Tensor(layers.Count, s, frac, relu != null, outLayer.Name);
                     break;
@@ -138,11 +145,11 @@ public static class Quantizer
                 case LayerKind.GlobalAvgPool:
                 {
                     var src = tensors[l.Inputs[0]];
-                    int frac = ActFrac(l.Name);
+                    int frac = ActFrac(l.Name, src.NonNegative);
                     layers.Add(new QLayer
                     {
                         Name = l.Name, Op = QOp.GlobalAvgPool, Input0 = src.Id, InH = src.Shape.H, InW = src.Shape.W, InC = src.Shape.C,
-                        OutH = 1, OutW = 1, OutC = src.Shape.C, InFrac = src.Frac, OutFrac = frac, OutBits = opt.ActivationBits,
+                        OutH = 1, OutW = 1, OutC = src.Shape.C, InFrac = src.Frac, OutFrac = frac, OutBits = opt.OutBitsOf(src.NonNegative),
                     });
                     tensors[l.Name] = new Tensor(layers.Count, l.OutShape, frac, src.NonNegative, l.Name);
                     break;
@@ -253,7 +260,7 @@ public static class Quantizer
             for (int c = 0; c < cout; c++)
                 for (int i = 0; i < k; i++)
                     q.Weights[c * q.WeightStride + i] = (short)Math.Clamp(RoundHalfUp(w[c * k + i] / step[c]), -wMax, wMax);
-            q.AccumulatorBits = AccumulatorBits(q, src.NonNegative, opt.ActivationBits);
+            q.AccumulatorBits = AccumulatorBits(q, src.NonNegative, opt.OutBitsOf(src.NonNegative));
             if (q.WeightBits > Int32AccumulatorMaxWeightBits || q.AccumulatorBits <= 32) break;
             for (int c = 0; c < cout; c++) step[c] *= 2;
         }
@@ -306,7 +313,7 @@ public static class Quantizer
         }
         else
         {
-            q.OutBits = opt.ActivationBits;
+            q.OutBits = opt.OutBitsOf(relu);
             q.OutFrac = outFrac;
             q.OutShift = sumFrac - outFrac;
         }
@@ -317,9 +324,10 @@ public static class Quantizer
     /// Bits of the largest |accumulator| any input can produce (sign bit included). Inputs known to
     /// be non-negative (after ReLU) give the sign-aware bound max(sum of positive w, sum of |negative w|) * xmax.
     /// </summary>
-    public static int AccumulatorBits(QLayer q, bool nonNegativeInput, int activationBits)
+    /// <param name="inputBits">The signed width the input saturates to (its layer's OutBits).</param>
+    public static int AccumulatorBits(QLayer q, bool nonNegativeInput, int inputBits)
     {
-        long xPos = (1L << (activationBits - 1)) - 1, xNeg = 1L << (activationBits - 1);
+        long xPos = (1L << (inputBits - 1)) - 1, xNeg = 1L << (inputBits - 1);
         long worst = 0;
         for (int c = 0; c < q.OutC; c++)
         {
