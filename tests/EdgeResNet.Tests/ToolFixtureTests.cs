@@ -106,7 +106,7 @@ public sealed class HtmlReportTests
         Assert.AreEqual(model.Layers.Length, System.Text.RegularExpressions.Regex.Matches(html, "<tr><td>[0-9]+</td>").Count, "one table row per layer");
         Assert.AreEqual(fp.Steps.Count * 3, System.Text.RegularExpressions.Regex.Matches(html, "<rect x=\"[0-9.]+\" y=\"[0-9.]+\" width").Count - 3, "per step a tensor bar, a scratch bar and a flash bar, plus 3 legend boxes");
         Assert.IsFalse(System.Text.RegularExpressions.Regex.IsMatch(html, "(src|href)=\"https?:"), "nothing fetched from the network");
-        Assert.IsFalse(html.Contains("small-runtime-ram"), "no second plan unless given");
+        Assert.IsFalse(html.Contains("second-runtime-ram"), "no second plan unless given");
     }
 
     /// <summary>With a second, smaller plan (the demo's 1 MiB one): its RAM and flash figures under their ids, and its own boards table.</summary>
@@ -120,11 +120,11 @@ public sealed class HtmlReportTests
         long smallest = EdgeResNet.Runtime.Engine.ExecutionPlan.Smallest(model).RamBytes;
         var small = Footprint.Measure(image.Path, input, smallest, BoardProfile.All, camera: new CameraFrame(224, 224, PixelFormat.Rgb565));
         Assert.IsTrue(small.RuntimeRamBytes < fp.RuntimeRamBytes, "the second plan is the smaller one");
-        var html = HtmlReport.Render(new ReportData("mini.img", model, fp, null, null, null) { SmallPlan = small });
+        var html = HtmlReport.Render(new ReportData("mini.img", model, fp, null, null, null) { SecondPlan = small });
         StringAssert.Contains(html, $"<h2>The plan for {smallest:N0} B of RAM</h2>");
-        StringAssert.Contains(html, $"<span id=\"small-runtime-ram\" class=\"fig\">{small.RuntimeRamBytes:N0}</span>");
+        StringAssert.Contains(html, $"<span id=\"second-runtime-ram\" class=\"fig\">{small.RuntimeRamBytes:N0}</span>");
         StringAssert.Contains(html, $"engine heap {small.MeasuredEngineHeapBytes:N0} B, allocated per frame {small.MeasuredAllocatedPerFrameBytes:N0} B");
-        StringAssert.Contains(html, $"<span id=\"small-flash-per-frame\" class=\"fig\">{small.FlashBytesPerFrame:N0}</span>");
+        StringAssert.Contains(html, $"<span id=\"second-flash-per-frame\" class=\"fig\">{small.FlashBytesPerFrame:N0}</span>");
         Assert.AreEqual(2 * BoardProfile.All.Length, System.Text.RegularExpressions.Regex.Matches(html, "<tr><td class=\"l\" title=").Count, "a boards table for each plan");
     }
 }

@@ -119,7 +119,7 @@ public static class DemoCommand
             Step(7, "report: model, layers, RAM plans, flash traffic, accuracy, boards");
             string reportPath = Path.Combine(cache.CacheDir, "demo-report.html");
             var data = RuntimeCommands.ReportBuilder(imagePath, dir, photos: 0, validatePhotos: 3, camera, t, sweep: null, accuracy: report, loadNetwork: Net, footprint: fp)
-                with { SmallPlan = fp1 };
+                with { SecondPlan = fp1 };
             HtmlReport.Write(reportPath, data);
             Console.WriteLine($"  wrote {reportPath} (open it in a browser; per-layer SQNR from 3 photos: edgeresnet validate {imagePath})");
 

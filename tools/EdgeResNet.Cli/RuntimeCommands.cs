@@ -166,10 +166,14 @@ public static class RuntimeCommands
         var validate = new Option<int>("--validate") { Description = "Evaluation photos for the per-layer SQNR (the simulator takes seconds per photo); 0 leaves it out", DefaultValueFactory = _ => 5 };
         var sweep = new Option<string?>("--sweep-json") { Description = "sweep.json of 'edgeresnet sweep', for the accuracy-against-bits curve" };
         var frame = new Option<string>("--frame") { Description = "Camera frame size and format counted in the board app's RAM", DefaultValueFactory = _ => "640x480,Yuyv" };
-        var threads = CommandSupport.ThreadsOption();
-        var cmd = new Command("report", "One self-contained HTML report of a flash image: model, per-layer table (formats, accumulator bounds, flash bytes, SQNR), the RAM plan and flash traffic per step, accuracy against float, board fit, and the bit-width curve of a sweep")
+        var secondBudget = new Option<long?>("--ram-budget")
         {
-            image, output, images, photos, validate, sweep, frame, threads,
+            Description = "Also show the plan for this RAM budget in bytes beside the default 2 MiB one, with its own boards table (e.g. 1048576, an STM32H747's SRAM; give --frame 224x224,Rgb565 for a frame such a board holds)",
+        };
+        var threads = CommandSupport.ThreadsOption();
+        var cmd = new Command("report", "One self-contained HTML report of a flash image: model, per-layer table (formats, accumulator bounds, flash bytes, SQNR), the RAM plan and flash traffic per step (and a second plan with --ram-budget), accuracy against float, board fit, and the bit-width curve of a sweep")
+        {
+            image, output, images, photos, validate, sweep, frame, secondBudget, threads,
         };
         cmd.SetAction(pr => ExitCodes.Guard(() =>
         {
@@ -180,7 +184,11 @@ public static class RuntimeCommands
             var sweepResult = pr.GetValue(sweep) is string sj ? CommandSupport.ReadJson<SweepResult>(sj) : null;
             if (sweepResult != null && (sweepResult.Rows == null || sweepResult.Rows.Count == 0))
                 throw new InvalidDataException($"{pr.GetValue(sweep)}: no sweep rows; give the sweep.json that 'edgeresnet sweep' writes");
-            var data = ReportBuilder(path, pr.GetValue(images), nPhotos, nValidate, ParseFrame(pr.GetValue(frame)!), t, sweepResult);
+            var camera = ParseFrame(pr.GetValue(frame)!);
+            if (pr.GetValue(secondBudget) is long b && b <= 0) throw new UsageException($"--ram-budget {b}: give the second plan's RAM budget in bytes, e.g. 1048576");
+            var data = ReportBuilder(path, pr.GetValue(images), nPhotos, nValidate, camera, t, sweepResult);
+            if (pr.GetValue(secondBudget) is long budget)
+                data = data with { SecondPlan = Footprint.Measure(path, Footprint.SampleInput(path, pr.GetValue(images) ?? EdgeResNet.Tools.RepoPaths.SampleImages()), budget, BoardProfile.All, camera: camera) };
             HtmlReport.Write(outPath, data);
             Console.WriteLine($"wrote {outPath}");
             return ExitCodes.Ok;

@@ -22,5 +22,5 @@ measured=$(sed -E 's/.*heap measured ([0-9,]+) B.*/\1/; s/,//g' <<<"$line")
 [ "$planned" -eq "$measured" ] || fail "the 1 MiB plan says $planned B, the engine's heap measured $measured B"
 grep -qE '^  stm32h747: fits' "$log" || fail "the STM32H747 profile does not fit"
 report=${EDGERESNET_WEIGHTS_CACHE:-weights/.cache}/demo-report.html
-grep -q "id=\"small-runtime-ram\" class=\"fig\">$grouped<" "$report" || fail "the demo's report ($report) lacks the 1 MiB plan's $grouped B"
+grep -q "id=\"second-runtime-ram\" class=\"fig\">$grouped<" "$report" || fail "the demo's report ($report) lacks the 1 MiB plan's $grouped B"
 grep -E '^(== |demo done|  board: frame 1 |model |  1 MiB plan|  stm32h747)' "$log"

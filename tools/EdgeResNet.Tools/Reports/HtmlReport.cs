@@ -9,8 +9,8 @@ namespace EdgeResNet.Tools.Reports;
 /// <summary>What a report shows: the image's model and footprint, and what was measured on it (each optional part may be null).</summary>
 public sealed record ReportData(string ImageName, QModel Model, FootprintReport Footprint, EvalReport? Accuracy, ValidationReport? Validation, SweepResult? Sweep)
 {
-    /// <summary>A second plan to show beside the main one, for a smaller RAM budget (the demo's 1 MiB plan), with the boards as it sees them.</summary>
-    public FootprintReport? SmallPlan { get; init; }
+    /// <summary>A second plan to show beside the main one, for another RAM budget (the demo's 1 MiB plan, report --ram-budget), with the boards as it sees them.</summary>
+    public FootprintReport? SecondPlan { get; init; }
 }
 
 /// <summary>
@@ -65,11 +65,11 @@ public static class HtmlReport
 
         h.Append("<h2>Boards</h2>");
         Boards(h, f.Boards);
-        if (d.SmallPlan is { } small)
+        if (d.SecondPlan is { } second)
         {
-            h.Append($"<h2>The plan for {N(small.RamBudgetBytes)} B of RAM</h2>");
-            PlanTable(h, small, "small-");
-            Boards(h, small.Boards);
+            h.Append($"<h2>The plan for {N(second.RamBudgetBytes)} B of RAM</h2>");
+            PlanTable(h, second, "second-");
+            Boards(h, second.Boards);
         }
 
         h.Append("<h2>Layers</h2><table><tr><th>#</th><th class=\"l\">layer</th><th class=\"l\">op</th><th>output</th><th>MACs</th><th>w bits.frac</th><th>in / out frac</th><th>BN mult</th><th>acc bits</th><th>flash bytes</th><th>SQNR dB</th></tr>");
