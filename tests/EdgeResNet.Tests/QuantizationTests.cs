@@ -85,6 +85,41 @@ public sealed class QuantizationTests
     }
 
     [TestMethod]
+    public void AnActivationFormatClipsARareOutlierAndKeepsADenseTop()
+    {
+        var rng = new Random(7);
+        var dense = Enumerable.Range(0, 400_000).Select(_ => (float)(rng.NextDouble() * 1.5)).ToArray();
+        var tailed = Enumerable.Range(0, 400_000).Select(_ => (float)rng.NextDouble()).Append(1.9f).ToArray();
+        int Chosen(float[] values, int bits)
+        {
+            var h = new MagnitudeHistogram();
+            h.Add(values);
+            return Quantizer.ActivationFrac(values.Max(), h, bits);
+        }
+        // 400,000 values spread evenly over [0, 1.5): the no-clipping format (one more fraction bit would clip a third of them).
+        // Over [0, 1) with one at 1.9: halving the step of the 400,000 is worth clipping that one to 1.
+        Assert.AreEqual(7, Quantizer.FracFor(tailed.Max(), 9));
+        Assert.AreEqual(Quantizer.FracFor(dense.Max(), 9), Chosen(dense, 9));
+        Assert.AreEqual(8, Chosen(tailed, 9));
+        Assert.AreEqual(Quantizer.FracFor(100, 9), Quantizer.ActivationFrac(100, null, 9), "no histogram: no clipping");
+
+        // Quantised at 8 bits, some tensor of the tiny network takes a clipping format (more fraction bits than without
+        // the histograms); at 16 bits none does.
+        using var m = TinyTfjsModel.Residual(5);
+        var net = TfjsImporter.Load(m.ModelJson);
+        var rng2 = new Random(5);
+        var inputs = Enumerable.Range(0, 16).Select(_ => RandomInput(rng2, net.Input.OutShape.Size)).ToArray();
+        var cal = Calibration.Run(new FloatReference(net), inputs.Length, i => inputs[i], threads: 1);
+        var withHistograms = new[] { 8, 16 }.Select(b => Quantizer.Quantize(net, cal, new QuantOptions(10, b, BnScheme.Separate))).ToArray();
+        cal.Magnitudes.Clear();
+        var without = new[] { 8, 16 }.Select(b => Quantizer.Quantize(net, cal, new QuantOptions(10, b, BnScheme.Separate))).ToArray();
+        int Clipped(QModel a, QModel b) => a.Layers.Zip(b.Layers).Count(p => !p.First.WideOutput && p.First.OutFrac > p.Second.OutFrac);
+        Assert.IsGreaterThan(0, Clipped(withHistograms[0], without[0]), "8 bits: some tensor clips its largest values");
+        Assert.AreEqual(0, Clipped(withHistograms[1], without[1]), "16 bits: no tensor clips");
+        Assert.IsFalse(withHistograms[0].Layers.Zip(without[0].Layers).Any(p => p.First.OutFrac < p.Second.OutFrac), "never fewer fraction bits than no clipping");
+    }
+
+    [TestMethod]
     public void FewerWeightBitsGiveLargerErrors()
     {
         double Error(int bits)

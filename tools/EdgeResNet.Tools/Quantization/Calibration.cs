@@ -34,13 +34,50 @@ public sealed class ChannelMoments(int channels)
 }
 
 /// <summary>
+/// How often each |x| of one float tensor occurred, in bins of 1/64 octave (a float's exponent and top 6 mantissa bits):
+/// enough to weigh a fixed-point format's rounding against its clipping without keeping the values.
+/// </summary>
+public sealed class MagnitudeHistogram
+{
+    const int MantissaBits = 6, Shift = 23 - MantissaBits;
+    public readonly long[] Counts = new long[1 << (31 - Shift)];
+
+    public void Add(float[] values)
+    {
+        foreach (var v in values) Counts[(BitConverter.SingleToInt32Bits(v) & int.MaxValue) >> Shift]++;
+    }
+
+    internal void Merge(MagnitudeHistogram o)
+    {
+        for (int i = 0; i < Counts.Length; i++) Counts[i] += o.Counts[i];
+    }
+
+    /// <summary>
+    /// Squared error of storing every counted value with this step, clipped at <paramref name="clip"/>: each bin's values
+    /// taken at its middle, rounding worth step^2 / 12 (or v^2, below half a step, where v rounds to 0), clipping (v - clip)^2.
+    /// </summary>
+    public double SquaredError(double step, double clip)
+    {
+        double err = 0, rounding = step * step / 12;
+        for (int i = 1; i < Counts.Length; i++)
+        {
+            if (Counts[i] == 0) continue;
+            double v = BitConverter.Int32BitsToSingle((i << Shift) | (1 << (Shift - 1)));
+            err += Counts[i] * (v > clip ? (v - clip) * (v - clip) : Math.Min(v * v, rounding));
+        }
+        return err;
+    }
+}
+
+/// <summary>
 /// Per-tensor statistics of the float model on the calibration images: the largest |x| of every
-/// layer's output (the input tensor under the input layer's name), and its per-channel moments
-/// (bias correction and the mixed-precision search use them).
+/// layer's output (the input tensor under the input layer's name), its per-channel moments
+/// (bias correction and the mixed-precision search use them) and its magnitude histogram (activation formats).
 /// </summary>
 public sealed class Calibration
 {
     public Dictionary<string, float> MaxAbs { get; } = new();
+    public Dictionary<string, MagnitudeHistogram> Magnitudes { get; } = new();
     public Dictionary<string, ChannelMoments> Moments { get; } = new();
     public int Images { get; private set; }
     /// <summary>The float network's top-1 class of each calibration input (the packed image is checked against it).</summary>
@@ -64,6 +101,8 @@ public sealed class Calibration
                 if (!local.Moments.TryGetValue(layer.Name, out var moments))
                     local.Moments[layer.Name] = moments = new ChannelMoments(layer.OutShape.C);
                 moments.Add(output);
+                if (!local.Magnitudes.TryGetValue(layer.Name, out var magnitudes)) local.Magnitudes[layer.Name] = magnitudes = new MagnitudeHistogram();
+                magnitudes.Add(output);
             });
             cal.FloatTop1[i] = Evaluator.TopK(logits, 1)[0];
             progress?.Invoke(Interlocked.Increment(ref done));
@@ -75,6 +114,8 @@ public sealed class Calibration
                 foreach (var (k, v) in local.MaxAbs) cal.MaxAbs[k] = Math.Max(cal.MaxAbs.GetValueOrDefault(k), v);
                 foreach (var (k, v) in local.Moments)
                     if (cal.Moments.TryGetValue(k, out var m)) m.Merge(v); else cal.Moments[k] = v;
+                foreach (var (k, v) in local.Magnitudes)
+                    if (cal.Magnitudes.TryGetValue(k, out var h)) h.Merge(v); else cal.Magnitudes[k] = v;
             }
         });
         cal.Images = count;

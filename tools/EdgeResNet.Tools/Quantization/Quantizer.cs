@@ -48,7 +48,8 @@ public sealed record QuantOptions(int WeightBits = 10, int ActivationBits = 16, 
 /// Lowers the float network to the integer layer table and chooses every fixed-point format:
 /// Conv(+BN)(+ReLU) becomes one Conv layer, ZeroPadding2D becomes the padding of its consumer,
 /// ReLU after Add is fused into the Add, Dense becomes a 1x1 Conv with int32 output (the logits).
-/// Activation formats are powers of two: a per-tensor fraction-bit count from calibration. Weights
+/// Activation formats are powers of two: a per-tensor fraction-bit count from calibration (below 16 bits the least
+/// squared error of a few, on the calibration histograms; tensors after a ReLU are unsigned there). Weights
 /// have one step per layer (a power of two, the MSE-best of a few candidates) or, with
 /// <see cref="WeightScales.PerChannel"/>, one per output channel (any real value, MSE-best clipping),
 /// whose ratio to the layer's power of two the channel's multiplier absorbs: the runtime arithmetic
@@ -73,7 +74,10 @@ public static class Quantizer
 
         float Max(string name) => cal.MaxAbs.TryGetValue(name, out var m) ? m
             : throw new InvalidOperationException($"no calibration statistics for layer '{name}'; calibrate with this network");
-        int ActFrac(string name, bool nonNegative) => FracFor(Max(name), opt.OutBitsOf(nonNegative));
+        // Below 16 bits the format is the least squared error one. At 16 it clips a few tensors by a bit and gave the same
+        // top-1 and agreement on the evaluation photos (results.md 2m), so 16-bit images keep the no-clipping formats and their bytes.
+        int ActFrac(string name, bool nonNegative) =>
+            ActivationFrac(Max(name), opt.ActivationBits < 16 ? cal.Magnitudes.GetValueOrDefault(name) : null, opt.OutBitsOf(nonNegative));
 
         // The source of a layer's input, looking through a ZeroPadding2D (its padding moves into the consumer).
         (Tensor Source, Layer? Pad) InputOf(Layer l, int k = 0)
@@ -351,6 +355,23 @@ public static class Quantizer
     {
         if (maxAbs <= 0 || double.IsNaN(maxAbs)) return bits - 1;
         return (int)Math.Floor(Math.Log2(((1L << (bits - 1)) - 1) / maxAbs));
+    }
+
+    /// <summary>
+    /// A tensor's format: the least squared error on the calibration inputs among the no-clipping one and three with
+    /// 1-3 more fraction bits (they clip the largest values), as for weights. Without a histogram: the no-clipping one.
+    /// </summary>
+    public static int ActivationFrac(double maxAbs, MagnitudeHistogram? magnitudes, int bits)
+    {
+        int f0 = FracFor(maxAbs, bits), best = f0;
+        if (magnitudes == null) return f0;
+        double bestErr = double.MaxValue, qMax = (1L << (bits - 1)) - 1;
+        for (int f = f0; f <= f0 + 3; f++)
+        {
+            double step = Math.Pow(2, -f), err = magnitudes.SquaredError(step, qMax * step);
+            if (err < bestErr) { bestErr = err; best = f; }
+        }
+        return best;
     }
 
     /// <summary>The weight format with the least squared error among the no-clipping one and three with more fraction bits (they clip outliers).</summary>
