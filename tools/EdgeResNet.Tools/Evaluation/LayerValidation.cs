@@ -61,14 +61,15 @@ public static class LayerValidation
         });
         int n = images.Count - errors.Count;
         if (n == 0) throw new InvalidDataException($"none of the {images.Count} photo(s) could be read: {errors.OrderBy(e => e).FirstOrDefault() ?? "no photos given"}; check --images and labels.tsv");
-        var rows = layers.Select((l, i) => new LayerError(i, l.Name, l.Op + (l.Relu ? "+ReLU" : ""), $"{l.OutH}x{l.OutW}x{l.OutC}", Formats(l),
+        var rows = layers.Select((l, i) => new LayerError(i, l.Name, l.Op + (l.Relu ? "+ReLU" : ""), $"{l.OutH}x{l.OutW}x{l.OutC}", Formats(l, model.ActivationBits),
             total[i].SqnrDb, total[i].MaxAbs, total[i].Saturated, total[i].Values)).ToList();
         return new ValidationReport(imageName, "integer simulator (reference kernels, whole tensors; bit-exact with the runtime)", n,
             n == 0 ? 0 : (double)top1 / n, n == 0 ? 0 : (double)top5 / n, n == 0 ? 0 : (double)agree / n, rows, errors.OrderBy(e => e).ToList());
     }
 
-    static string Formats(QLayer l) =>
-        $"out {l.OutBits}.{l.OutFrac}" + (l.Op == QOp.Conv ? $", w {l.WeightBits}.{l.WeightFrac}" + (l.MultiplierBits > 0 ? $", bn {l.MultiplierBits}.{l.MultiplierFrac}" : "") : "");
+    // A tensor with one out bit more than the activation bits is unsigned (after a ReLU, below 16 bits): "u8.f", not "9.f".
+    static string Formats(QLayer l, int activationBits) =>
+        (l.WideOutput || l.OutBits <= activationBits ? $"out {l.OutBits}.{l.OutFrac}" : $"out u{l.OutBits - 1}.{l.OutFrac}") + (l.Op == QOp.Conv ? $", w {l.WeightBits}.{l.WeightFrac}" + (l.MultiplierBits > 0 ? $", bn {l.MultiplierBits}.{l.MultiplierFrac}" : "") : "");
 
     static Stats Compare(QLayer l, float[] reference, short[] narrow, int[] wide)
     {
