@@ -25,10 +25,6 @@ public static class QuantCommands
         DefaultValueFactory = _ => BnScheme.Separate,
     };
 
-    // From the layers, not the header: an image packed before ReLU outputs were unsigned has them signed.
-    static string ActivationsSummary(QModel m) =>
-        $"{m.ActivationBits}-bit activations" + (m.Layers.Any(l => l.Relu && !l.WideOutput && l.OutBits > m.ActivationBits) ? " (unsigned after a ReLU)" : "");
-
     static Option<int> ActBitsOption() => new("--act-bits") { Description = "Activation bits (4..16)", DefaultValueFactory = _ => 16 };
 
     static Option<WeightFormat> WeightFormatOption() => new("--weight-format")
@@ -120,7 +116,7 @@ public static class QuantCommands
             });
             var conv = r.Convs;
             Console.WriteLine($"wrote {r.Path}: {r.ImageBytes:N0} bytes, {r.Model.Layers.Length} layers, {opt.Scheme.ToString().ToLowerInvariant()} BN, " +
-                $"{WidthsSummary(r.Model)} weights ({opt.Scales}{(opt.BiasCorrection ? ", bias-corrected" : "")}), {ActivationsSummary(r.Model)}; accumulators need at most {conv.Max(l => l.AccumulatorBits)} bits " +
+                $"{WidthsSummary(r.Model)} weights ({opt.Scales}{(opt.BiasCorrection ? ", bias-corrected" : "")}), {Quantizer.DescribeActivations(r.Model)}; accumulators need at most {conv.Max(l => l.AccumulatorBits)} bits " +
                 $"({conv.Count(l => l.AccumulatorBits <= 32)}/{conv.Count} layers fit int32); {sw.Elapsed.TotalSeconds:F1} s");
             if (r.Widths is WidthChoice w)
                 Console.WriteLine($"widths chosen for the budget of {flashBudget:N0} B (mean {w.MeanBits:F2} bits per weight, predicted logit noise-to-signal {w.PredictedLogitNoise:G3}): {w.Widths}");
@@ -143,7 +139,7 @@ public static class QuantCommands
             var img = FlashImage.Open(flash);
             var m = img.Model;
             Console.WriteLine($"{pr.GetValue(image)}: {img.ImageSize:N0} bytes, CRCs good; {m.Scheme.ToString().ToLowerInvariant()} BN, {WidthsSummary(m)} weights, " +
-                $"{ActivationsSummary(m)}, input {m.InputH}x{m.InputW}x{m.InputC} with {m.InputFrac} fraction bits, {m.Classes} classes, {m.Macs:N0} MACs per frame; {img.PaddingBytes:N0} bytes of zero padding between sections");
+                $"{Quantizer.DescribeActivations(m)}, input {m.InputH}x{m.InputW}x{m.InputC} with {m.InputFrac} fraction bits, {m.Classes} classes, {m.Macs:N0} MACs per frame; {img.PaddingBytes:N0} bytes of zero padding between sections");
             var t = new Table().AddColumns("#", "layer", "op", "in", "out", "k/s", "w bits.frac", "in frac", "out frac", "BN mult bits.frac", "acc bits", "weights bytes");
             for (int i = 0; i < m.Layers.Length; i++)
             {

@@ -186,9 +186,11 @@ public static class RuntimeCommands
                 throw new InvalidDataException($"{pr.GetValue(sweep)}: no sweep rows; give the sweep.json that 'edgeresnet sweep' writes");
             var camera = ParseFrame(pr.GetValue(frame)!);
             if (pr.GetValue(secondBudget) is long b && b <= 0) throw new UsageException($"--ram-budget {b}: give the second plan's RAM budget in bytes, e.g. 1048576");
-            var data = ReportBuilder(path, pr.GetValue(images), nPhotos, nValidate, camera, t, sweepResult);
-            if (pr.GetValue(secondBudget) is long budget)
-                data = data with { SecondPlan = Footprint.Measure(path, Footprint.SampleInput(path, pr.GetValue(images) ?? EdgeResNet.Tools.RepoPaths.SampleImages()), budget, BoardProfile.All, camera: camera) };
+            // The second plan first: a budget no plan fits fails before the photos run.
+            var second = pr.GetValue(secondBudget) is long budget
+                ? Footprint.Measure(path, Footprint.SampleInput(path, pr.GetValue(images) ?? EdgeResNet.Tools.RepoPaths.SampleImages()), budget, BoardProfile.All, camera: camera)
+                : null;
+            var data = ReportBuilder(path, pr.GetValue(images), nPhotos, nValidate, camera, t, sweepResult) with { SecondPlan = second };
             HtmlReport.Write(outPath, data);
             Console.WriteLine($"wrote {outPath}");
             return ExitCodes.Ok;

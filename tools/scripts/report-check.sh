@@ -24,7 +24,7 @@ grep -q "id=\"image-bytes\" class=\"fig\">$grouped<" "$work/dom.html" || fail "t
 for id in runtime-ram flash-per-frame top1 agreement layers ram-plan flash-traffic sweep-curve; do
   grep -q "id=\"$id\"" "$work/dom.html" || fail "the DOM lacks #$id"
 done
-second=$(grep -o 'id="second-runtime-ram" class="fig">[0-9,]*' "$work/dom.html" | sed 's/.*>//; s/,//g')
+second=$(grep -o 'id="second-runtime-ram" class="fig">[0-9,]*' "$work/dom.html" | sed 's/.*>//; s/,//g') || second=""
 [ -n "$second" ] && [ "$second" -le 1048576 ] || fail "the DOM lacks the --ram-budget 1048576 plan within 1,048,576 B (got '$second')"
 layers=$(grep -o '<span id="layers">[0-9]*' "$work/dom.html" | sed 's/.*>//')
 [ -n "$layers" ] && [ "$(grep -o '<tr><td>[0-9]*</td>' "$work/dom.html" | wc -l)" -eq "$layers" ] || fail "the layer table does not have one row per layer ($layers)"

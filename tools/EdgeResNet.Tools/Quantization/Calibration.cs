@@ -54,7 +54,7 @@ public sealed class MagnitudeHistogram
 
     /// <summary>
     /// Squared error of storing every counted value with this step, clipped at <paramref name="clip"/>: each bin's values
-    /// taken at its middle, rounding worth step^2 / 12 (or v^2, below half a step, where v rounds to 0), clipping (v - clip)^2.
+    /// taken at its middle, rounding worth step^2 / 12 (or v^2 below half a step, where v rounds to 0), clipping (v - clip)^2.
     /// </summary>
     public double SquaredError(double step, double clip)
     {
@@ -63,7 +63,7 @@ public sealed class MagnitudeHistogram
         {
             if (Counts[i] == 0) continue;
             double v = BitConverter.Int32BitsToSingle((i << Shift) | (1 << (Shift - 1)));
-            err += Counts[i] * (v > clip ? (v - clip) * (v - clip) : Math.Min(v * v, rounding));
+            err += Counts[i] * (v > clip ? (v - clip) * (v - clip) : v < step / 2 ? v * v : rounding);
         }
         return err;
     }

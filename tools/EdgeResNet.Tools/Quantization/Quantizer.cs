@@ -419,6 +419,10 @@ public static class Quantizer
         return best;
     }
 
+    /// <summary>"8-bit activations (unsigned after a ReLU)": read from the layers, not the header, so an image packed before ReLU outputs were unsigned says signed.</summary>
+    public static string DescribeActivations(QModel m) =>
+        $"{m.ActivationBits}-bit activations" + (m.Layers.Any(l => l.Relu && !l.WideOutput && l.OutBits > m.ActivationBits) ? " (unsigned after a ReLU)" : "");
+
     /// <summary>Rounds half up, as <see cref="FixedPoint.RoundShift"/> does.</summary>
     public static long RoundHalfUp(double x) => (long)Math.Floor(x + 0.5);
 

@@ -38,7 +38,7 @@ public static class HtmlReport
         h.Append("<h2>Model</h2><table>");
         Row(h, "flash image", $"<span id=\"image-bytes\" class=\"fig\">{N(f.ImageBytes)}</span> B");
         Row(h, "batch norm", m.Scheme == BnScheme.Separate ? "separate per-channel tables (Kang 2018)" : "folded into the weights");
-        Row(h, "weights / activations", $"{m.WeightWidths} / {m.ActivationBits}-bit");
+        Row(h, "weights / activations", $"{m.WeightWidths} / {Quantization.Quantizer.DescribeActivations(m)}");
         Row(h, "layers", $"<span id=\"layers\">{m.Layers.Length}</span> ({m.Layers.Count(l => l.Op == QOp.Conv)} conv)");
         Row(h, "multiply-accumulates per frame", N(m.Macs));
         Row(h, "input", $"{m.InputH}x{m.InputW}x{m.InputC}, {E(m.Preprocessing.ToString())}");
