@@ -186,11 +186,7 @@ public static class RuntimeCommands
                 throw new InvalidDataException($"{pr.GetValue(sweep)}: no sweep rows; give the sweep.json that 'edgeresnet sweep' writes");
             var camera = ParseFrame(pr.GetValue(frame)!);
             if (pr.GetValue(secondBudget) is long b && b <= 0) throw new UsageException($"--ram-budget {b}: give the second plan's RAM budget in bytes, e.g. 1048576");
-            // The second plan first: a budget no plan fits fails before the photos run.
-            var second = pr.GetValue(secondBudget) is long budget
-                ? Footprint.Measure(path, Footprint.SampleInput(path, pr.GetValue(images) ?? EdgeResNet.Tools.RepoPaths.SampleImages()), budget, BoardProfile.All, camera: camera)
-                : null;
-            var data = ReportBuilder(path, pr.GetValue(images), nPhotos, nValidate, camera, t, sweepResult) with { SecondPlan = second };
+            var data = ReportBuilder(path, pr.GetValue(images), nPhotos, nValidate, camera, t, sweepResult, secondBudget: pr.GetValue(secondBudget));
             HtmlReport.Write(outPath, data);
             Console.WriteLine($"wrote {outPath}");
             return ExitCodes.Ok;
@@ -199,13 +195,18 @@ public static class RuntimeCommands
     }
 
     /// <summary>The report's figures: footprint, the runtime's accuracy on <paramref name="photos"/> photos, validate on <paramref name="validatePhotos"/>; the demo calls it too.</summary>
+    /// <param name="secondBudget">Also the plan for this RAM budget (<see cref="ReportData.SecondPlan"/>), measured on the same sample frame.</param>
     internal static ReportData ReportBuilder(string path, string? imagesDir, int photos, int validatePhotos, CameraFrame camera, int threads, SweepResult? sweep,
-        EvalReport? accuracy = null, Func<EdgeResNet.Tools.Model.Network>? loadNetwork = null, FootprintReport? footprint = null)
+        EvalReport? accuracy = null, Func<EdgeResNet.Tools.Model.Network>? loadNetwork = null, FootprintReport? footprint = null, long? secondBudget = null)
     {
         QModel model;
         using (var flash = new FileFlash(path)) model = FlashImage.Open(flash).LoadAll();
         string? dir = photos > 0 || validatePhotos > 0 ? CommandSupport.ImagesDir(imagesDir) : imagesDir ?? EdgeResNet.Tools.RepoPaths.SampleImages();
-        var fp = footprint ?? Footprint.Measure(path, Footprint.SampleInput(path, dir), ExecutionPlan.DefaultRamBudgetBytes, BoardProfile.All, camera: camera);
+        short[]? input = null;
+        short[] Input() => input ??= Footprint.SampleInput(path, dir);
+        var fp = footprint ?? Footprint.Measure(path, Input(), ExecutionPlan.DefaultRamBudgetBytes, BoardProfile.All, camera: camera);
+        // Before the photos: a budget no plan fits fails at once.
+        var second = secondBudget is long b ? Footprint.Measure(path, Input(), b, BoardProfile.All, camera: camera) : null;
         loadNetwork ??= CommandSupport.LoadNetwork;
         if (accuracy == null && photos > 0)
         {
@@ -225,7 +226,7 @@ public static class RuntimeCommands
                 validation = LayerValidation.Run(Path.GetFileName(path), model, net, set, threads, done => task.Value = done);
             });
         }
-        return new ReportData(Path.GetFileName(path), model, fp, accuracy, validation, sweep);
+        return new ReportData(Path.GetFileName(path), model, fp, accuracy, validation, sweep) { SecondPlan = second };
     }
 
     static Command Bench()

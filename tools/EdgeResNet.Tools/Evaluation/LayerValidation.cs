@@ -67,9 +67,9 @@ public static class LayerValidation
             n == 0 ? 0 : (double)top1 / n, n == 0 ? 0 : (double)top5 / n, n == 0 ? 0 : (double)agree / n, rows, errors.OrderBy(e => e).ToList());
     }
 
-    // A tensor with one out bit more than the activation bits is unsigned (after a ReLU, below 16 bits): "u8.f", not "9.f".
+    // An unsigned tensor shows its unsigned width: "u8.f", not "9.f".
     static string Formats(QLayer l, int activationBits) =>
-        (l.WideOutput || l.OutBits <= activationBits ? $"out {l.OutBits}.{l.OutFrac}" : $"out u{l.OutBits - 1}.{l.OutFrac}") + (l.Op == QOp.Conv ? $", w {l.WeightBits}.{l.WeightFrac}" + (l.MultiplierBits > 0 ? $", bn {l.MultiplierBits}.{l.MultiplierFrac}" : "") : "");
+        (Quantizer.IsUnsigned(l, activationBits) ? $"out u{l.OutBits - 1}.{l.OutFrac}" : $"out {l.OutBits}.{l.OutFrac}") + (l.Op == QOp.Conv ? $", w {l.WeightBits}.{l.WeightFrac}" + (l.MultiplierBits > 0 ? $", bn {l.MultiplierBits}.{l.MultiplierFrac}" : "") : "");
 
     static Stats Compare(QLayer l, float[] reference, short[] narrow, int[] wide)
     {

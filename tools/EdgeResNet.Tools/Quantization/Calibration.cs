@@ -72,7 +72,7 @@ public sealed class MagnitudeHistogram
 /// <summary>
 /// Per-tensor statistics of the float model on the calibration images: the largest |x| of every
 /// layer's output (the input tensor under the input layer's name), its per-channel moments
-/// (bias correction and the mixed-precision search use them) and its magnitude histogram (activation formats).
+/// (bias correction and the mixed-precision search use them) and its magnitude histogram (activation formats below 16 bits).
 /// </summary>
 public sealed class Calibration
 {

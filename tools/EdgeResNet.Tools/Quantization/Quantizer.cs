@@ -74,10 +74,8 @@ public static class Quantizer
 
         float Max(string name) => cal.MaxAbs.TryGetValue(name, out var m) ? m
             : throw new InvalidOperationException($"no calibration statistics for layer '{name}'; calibrate with this network");
-        // Below 16 bits the format is the least squared error one. At 16 it clips a few tensors by a bit and gave the same
-        // top-1 and agreement on the evaluation photos (results.md 2m), so 16-bit images keep the no-clipping formats and their bytes.
         int ActFrac(string name, bool nonNegative) =>
-            ActivationFrac(Max(name), opt.ActivationBits < 16 ? cal.Magnitudes.GetValueOrDefault(name) : null, opt.OutBitsOf(nonNegative));
+            ActivationFrac(Max(name), ClipsActivations(opt.ActivationBits) ? cal.Magnitudes[name] : null, opt.OutBitsOf(nonNegative));
 
         // The source of a layer's input, looking through a ZeroPadding2D (its padding moves into the consumer).
         (Tensor Source, Layer? Pad) InputOf(Layer l, int k = 0)
@@ -358,38 +356,48 @@ public static class Quantizer
     }
 
     /// <summary>
+    /// Whether activation formats may clip (the least squared error one, on calibration's <see cref="Calibration.Magnitudes"/>):
+    /// below 16 bits. At 16 the rounding is already so fine that clipping has little to win, and keeping the no-clipping
+    /// formats keeps 16-bit images byte for byte, so every figure measured on them stands.
+    /// </summary>
+    public static bool ClipsActivations(int activationBits) => activationBits < 16;
+
+    /// <summary>
     /// A tensor's format: the least squared error on the calibration inputs among the no-clipping one and three with
     /// 1-3 more fraction bits (they clip the largest values), as for weights. Without a histogram: the no-clipping one.
     /// </summary>
     public static int ActivationFrac(double maxAbs, MagnitudeHistogram? magnitudes, int bits)
     {
-        int f0 = FracFor(maxAbs, bits), best = f0;
+        int f0 = FracFor(maxAbs, bits);
         if (magnitudes == null) return f0;
-        double bestErr = double.MaxValue, qMax = (1L << (bits - 1)) - 1;
-        for (int f = f0; f <= f0 + 3; f++)
-        {
-            double step = Math.Pow(2, -f), err = magnitudes.SquaredError(step, qMax * step);
-            if (err < bestErr) { bestErr = err; best = f; }
-        }
-        return best;
+        double qMax = (1L << (bits - 1)) - 1;
+        return LeastErrorFrac(f0, step => magnitudes.SquaredError(step, qMax * step));
     }
 
     /// <summary>The weight format with the least squared error among the no-clipping one and three with more fraction bits (they clip outliers).</summary>
     static int WeightFrac(double[] w, int bits)
     {
-        double max = w.Max(Math.Abs);
-        int f0 = FracFor(max, bits);
         long qMax = (1L << (bits - 1)) - 1;
+        return LeastErrorFrac(FracFor(w.Max(Math.Abs), bits), step =>
+        {
+            double err = 0;
+            foreach (var v in w)
+            {
+                double d = v - Math.Clamp(RoundHalfUp(v / step), -qMax, qMax) * step;
+                err += d * d;
+            }
+            return err;
+        });
+    }
+
+    /// <summary>Of the formats f0 (no clipping) to f0 + 3, the one whose step 2^-f gives the least <paramref name="squaredError"/> (the first on a tie).</summary>
+    static int LeastErrorFrac(int f0, Func<double, double> squaredError)
+    {
         int best = f0;
         double bestErr = double.MaxValue;
         for (int f = f0; f <= f0 + 3; f++)
         {
-            double scale = Math.Pow(2, f), err = 0;
-            foreach (var v in w)
-            {
-                double d = v - Math.Clamp(RoundHalfUp(v * scale), -qMax, qMax) / scale;
-                err += d * d;
-            }
+            double err = squaredError(Math.Pow(2, -f));
             if (err < bestErr) { bestErr = err; best = f; }
         }
         return best;
@@ -419,9 +427,12 @@ public static class Quantizer
         return best;
     }
 
+    /// <summary>Whether the layer's output is unsigned: one out bit more than the activation bits (<see cref="QuantOptions.OutBitsOf"/>).</summary>
+    public static bool IsUnsigned(QLayer l, int activationBits) => !l.WideOutput && l.OutBits > activationBits;
+
     /// <summary>"8-bit activations (unsigned after a ReLU)": read from the layers, not the header, so an image packed before ReLU outputs were unsigned says signed.</summary>
     public static string DescribeActivations(QModel m) =>
-        $"{m.ActivationBits}-bit activations" + (m.Layers.Any(l => l.Relu && !l.WideOutput && l.OutBits > m.ActivationBits) ? " (unsigned after a ReLU)" : "");
+        $"{m.ActivationBits}-bit activations" + (m.Layers.Any(l => IsUnsigned(l, m.ActivationBits)) ? " (unsigned after a ReLU)" : "");
 
     /// <summary>Rounds half up, as <see cref="FixedPoint.RoundShift"/> does.</summary>
     public static long RoundHalfUp(double x) => (long)Math.Floor(x + 0.5);
