@@ -39,6 +39,28 @@ public sealed class RuntimeTests
         AssertRuntimeEqualsSimulator(new QuantOptions(10, 8, BnScheme.Separate), ramBudget, referenceKernels, threads);
 
     [TestMethod]
+    public void EightBitImagesKeepTheirTensorsInBytesAndNeedLessRam()
+    {
+        QModel Mini(int activationBits) => FlashImage.Open(new MemoryFlash(MiniPacked(new QuantOptions(10, activationBits, BnScheme.Separate), size: 96, stages: 3).Image)).Model;
+        QModel m8 = Mini(8), m16 = Mini(16);
+        var (p8, p16) = (ExecutionPlan.Smallest(m8), ExecutionPlan.Smallest(m16));
+        Assert.IsTrue(p8.ByteTensors, "8-bit activations: the tensors between layers take a byte a value");
+        Assert.IsFalse(p16.ByteTensors, "16-bit activations stay int16");
+        Assert.AreEqual(p16.Windows[1].RowShorts, 2 * p8.Windows[1].RowShorts, "the stem's output window holds half the arena values a row");
+        Assert.AreEqual(p16.SinkShorts, 2 * p8.SinkShorts, "and so does the sink");
+        Assert.IsLessThan(p16.RamBytes, p8.RamBytes, $"the smallest 8-bit plan needs less RAM: {p8.RamBytes} B against {p16.RamBytes} B");
+        foreach (var budget in new[] { p16.RamBytes, p16.RamBytes + 16384 })
+        {
+            var (b8, b16) = (new ExecutionPlan(m8, ramBudgetBytes: budget), new ExecutionPlan(m16, ramBudgetBytes: budget));
+            Assert.IsLessThanOrEqualTo(b16.EstimatedFlashBytes(), b8.EstimatedFlashBytes(), $"at {budget} B the 8-bit plan reads no more flash");
+        }
+        // an Add without a ReLU whose output needs the 9th bit is signed 9-bit: no byte holds it
+        var add = m8.Layers.First(l => l.Op == QOp.Add && l.OutBits == 9);
+        add.Relu = false;
+        Assert.IsFalse(ExecutionPlan.StoresBytes(m8), "a 9-bit tensor that can be negative stays int16");
+    }
+
+    [TestMethod]
     [DataRow(BnScheme.Separate, ExecutionPlan.DefaultRamBudgetBytes, false)]
     [DataRow(BnScheme.Folded, ExecutionPlan.DefaultRamBudgetBytes, false)]
     [DataRow(BnScheme.Separate, 0L, false)]
@@ -141,15 +163,18 @@ public sealed class RuntimeTests
     }
 
     [TestMethod]
-    [DataRow(false, 1, 2)]
-    [DataRow(true, 1, 2)]   // the reference kernels (the netstandard path)
-    [DataRow(false, 2, 2)]
-    [DataRow(false, 1, 3)]  // three stages: segments in two phases
-    [DataRow(true, 1, 3)]
-    [DataRow(false, 2, 3)]
-    public void StreamedSegmentPlansRunBitExactWithTheSimulator(bool referenceKernels, int threads, int stages)
+    [DataRow(false, 1, 2, 16)]
+    [DataRow(true, 1, 2, 16)]   // the reference kernels (the netstandard path)
+    [DataRow(false, 2, 2, 16)]
+    [DataRow(false, 1, 3, 16)]  // three stages: segments in two phases
+    [DataRow(true, 1, 3, 16)]
+    [DataRow(false, 2, 3, 16)]
+    [DataRow(false, 1, 3, 8)]   // 8-bit activations: the tensors kept in bytes
+    [DataRow(true, 1, 3, 8)]
+    [DataRow(false, 2, 3, 8)]
+    public void StreamedSegmentPlansRunBitExactWithTheSimulator(bool referenceKernels, int threads, int stages, int activationBits)
     {
-        var (model, bytes, inputs) = MiniPacked(new QuantOptions(10, 16, BnScheme.Separate), size: 96, stages: stages);
+        var (model, bytes, inputs) = MiniPacked(new QuantOptions(10, activationBits, BnScheme.Separate), size: 96, stages: stages);
         var sim = new IntegerSimulator(model);
         var counting = new CountingFlash(new MemoryFlash(bytes));
         var image = FlashImage.Open(counting);

@@ -119,6 +119,45 @@ namespace EdgeResNet.Runtime.Engine
         public bool SplitWeights { get; private set; }
         /// <summary>The SIMD kernels may run (else the reference kernels everywhere); the im2col buffer is sized for the kernels that run.</summary>
         public readonly bool SimdKernels;
+        /// <summary>
+        /// The tensors kept between layers (the stem's output, the block outputs: the segment's windows but the input's, its
+        /// sink, the tensor area) take one byte a value: an image whose activations are 8-bit (<see cref="StoresBytes"/>). The
+        /// rings, band scratch and groups the convs compute into stay int16, and the 1x1 convs that read a byte tensor read it
+        /// through int16 rows staged in the im2col area (<see cref="ByteInputViews"/>). Offsets and sizes stay int16 units.
+        /// </summary>
+        public readonly bool ByteTensors;
+        /// <summary>Arena values (int16 units) of <paramref name="values"/> values of a tensor kept between layers.</summary>
+        public int TensorShorts(int values) => ByteTensors ? (values + 1) / 2 : values;
+        /// <summary>
+        /// Per conv layer that reads a byte tensor (a bottleneck's reduction A and projection P): the layer the kernel runs on its
+        /// staged int16 rows, stride 1 over the rows and columns it reads (<see cref="QLayer.Subsampled"/>); else null.
+        /// </summary>
+        public QLayer?[] ByteInputViews { get; private set; } = new QLayer?[0];
+
+        /// <summary>
+        /// Whether the tensors kept between layers fit one byte a value: every block output and the stem's pool output saturate
+        /// to 8 bits, or to 9 and are not negative (an Add with a ReLU, a max pool of a ReLU conv), and a row is an even number
+        /// of values (so a byte row is whole int16 units). The nanoFramework build keeps int16 tensors (no byte views).
+        /// </summary>
+        public static bool StoresBytes(QModel model)
+        {
+#if NANOFRAMEWORK
+            return false;
+#else
+            var L = model.Layers;
+            bool any = false;
+            for (int i = 0; i < L.Length; i++)
+            {
+                var l = L[i];
+                if (l.Op != QOp.Add && l.Op != QOp.MaxPool) continue;
+                bool nonNegative = l.Op == QOp.Add ? l.Relu : l.Input0 >= 1 && L[l.Input0 - 1].Relu && L[l.Input0 - 1].Op == QOp.Conv;
+                if (!(l.OutBits <= 8 || l.OutBits == 9 && nonNegative) || (l.OutW * l.OutC) % 2 != 0) return false;
+                any = true;
+            }
+            return any;
+#endif
+        }
+
         /// <summary>Per layer: the conv kernel that computes it (<see cref="ConvDispatch.Select"/>; Reference for other operators).</summary>
         public ConvKernel[] Kernels { get; private set; } = new ConvKernel[0];
         /// <summary>The layers the engine runs: the model's, except that the strided 1x1 convs reading the segment's sink are their <see cref="QLayer.Subsampled"/> views.</summary>
@@ -276,6 +315,7 @@ namespace EdgeResNet.Runtime.Engine
             RamBudgetBytes = ramBudgetBytes;
             Threads = threads;
             SimdKernels = FastConv.IsSupported && !referenceKernels;
+            ByteTensors = StoresBytes(model);
             _weightGroupRequest = weightGroupShorts;
             Recognise(model.Layers);
             // The weight buffer holds at least one block of every layer: a wide block (AVX-512's 16 channels) keeps every layer's
@@ -423,6 +463,22 @@ namespace EdgeResNet.Runtime.Engine
                 MaxAccLongs = Math.Max(MaxAccLongs, l.OutW);
                 Im2ColShorts = Math.Max(Im2ColShorts, ConvDispatch.ScratchShortsPerRow(l, Kernels[i]));
             }
+            ByteInputViews = new QLayer?[layers.Length];
+            if (ByteTensors)
+                foreach (var step in Steps)
+                {
+                    // the im2col area also holds: a staged input row and the kernel's im2col row of each conv that reads a byte
+                    // tensor, a row of the stem's pool and a pixel of an expansion group on their way to bytes
+                    foreach (int i in new[] { step.A, step.P })
+                        if (i >= 0 && step.Kind == StepKind.Bottleneck)
+                        {
+                            var view = layers[i].CanSubsample() ? layers[i].Subsampled() : layers[i];
+                            ByteInputViews[i] = view;
+                            Im2ColShorts = Math.Max(Im2ColShorts, view.InW * view.InC + ConvDispatch.ScratchShortsPerRow(view, Kernels[i]));
+                        }
+                    if (step.Pool >= 0) Im2ColShorts = Math.Max(Im2ColShorts, layers[step.Pool].OutW * layers[step.Pool].OutC);
+                    if (step.C >= 0) Im2ColShorts = Math.Max(Im2ColShorts, Math.Min(layers[step.C].OutC, ExpansionGroupChannels));
+                }
             _groupSizes = new int[layers.Length];
             _blocks = new int[layers.Length];
             _resident = new int[layers.Length];
@@ -448,34 +504,35 @@ namespace EdgeResNet.Runtime.Engine
             // and the stem writes its output at the end of the area, so a block that widens it (2a) can write its output from
             // 0 upwards. After a segment, the block outputs start at 0 and the sink (the first block's input) follows them.
             int first = segmentEnd + 1, area = 0;
-            if (segmentEnd < 0) area = model.InputSize;
+            if (segmentEnd < 0) area = model.InputSize + TensorShorts(layers[Steps[0].Pool].OutSize); // the input and the stem's output side by side
             for (int k = first; k < Steps.Length; k++)
                 foreach (int i in new[] { Steps[k].A, Steps[k].B, Steps[k].C, Steps[k].P, Steps[k].Add, Steps[k].Pool, Steps[k].Gap })
-                    if (i >= 0 && !layers[i].WideOutput) area = Math.Max(area, layers[i].OutSize);
+                    if (i >= 0 && !layers[i].WideOutput) area = Math.Max(area, TensorShorts(layers[i].OutSize));
             TensorAreaShorts = area;
             if (segmentEnd >= 0)
             {
                 var a = layers[Steps[first].A];
                 SinkOffset = area;
-                SinkShorts = a.InSize;
+                SinkShorts = TensorShorts(a.InSize);
                 TensorAreaShorts = area + SinkShorts;
             }
             for (int k = first; k < Steps.Length; k++)
             {
                 var s = Steps[k];
                 s.InputOffset = k == 0 ? 0 : k == first && segmentEnd >= 0 ? SinkOffset : Steps[k - 1].OutputOffset;
-                s.OutputOffset = s.Kind == StepKind.Stem ? area - layers[s.Pool].OutSize : s.Kind == StepKind.Bottleneck && s.P < 0 ? s.InputOffset : 0;
+                s.OutputOffset = s.Kind == StepKind.Stem ? area - TensorShorts(layers[s.Pool].OutSize) : s.Kind == StepKind.Bottleneck && s.P < 0 ? s.InputOffset : 0;
                 // A projection block whose output fits beside its input writes it there: its projection then goes straight
                 // into the output, with no band of its own.
                 if (s.Kind == StepKind.Bottleneck && s.P >= 0)
                 {
-                    int inputEnd = s.InputOffset + layers[s.A].InSize, outSize = layers[s.C].OutSize;
+                    int inputEnd = s.InputOffset + TensorShorts(layers[s.A].InSize), outSize = TensorShorts(layers[s.C].OutSize);
                     if (outSize > s.InputOffset && inputEnd + outSize <= TensorAreaShorts) s.OutputOffset = inputEnd;
                 }
                 if (s.Kind == StepKind.Stem && s.InputOffset + model.InputSize > s.OutputOffset)
                     throw new PlanException("the input frame and the stem output do not fit side by side in the tensor area");
                 if (s.Kind == StepKind.Bottleneck && s.P >= 0)
-                    s.ShortcutIntoOutput = s.InputOffset >= s.OutputOffset + layers[s.C].OutSize || s.OutputOffset >= s.InputOffset + layers[s.A].InSize;
+                    s.ShortcutIntoOutput = !ByteTensors // a projection into a byte tensor would need a byte store in every kernel
+                        && (s.InputOffset >= s.OutputOffset + layers[s.C].OutSize || s.OutputOffset >= s.InputOffset + layers[s.A].InSize);
             }
 
             // Band heights: as tall as the RAM budget allows (fewer bands = fewer weight re-reads).
@@ -564,11 +621,11 @@ namespace EdgeResNet.Runtime.Engine
             int n = 0;
             void Use(long at, long length) { used[n, 0] = at; used[n, 1] = at + length; n++; }
             Use(s.RingOffset, s.ScratchTotal);
-            if (s.Kind == StepKind.Head) Use(s.InputOffset, Layers[s.Gap].InSize);
+            if (s.Kind == StepKind.Head) Use(s.InputOffset, TensorShorts(Layers[s.Gap].InSize));
             else
             {
-                Use(s.OutputOffset, Layers[s.C].OutSize);
-                if (!inputRead) Use(s.InputOffset, Layers[s.A].InSize);
+                Use(s.OutputOffset, TensorShorts(Layers[s.C].OutSize));
+                if (!inputRead) Use(s.InputOffset, TensorShorts(Layers[s.A].InSize));
             }
             for (int c = -1; c < n; c++) // candidates: the start of the arena and the end of each used range
             {
@@ -674,7 +731,7 @@ namespace EdgeResNet.Runtime.Engine
                 int phase = PhaseOf(k);
                 s.BandRows = rows[k];
                 s.Resident = resident[k];
-                s.ShortcutIntoOutput = s.P >= 0;
+                s.ShortcutIntoOutput = s.P >= 0 && !ByteTensors;
                 s.SinkWindow = -1;
                 Size(s);
                 int outRows = OutRows(s);
@@ -685,7 +742,7 @@ namespace EdgeResNet.Runtime.Engine
                 {
                     // the first phase's output, subsampled as this block's strided 1x1 convs read it, whole
                     var x = L[s.A];
-                    win[windows] = new StreamWindow { RowShorts = x.InW * x.InC, Rows = x.InH, Whole = true };
+                    win[windows] = new StreamWindow { RowShorts = TensorShorts(x.InW * x.InC), Rows = x.InH, Whole = true };
                     Steps[k - 1].SinkWindow = windows;
                     s.InWindow = windows++;
                 }
@@ -693,7 +750,7 @@ namespace EdgeResNet.Runtime.Engine
                 if (s.Kind == StepKind.Stem || s.P >= 0)
                 {
                     var y = L[s.Kind == StepKind.Stem ? s.Pool : s.C];
-                    win[windows] = new StreamWindow { RowShorts = y.OutW * y.OutC };
+                    win[windows] = new StreamWindow { RowShorts = TensorShorts(y.OutW * y.OutC) };
                     windowPhase[windows] = phase;
                     s.OutWindow = windows++;
                 }
@@ -903,8 +960,8 @@ namespace EdgeResNet.Runtime.Engine
             switch (s.Kind)
             {
                 case StepKind.Stem: return TensorAreaShorts; // input at the start, output at the end
-                case StepKind.Bottleneck: return Math.Max(s.InputOffset + L[s.A].InSize, s.OutputOffset + L[s.C].OutSize);
-                default: return s.InputOffset + L[s.Gap].InSize;
+                case StepKind.Bottleneck: return Math.Max(s.InputOffset + TensorShorts(L[s.A].InSize), s.OutputOffset + TensorShorts(L[s.C].OutSize));
+                default: return s.InputOffset + TensorShorts(L[s.Gap].InSize);
             }
         }
 
@@ -960,7 +1017,7 @@ namespace EdgeResNet.Runtime.Engine
             if (s.Kind != StepKind.Bottleneck) return;
             var L = Layers;
             var a = L[s.A]; var b = L[s.B]; var c = L[s.C];
-            long rowX = (long)a.InW * a.InC, rowY = (long)c.OutW * c.OutC;
+            long rowX = TensorShorts(a.InW * a.InC), rowY = TensorShorts(c.OutW * c.OutC);
             for (int r0 = 0; r0 < c.OutH; r0 += s.BandRows)
             {
                 int r1 = Math.Min(c.OutH, r0 + s.BandRows);

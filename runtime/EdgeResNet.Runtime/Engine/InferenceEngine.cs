@@ -195,11 +195,21 @@ namespace EdgeResNet.Runtime.Engine
             var next = _layers[nextStep.A]; // its subsampled view: the sink's shape
             int channels = y.OutC;
             var window = Plan.Windows[s.OutWindow];
-            var from = Arena(window.Offset, window.Shorts);
-            var to = Arena(offset, shorts);
             for (int r = (r0 + stride - 1) / stride * stride; r < r1; r += stride)
                 for (int x = 0; x < next.InW; x++)
-                    from.Slice(((r - rowBase) * y.OutW + x * stride) * channels, channels).CopyTo(to.Slice(((r / stride) * next.InW + x) * channels, channels));
+                    CopyValues(window.Offset, window.Shorts, ((r - rowBase) * y.OutW + x * stride) * channels, offset, shorts, ((r / stride) * next.InW + x) * channels, channels);
+        }
+
+        /// <summary>
+        /// <paramref name="count"/> values of a tensor kept between layers, from value <paramref name="fromIndex"/> of the tensor at arena
+        /// <paramref name="from"/> (<paramref name="fromShorts"/> long) to value <paramref name="toIndex"/> of the one at <paramref name="to"/>: bytes or int16 (<see cref="ExecutionPlan.ByteTensors"/>).
+        /// </summary>
+        void CopyValues(int from, int fromShorts, int fromIndex, int to, int toShorts, int toIndex, int count)
+        {
+#if !NANOFRAMEWORK
+            if (Plan.ByteTensors) { TensorBytes(from, fromShorts).Slice(fromIndex, count).CopyTo(TensorBytes(to, toShorts).Slice(toIndex, count)); return; }
+#endif
+            Arena(from, fromShorts).Slice(fromIndex, count).CopyTo(Arena(to, toShorts).Slice(toIndex, count));
         }
 
         /// <summary>
@@ -209,13 +219,18 @@ namespace EdgeResNet.Runtime.Engine
         void RunBand(int k, int r0, int r1, int inBase, int outBase)
         {
             var s = Plan.Steps[k];
-            int inLength = s.InWindow < 0 ? _layers[s.A].InSize : Plan.Windows[s.InWindow].Shorts;
-            int outLength = s.OutWindow < 0 ? (s.Kind == StepKind.Stem ? _layers[s.Pool].OutSize : _layers[s.C].OutSize) : Plan.Windows[s.OutWindow].Shorts;
+            // the network input is int16; the stem's output and the blocks' tensors are kept one byte a value where the plan says so
+            int inLength = s.InWindow >= 0 ? Plan.Windows[s.InWindow].Shorts : s.Kind == StepKind.Stem ? _layers[s.A].InSize : Plan.TensorShorts(_layers[s.A].InSize);
+            int outLength = s.OutWindow >= 0 ? Plan.Windows[s.OutWindow].Shorts : Plan.TensorShorts(s.Kind == StepKind.Stem ? _layers[s.Pool].OutSize : _layers[s.C].OutSize);
             if (s.Kind == StepKind.Stem) StemBand(k, r0, r1, inLength, inBase, outLength, outBase);
             else BottleneckBand(k, r0, r1, inLength, inBase, outLength, outBase);
         }
 
         Span<short> Arena(int offset, int size) => new Span<short>(_arena, _base + offset, size);
+#if !NANOFRAMEWORK
+        /// <summary>The bytes of a tensor kept one byte a value, <paramref name="shorts"/> arena values from <paramref name="offset"/>.</summary>
+        Span<byte> TensorBytes(int offset, int shorts) => ByteTensors.AsBytes(Arena(offset, shorts));
+#endif
 
         /// <summary>
         /// The arena. With several threads it starts on a cache line (64 B, in memory the GC never moves): the threads write
@@ -306,15 +321,58 @@ namespace EdgeResNet.Runtime.Engine
                     ConvLane(lane, new ConvCall(s.C, s.BandOffset, s.BandShorts, r0, r0, r1, groupAt, s.GroupShortsPerThread, r0, co, n, co, co + n), co, co + n);
                     // the band's pixels in one run of adds; the shortcut: the projection band, the projection already in the output, or the input (identity)
                     int pixels = (r1 - r0) * w, yAt = (r0 - yBase) * w * channels + co;
+#if !NANOFRAMEWORK
+                    if (Plan.ByteTensors)
+                    {
+                        var y8 = TensorBytes(s.OutputOffset, _yLength).Slice(yAt);
+                        if (projected) AddIntoBytes(lane, add, group, n, cFirst, shortcut.Slice(co), default, false, y8, channels, pixels);
+                        else AddIntoBytes(lane, add, group, n, cFirst, default, TensorBytes(s.InputOffset, _xLength).Slice((r0 - xBase) * w * channels + co),
+                            ByteTensors.IsUnsigned(_layers[a.Input0 - 1]), y8, channels, pixels);
+                        continue;
+                    }
+#endif
                     var sv = projected ? shortcut.Slice(co) : intoOutput ? y.Slice(yAt) : x.Slice((r0 - xBase) * w * channels + co);
                     AddPixels(add, cFirst ? group : sv, cFirst ? n : channels, cFirst ? sv : group, cFirst ? channels : n, y.Slice(yAt), channels, pixels, n);
                 }
         }
 
+#if !NANOFRAMEWORK
+        /// <summary>
+        /// The Add of an expansion group (<paramref name="n"/> channels a pixel in <paramref name="group"/>) and its shortcut: the
+        /// projection band, or the block input <paramref name="x"/> kept in bytes (widened first), into the block output <paramref name="y"/>
+        /// in bytes (<paramref name="channels"/> a pixel), through the lane's im2col area as many pixels at a time as it holds.
+        /// </summary>
+        void AddIntoBytes(Lane lane, QLayer add, Span<short> group, int n, bool cFirst, Span<short> projection, Span<byte> x, bool xUnsigned, Span<byte> y, int channels, int pixels)
+        {
+            var area = Arena(lane.Im2ColOffset, Plan.Im2ColShorts);
+            int chunk = Plan.Im2ColShorts / n;
+            for (int p0 = 0; p0 < pixels; p0 += chunk)
+            {
+                int m = Math.Min(chunk, pixels - p0), svStride = channels;
+                var sum = area.Slice(0, m * n);
+                var sv = projection;
+                if (projection.IsEmpty)
+                {
+                    ByteTensors.Widen(x.Slice(p0 * channels), channels, xUnsigned, sum, n, m, n);
+                    sv = sum;
+                    svStride = n;
+                }
+                else sv = projection.Slice(p0 * channels);
+                var g = group.Slice(p0 * n);
+                AddPixels(add, cFirst ? g : sv, cFirst ? n : svStride, cFirst ? sv : g, cFirst ? svStride : n, sum, n, m, n);
+                ByteTensors.Narrow(sum, n, y.Slice(p0 * channels), channels, m, n);
+            }
+        }
+#endif
+
         void RunHead(PlanStep s)
         {
             var gap = _layers[s.Gap]; var fc = _layers[s.Fc];
             var pooled = Arena(s.RingOffset, gap.OutC);
+#if !NANOFRAMEWORK
+            if (Plan.ByteTensors) ByteTensors.GlobalAvgPool(gap, TensorBytes(s.InputOffset, Plan.TensorShorts(gap.InSize)), ByteTensors.IsUnsigned(_layers[gap.Input0 - 1]), pooled);
+            else
+#endif
 #if NET
             if (Plan.SimdKernels) FastPool.GlobalAvgPool(gap, Arena(s.InputOffset, gap.InSize), pooled);
             else
@@ -483,6 +541,9 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>Output rows [oy0, oy1) of channels [co, co + n) of a conv call on one thread, with those channels' <paramref name="weights"/>.</summary>
         void RunRows(Lane lane, ConvCall call, Span<short> weights, int co, int n, int oy0, int oy1)
         {
+#if !NANOFRAMEWORK
+            if (Plan.ByteInputViews[call.Layer] != null) { RunRowsFromBytes(lane, call, weights, co, n, oy0, oy1); return; }
+#endif
             var l = _layers[call.Layer];
             var input = Arena(call.In, call.InLength);
             var output = call.Out < 0 ? default : Arena(call.Out, call.OutLength);
@@ -500,6 +561,40 @@ namespace EdgeResNet.Runtime.Engine
                 ConvDispatch.Run(kernel, Plan.ChannelBlock(call.Layer), l, tile, input, weights, _multipliers, _offsets, output, wide, lane.Hi, lane.Lo, im2col, lane.Acc);
             }
         }
+
+#if !NANOFRAMEWORK
+        /// <summary>
+        /// <see cref="RunRows"/> for a 1x1 conv whose input is kept in bytes: per kernel call, the input rows and columns it reads are
+        /// widened into int16 rows at the start of the lane's im2col area (the kernel's own im2col rows follow), and the kernel
+        /// runs on them as the stride-1 view of the layer (<see cref="ExecutionPlan.ByteInputViews"/>).
+        /// </summary>
+        void RunRowsFromBytes(Lane lane, ConvCall call, Span<short> weights, int co, int n, int oy0, int oy1)
+        {
+            var l = _layers[call.Layer];
+            var view = Plan.ByteInputViews[call.Layer]!;
+            var kernel = Plan.Kernels[call.Layer];
+            var area = Arena(lane.Im2ColOffset, Plan.Im2ColShorts);
+            var input = TensorBytes(call.In, call.InLength);
+            var output = call.Out < 0 ? default : Arena(call.Out, call.OutLength);
+            bool unsigned = ByteTensors.IsUnsigned(_layers[l.Input0 - 1]);
+            int rowValues = view.InW * view.InC, perRow = rowValues + ConvDispatch.ScratchShortsPerRow(view, kernel);
+            int accRows = ConvDispatch.UsesAccumulators(view, kernel, n) ? lane.Acc.Length / (view.OutW * n) : int.MaxValue;
+            int rowsPerCall = Math.Max(1, Math.Min(Plan.Im2ColShorts / perRow, accRows));
+            for (int oy = oy0; oy < oy1; oy += rowsPerCall)
+            {
+                int rows = Math.Min(rowsPerCall, oy1 - oy);
+                var staged = area.Slice(0, rows * rowValues);
+                for (int r = 0; r < rows; r++)
+                    ByteTensors.Widen(input.Slice(((oy + r) * l.StrideH - call.InRowBase) * l.InW * l.InC), l.StrideW * l.InC, unsigned, staged.Slice(r * rowValues), view.InC, view.InW, view.InC);
+                var tile = new ConvTile
+                {
+                    CoStart = co, CoCount = n, OyStart = oy, OyCount = rows,
+                    InRowBase = oy, OutRowBase = call.OutRowBase, OutChannelBase = co - call.OutFirstChannel, OutChannelStride = call.OutChannelStride,
+                };
+                ConvDispatch.Run(kernel, Plan.ChannelBlock(call.Layer), view, tile, staged, weights, _multipliers, _offsets, output, default, lane.Hi, lane.Lo, area.Slice(rows * rowValues), lane.Acc);
+            }
+        }
+#endif
 
         enum Job { Conv, ConvByRows, ConvAdd, MaxPool }
         Job _job;
@@ -522,7 +617,24 @@ namespace EdgeResNet.Runtime.Engine
                 var s = _step;
                 var ring = Arena(s.RingOffset, s.RingShorts);
                 var output = Arena(s.OutputOffset, _yLength);
-                while (ClaimItem(t, out int m0, out int m1)) MaxPool(_layers[s.Pool], ring, _xBase, output, m0, m1 - m0, _yBase);
+                var pool = _layers[s.Pool];
+#if !NANOFRAMEWORK
+                if (Plan.ByteTensors)
+                {
+                    // row by row through the lane's im2col area (the stem's conv is done with it), then to bytes
+                    int rowValues = pool.OutW * pool.OutC;
+                    var row = Arena(_lanes[t].Im2ColOffset, rowValues);
+                    var bytes = TensorBytes(s.OutputOffset, _yLength);
+                    while (ClaimItem(t, out int m0, out int m1))
+                        for (int oy = m0; oy < m1; oy++)
+                        {
+                            MaxPool(pool, ring, _xBase, row, oy, 1, oy);
+                            ByteTensors.Narrow(row, 0, bytes.Slice((oy - _yBase) * rowValues), 0, 1, rowValues);
+                        }
+                    return;
+                }
+#endif
+                while (ClaimItem(t, out int m0, out int m1)) MaxPool(pool, ring, _xBase, output, m0, m1 - m0, _yBase);
                 return;
             }
             if (_job == Job.ConvByRows)
