@@ -46,8 +46,13 @@ public sealed class RuntimeTests
         var (p8, p16) = (ExecutionPlan.Smallest(m8), ExecutionPlan.Smallest(m16));
         Assert.IsTrue(p8.ByteTensors, "8-bit activations: the tensors between layers take a byte a value");
         Assert.IsFalse(p16.ByteTensors, "16-bit activations stay int16");
-        Assert.AreEqual(p16.Windows[1].RowShorts, 2 * p8.Windows[1].RowShorts, "the stem's output window holds half the arena values a row");
-        Assert.AreEqual(p16.SinkShorts, 2 * p8.SinkShorts, "and so does the sink");
+        Assert.IsGreaterThanOrEqualTo(0, p8.SegmentEnd, "the smallest plan streams a segment");
+        var (pool, res2a) = (p8.Layers[p8.Steps[0].Pool], p8.Steps[1]);
+        var (a, b) = (p8.Layers[res2a.A], p8.Layers[res2a.B]);
+        Assert.AreEqual(pool.OutW * pool.OutC, 2 * p8.Windows[1].RowShorts, "the stem's output window: a byte a value, two to an arena value");
+        Assert.AreEqual(p8.Layers[p8.Steps[p8.SegmentEnd + 1].A].InSize, 2 * p8.SinkShorts, "and so is the sink");
+        Assert.AreEqual((res2a.BandRows + 2) * a.OutW * a.OutC, 2 * res2a.RingShorts, "and the ring of A rows the 3x3 reads");
+        Assert.AreEqual(res2a.BandRows * b.OutW * b.OutC, 2 * res2a.BandShorts, "and the 3x3's band");
         Assert.IsLessThan(p16.RamBytes, p8.RamBytes, $"the smallest 8-bit plan needs less RAM: {p8.RamBytes} B against {p16.RamBytes} B");
         foreach (var budget in new[] { p16.RamBytes, p16.RamBytes + 16384 })
         {

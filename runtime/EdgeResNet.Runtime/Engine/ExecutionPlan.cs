@@ -120,24 +120,27 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>The SIMD kernels may run (else the reference kernels everywhere); the im2col buffer is sized for the kernels that run.</summary>
         public readonly bool SimdKernels;
         /// <summary>
-        /// The tensors kept between layers (the stem's output, the block outputs: the segment's windows but the input's, its
-        /// sink, the tensor area) take one byte a value: an image whose activations are 8-bit (<see cref="StoresBytes"/>). The
-        /// rings, band scratch and groups the convs compute into stay int16, and the 1x1 convs that read a byte tensor read it
-        /// through int16 rows staged in the im2col area (<see cref="ByteInputViews"/>). Offsets and sizes stay int16 units.
+        /// The activations take one byte a value, an image whose activations are 8-bit (<see cref="StoresBytes"/>): the tensors kept
+        /// between layers (the stem's output, the block outputs: the segment's windows but the input's, its sink, the tensor area)
+        /// and the bottlenecks' rings, 3x3 bands and projection bands. The network input, the stem's conv rows and the expansion
+        /// groups (summed into the Add) stay int16. A conv that reads or writes bytes runs on int16 rows staged in the lane's
+        /// im2col area (<see cref="ByteInputViews"/>, <see cref="WritesBytes"/>). Offsets and sizes stay int16 units.
         /// </summary>
         public readonly bool ByteTensors;
-        /// <summary>Arena values (int16 units) of <paramref name="values"/> values of a tensor kept between layers.</summary>
+        /// <summary>Arena values (int16 units) of <paramref name="values"/> activations stored as <see cref="ByteTensors"/> says.</summary>
         public int TensorShorts(int values) => ByteTensors ? (values + 1) / 2 : values;
         /// <summary>
-        /// Per conv layer that reads a byte tensor (a bottleneck's reduction A and projection P): the layer the kernel runs on its
-        /// staged int16 rows, stride 1 over the rows and columns it reads (<see cref="QLayer.Subsampled"/>); else null.
+        /// Per conv layer that reads a byte tensor (a bottleneck's four convs): the layer the kernel runs on its staged int16 rows,
+        /// for a strided 1x1 conv its stride-1 view over the rows and columns it reads (<see cref="QLayer.Subsampled"/>); else null.
         /// </summary>
         public QLayer?[] ByteInputViews { get; private set; } = new QLayer?[0];
+        /// <summary>Per conv layer: it writes a byte tensor (a bottleneck's reduction A, its 3x3 B and its projection P).</summary>
+        public bool[] WritesBytes { get; private set; } = new bool[0];
 
         /// <summary>
-        /// Whether the tensors kept between layers fit one byte a value: every block output and the stem's pool output saturate
-        /// to 8 bits, or to 9 and are not negative (an Add with a ReLU, a max pool of a ReLU conv), and a row is an even number
-        /// of values (so a byte row is whole int16 units). The nanoFramework build keeps int16 tensors (no byte views).
+        /// Whether every activation but the logits fits one byte: each layer saturates to 8 bits, or to 9 and is not negative
+        /// (a ReLU, or a pool of such a tensor), and a row is an even number of values (so a byte row is whole int16 units).
+        /// The nanoFramework build keeps int16 tensors (it has no byte views of the arena).
         /// </summary>
         public static bool StoresBytes(QModel model)
         {
@@ -145,16 +148,15 @@ namespace EdgeResNet.Runtime.Engine
             return false;
 #else
             var L = model.Layers;
-            bool any = false;
+            var nonNegative = new bool[L.Length];
             for (int i = 0; i < L.Length; i++)
             {
                 var l = L[i];
-                if (l.Op != QOp.Add && l.Op != QOp.MaxPool) continue;
-                bool nonNegative = l.Op == QOp.Add ? l.Relu : l.Input0 >= 1 && L[l.Input0 - 1].Relu && L[l.Input0 - 1].Op == QOp.Conv;
-                if (!(l.OutBits <= 8 || l.OutBits == 9 && nonNegative) || (l.OutW * l.OutC) % 2 != 0) return false;
-                any = true;
+                nonNegative[i] = l.Relu || (l.Op == QOp.MaxPool || l.Op == QOp.GlobalAvgPool) && l.Input0 >= 1 && nonNegative[l.Input0 - 1];
+                if (l.WideOutput) continue;
+                if (!(l.OutBits <= 8 || l.OutBits == 9 && nonNegative[i]) || (l.OutW * l.OutC) % 2 != 0) return false;
             }
-            return any;
+            return L.Length > 0;
 #endif
         }
 
@@ -276,6 +278,13 @@ namespace EdgeResNet.Runtime.Engine
         /// (band rows x width x group) before its add, so wider groups cost RAM and save nothing but a few calls.
         /// </summary>
         public const int ExpansionGroupChannels = 64;
+
+        /// <summary>
+        /// Rows of a band of <paramref name="bandRows"/> the expansion conv computes into its group scratch before their Add: enough
+        /// for 64 pixels (the SIMD kernel's tiles are 6 pixels: a 7-pixel row alone would leave 5 of 12 lanes idle), not the whole
+        /// band, whose group scratch was the largest buffer of a tall band.
+        /// </summary>
+        public static int ExpansionRows(QLayer c, int bandRows) => Math.Max(1, Math.Min(bandRows, (64 + c.OutW - 1) / c.OutW));
 
         /// <summary>The RAM budget the board app and the tools plan for unless told otherwise: 2 MiB.</summary>
         public const long DefaultRamBudgetBytes = 2L << 20;
@@ -463,22 +472,6 @@ namespace EdgeResNet.Runtime.Engine
                 MaxAccLongs = Math.Max(MaxAccLongs, l.OutW);
                 Im2ColShorts = Math.Max(Im2ColShorts, ConvDispatch.ScratchShortsPerRow(l, Kernels[i]));
             }
-            ByteInputViews = new QLayer?[layers.Length];
-            if (ByteTensors)
-                foreach (var step in Steps)
-                {
-                    // the im2col area also holds: a staged input row and the kernel's im2col row of each conv that reads a byte
-                    // tensor, a row of the stem's pool and a pixel of an expansion group on their way to bytes
-                    foreach (int i in new[] { step.A, step.P })
-                        if (i >= 0 && step.Kind == StepKind.Bottleneck)
-                        {
-                            var view = layers[i].CanSubsample() ? layers[i].Subsampled() : layers[i];
-                            ByteInputViews[i] = view;
-                            Im2ColShorts = Math.Max(Im2ColShorts, view.InW * view.InC + ConvDispatch.ScratchShortsPerRow(view, Kernels[i]));
-                        }
-                    if (step.Pool >= 0) Im2ColShorts = Math.Max(Im2ColShorts, layers[step.Pool].OutW * layers[step.Pool].OutC);
-                    if (step.C >= 0) Im2ColShorts = Math.Max(Im2ColShorts, Math.Min(layers[step.C].OutC, ExpansionGroupChannels));
-                }
             _groupSizes = new int[layers.Length];
             _blocks = new int[layers.Length];
             _resident = new int[layers.Length];
@@ -499,6 +492,7 @@ namespace EdgeResNet.Runtime.Engine
                 accumulators = Math.Max(accumulators, AccumulatorLongs(l, Kernels[i], _groupSizes[i]));
             }
             MaxAccLongs = accumulators;
+            SizeByteStaging(layers);
 
             // Tensor area of the steps run block by block: the largest tensor. Without a segment, block tensors start at 0
             // and the stem writes its output at the end of the area, so a block that widens it (2a) can write its output from
@@ -531,7 +525,7 @@ namespace EdgeResNet.Runtime.Engine
                 if (s.Kind == StepKind.Stem && s.InputOffset + model.InputSize > s.OutputOffset)
                     throw new PlanException("the input frame and the stem output do not fit side by side in the tensor area");
                 if (s.Kind == StepKind.Bottleneck && s.P >= 0)
-                    s.ShortcutIntoOutput = !ByteTensors // a projection into a byte tensor would need a byte store in every kernel
+                    s.ShortcutIntoOutput = !ByteTensors // a byte projection goes to its band: the Add widens it with the expansion group
                         && (s.InputOffset >= s.OutputOffset + layers[s.C].OutSize || s.OutputOffset >= s.InputOffset + layers[s.A].InSize);
             }
 
@@ -562,6 +556,46 @@ namespace EdgeResNet.Runtime.Engine
             }
             if (segmentEnd >= 0) PlanSegment(ramBudgetBytes);
             PlaceArenaGroups(first);
+        }
+
+        /// <summary>
+        /// With <see cref="ByteTensors"/>, the im2col area of each thread also holds, for one output row of a conv that reads or
+        /// writes bytes, its staged input rows, the kernel's own im2col row and its group's int16 outputs (a group as wide as
+        /// <see cref="PlaceArenaGroups"/> may make it); and a row of the stem's pool and a pixel of an expansion group, on their
+        /// way to bytes.
+        /// </summary>
+        void SizeByteStaging(QLayer[] layers)
+        {
+            ByteInputViews = new QLayer?[layers.Length];
+            WritesBytes = new bool[layers.Length];
+            if (!ByteTensors) return;
+            foreach (var step in Steps)
+            {
+                if (step.Pool >= 0) Im2ColShorts = Math.Max(Im2ColShorts, layers[step.Pool].OutW * layers[step.Pool].OutC);
+                if (step.Kind != StepKind.Bottleneck) continue;
+                Im2ColShorts = Math.Max(Im2ColShorts, Math.Min(layers[step.C].OutC, ExpansionGroupChannels));
+                foreach (int i in new[] { step.A, step.B, step.C, step.P })
+                {
+                    if (i < 0) continue;
+                    var l = layers[i];
+                    var view = l.CanSubsample() ? l.Subsampled() : l;
+                    ByteInputViews[i] = view;
+                    WritesBytes[i] = i != step.C;
+                    int group = Math.Max(_groupSizes[i], TwoBlocks(l, Kernels[i]));
+                    Im2ColShorts = Math.Max(Im2ColShorts, StagingShorts(i, 1, group));
+                }
+            }
+        }
+
+        /// <summary>
+        /// The staging <paramref name="rows"/> output rows of <paramref name="group"/> channels of conv layer <paramref name="layer"/> take
+        /// (<see cref="SizeByteStaging"/>): its input rows widened, the kernel's im2col rows, and the outputs on their way to bytes.
+        /// </summary>
+        public int StagingShorts(int layer, int rows, int group)
+        {
+            var view = ByteInputViews[layer]!;
+            return RowsNeeded(view, rows) * view.InW * view.InC + rows * ConvDispatch.ScratchShortsPerRow(view, Kernels[layer])
+                + (WritesBytes[layer] ? rows * view.OutW * group : 0);
         }
 
         /// <summary>Per conv layer, where in the arena thread 0's weight group lies (-1: in the thread's own buffer); see <see cref="PlaceArenaGroups"/>.</summary>
@@ -983,10 +1017,10 @@ namespace EdgeResNet.Runtime.Engine
                 case StepKind.Bottleneck:
                 {
                     var a = L[s.A]; var b = L[s.B]; var c = L[s.C];
-                    s.RingShorts = Math.Min(a.OutH, RowsNeeded(b, r)) * a.OutW * a.OutC;
-                    s.BandShorts = r * b.OutW * b.OutC;
-                    s.ShortcutShorts = s.P >= 0 && !s.ShortcutIntoOutput ? r * c.OutW * c.OutC : 0;
-                    s.GroupShortsPerThread = r * c.OutW * GroupSize(s.C);
+                    s.RingShorts = TensorShorts(Math.Min(a.OutH, RowsNeeded(b, r)) * a.OutW * a.OutC);
+                    s.BandShorts = TensorShorts(r * b.OutW * b.OutC);
+                    s.ShortcutShorts = s.P >= 0 && !s.ShortcutIntoOutput ? TensorShorts(r * c.OutW * c.OutC) : 0;
+                    s.GroupShortsPerThread = ExpansionRows(c, r) * c.OutW * GroupSize(s.C);
                     s.GroupShorts = s.GroupShortsPerThread * Threads;
                     break;
                 }

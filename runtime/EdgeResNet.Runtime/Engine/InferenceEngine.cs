@@ -280,7 +280,7 @@ namespace EdgeResNet.Runtime.Engine
             QLayer a = _layers[s.A], b = _layers[s.B], c = _layers[s.C];
             var ring = Arena(s.RingOffset, s.RingShorts);
             ExecutionPlan.InputRows(b, r0, r1, out int lo, out int hi);
-            Slide(ring, a.OutW * a.OutC, ref _ringBase[k], ref _ringEnd[k], lo);
+            Slide(ring, Plan.TensorShorts(a.OutW * a.OutC), ref _ringBase[k], ref _ringEnd[k], lo);
             int aBase = _ringBase[k];
             ConvRows(new ConvCall(s.A, s.InputOffset, xLength, xBase, Math.Max(_ringEnd[k], lo), hi, s.RingOffset, s.RingShorts, aBase, 0, a.OutC, 0, a.OutC));
             if (hi > _ringEnd[k]) _ringEnd[k] = hi;
@@ -300,66 +300,70 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>
         /// Thread <paramref name="lane"/>'s share of a bottleneck band's C convolution and Add: the channels it claims
-        /// (<see cref="ClaimItem"/>), group by group, each computed into the thread's own group scratch, then added to the
-        /// shortcut into the block output.
+        /// (<see cref="ClaimItem"/>), group by group, each group's weights read once and its rows computed a few at a time
+        /// (<see cref="ExecutionPlan.ExpansionRows"/>) into the thread's own group scratch, each few added to the shortcut into the block output.
         /// </summary>
         void ConvAddGroups(Lane lane)
         {
             var s = _step;
-            QLayer a = _layers[s.A], c = _layers[s.C], add = _layers[s.Add];
-            var x = Arena(s.InputOffset, _xLength);
-            var y = Arena(s.OutputOffset, _yLength);
-            int groupAt = s.GroupOffset(lane.Index);
-            var shortcut = Arena(s.ShortcutOffset, s.ShortcutShorts);
-            var group = Arena(groupAt, s.GroupShortsPerThread);
-            int w = c.OutW, channels = c.OutC, gSize = Plan.GroupSize(s.C), r0 = _r0, r1 = _r1, xBase = _xBase, yBase = _yBase;
-            bool cFirst = add.Input0 == s.C + 1, projected = s.P >= 0 && !s.ShortcutIntoOutput, intoOutput = s.ShortcutIntoOutput;
+            var c = _layers[s.C];
+            int groupAt = s.GroupOffset(lane.Index), gSize = Plan.GroupSize(s.C), r0 = _r0, r1 = _r1, chunk = ExecutionPlan.ExpansionRows(c, r1 - r0);
             while (ClaimItem(lane.Index, out int first, out int end))
                 for (int co = first; co < end; co += gSize)
                 {
                     int n = Math.Min(gSize, end - co);
-                    ConvLane(lane, new ConvCall(s.C, s.BandOffset, s.BandShorts, r0, r0, r1, groupAt, s.GroupShortsPerThread, r0, co, n, co, co + n), co, co + n);
-                    // the band's pixels in one run of adds; the shortcut: the projection band, the projection already in the output, or the input (identity)
-                    int pixels = (r1 - r0) * w, yAt = (r0 - yBase) * w * channels + co;
-#if !NANOFRAMEWORK
-                    if (Plan.ByteTensors)
+                    var weights = LoadGroup(lane, s.C, co, n);
+                    for (int q0 = r0; q0 < r1; q0 += chunk)
                     {
-                        var y8 = TensorBytes(s.OutputOffset, _yLength).Slice(yAt);
-                        if (projected) AddIntoBytes(lane, add, group, n, cFirst, shortcut.Slice(co), default, false, y8, channels, pixels);
-                        else AddIntoBytes(lane, add, group, n, cFirst, default, TensorBytes(s.InputOffset, _xLength).Slice((r0 - xBase) * w * channels + co),
-                            ByteTensors.IsUnsigned(_layers[a.Input0 - 1]), y8, channels, pixels);
-                        continue;
+                        int q1 = Math.Min(r1, q0 + chunk);
+                        RunRows(lane, new ConvCall(s.C, s.BandOffset, s.BandShorts, r0, q0, q1, groupAt, s.GroupShortsPerThread, q0, co, n, co, co + n), weights, co, n, q0, q1);
+                        AddRows(lane, s, co, n, q0, q1);
                     }
-#endif
-                    var sv = projected ? shortcut.Slice(co) : intoOutput ? y.Slice(yAt) : x.Slice((r0 - xBase) * w * channels + co);
-                    AddPixels(add, cFirst ? group : sv, cFirst ? n : channels, cFirst ? sv : group, cFirst ? channels : n, y.Slice(yAt), channels, pixels, n);
                 }
+        }
+
+        /// <summary>
+        /// Rows [q0, q1) of channels [co, co + n) of a bottleneck band's Add, in one run of adds: the expansion conv's rows in the
+        /// lane's group scratch and the shortcut (the projection band, the projection already in the output, or the input: identity), into the output.
+        /// </summary>
+        void AddRows(Lane lane, PlanStep s, int co, int n, int q0, int q1)
+        {
+            QLayer a = _layers[s.A], c = _layers[s.C], add = _layers[s.Add];
+            var group = Arena(s.GroupOffset(lane.Index), s.GroupShortsPerThread);
+            bool cFirst = add.Input0 == s.C + 1, projected = s.P >= 0 && !s.ShortcutIntoOutput;
+            int w = c.OutW, channels = c.OutC, pixels = (q1 - q0) * w;
+            int yAt = (q0 - _yBase) * w * channels + co, xAt = (q0 - _xBase) * w * channels + co, bandAt = (q0 - _r0) * w * channels + co;
+#if !NANOFRAMEWORK
+            if (Plan.ByteTensors)
+            {
+                var y8 = TensorBytes(s.OutputOffset, _yLength).Slice(yAt);
+                if (projected) AddIntoBytes(lane, add, group, n, cFirst, TensorBytes(s.ShortcutOffset, s.ShortcutShorts).Slice(bandAt), ByteTensors.IsUnsigned(_layers[s.P]), y8, channels, pixels);
+                else AddIntoBytes(lane, add, group, n, cFirst, TensorBytes(s.InputOffset, _xLength).Slice(xAt), ByteTensors.IsUnsigned(_layers[a.Input0 - 1]), y8, channels, pixels);
+                return;
+            }
+#endif
+            var y = Arena(s.OutputOffset, _yLength);
+            var sv = projected ? Arena(s.ShortcutOffset, s.ShortcutShorts).Slice(bandAt) : s.ShortcutIntoOutput ? y.Slice(yAt) : Arena(s.InputOffset, _xLength).Slice(xAt);
+            AddPixels(add, cFirst ? group : sv, cFirst ? n : channels, cFirst ? sv : group, cFirst ? channels : n, y.Slice(yAt), channels, pixels, n);
         }
 
 #if !NANOFRAMEWORK
         /// <summary>
-        /// The Add of an expansion group (<paramref name="n"/> channels a pixel in <paramref name="group"/>) and its shortcut: the
-        /// projection band, or the block input <paramref name="x"/> kept in bytes (widened first), into the block output <paramref name="y"/>
-        /// in bytes (<paramref name="channels"/> a pixel), through the lane's im2col area as many pixels at a time as it holds.
+        /// The Add of an expansion group (<paramref name="n"/> channels a pixel in <paramref name="group"/>) and its shortcut in bytes
+        /// (the projection band, or the block input), into the block output <paramref name="y"/> in bytes (<paramref name="channels"/>
+        /// a pixel in both): the shortcut widened into the lane's im2col area, the sum over it, then to bytes, as many pixels at a time as it holds.
         /// </summary>
-        void AddIntoBytes(Lane lane, QLayer add, Span<short> group, int n, bool cFirst, Span<short> projection, Span<byte> x, bool xUnsigned, Span<byte> y, int channels, int pixels)
+        void AddIntoBytes(Lane lane, QLayer add, Span<short> group, int n, bool cFirst, Span<byte> shortcut, bool shortcutUnsigned, Span<byte> y, int channels, int pixels)
         {
             var area = Arena(lane.Im2ColOffset, Plan.Im2ColShorts);
             int chunk = Plan.Im2ColShorts / n;
             for (int p0 = 0; p0 < pixels; p0 += chunk)
             {
-                int m = Math.Min(chunk, pixels - p0), svStride = channels;
+                int m = Math.Min(chunk, pixels - p0);
                 var sum = area.Slice(0, m * n);
-                var sv = projection;
-                if (projection.IsEmpty)
-                {
-                    ByteTensors.Widen(x.Slice(p0 * channels), channels, xUnsigned, sum, n, m, n);
-                    sv = sum;
-                    svStride = n;
-                }
-                else sv = projection.Slice(p0 * channels);
+                ByteTensors.Widen(shortcut.Slice(p0 * channels), channels, shortcutUnsigned, sum, n, m, n);
                 var g = group.Slice(p0 * n);
-                AddPixels(add, cFirst ? g : sv, cFirst ? n : svStride, cFirst ? sv : g, cFirst ? svStride : n, sum, n, m, n);
+                AddPixels(add, cFirst ? g : sum, n, cFirst ? sum : g, n, sum, n, m, n);
                 ByteTensors.Narrow(sum, n, y.Slice(p0 * channels), channels, m, n);
             }
         }
@@ -542,7 +546,7 @@ namespace EdgeResNet.Runtime.Engine
         void RunRows(Lane lane, ConvCall call, Span<short> weights, int co, int n, int oy0, int oy1)
         {
 #if !NANOFRAMEWORK
-            if (Plan.ByteInputViews[call.Layer] != null) { RunRowsFromBytes(lane, call, weights, co, n, oy0, oy1); return; }
+            if (Plan.ByteInputViews[call.Layer] != null) { RunRowsStaged(lane, call, weights, co, n, oy0, oy1); return; }
 #endif
             var l = _layers[call.Layer];
             var input = Arena(call.In, call.InLength);
@@ -564,34 +568,50 @@ namespace EdgeResNet.Runtime.Engine
 
 #if !NANOFRAMEWORK
         /// <summary>
-        /// <see cref="RunRows"/> for a 1x1 conv whose input is kept in bytes: per kernel call, the input rows and columns it reads are
-        /// widened into int16 rows at the start of the lane's im2col area (the kernel's own im2col rows follow), and the kernel
-        /// runs on them as the stride-1 view of the layer (<see cref="ExecutionPlan.ByteInputViews"/>).
+        /// <see cref="RunRows"/> for a conv that reads bytes (<see cref="ExecutionPlan.ByteInputViews"/>): per kernel call, the input
+        /// rows it reads are widened into int16 at the start of the lane's im2col area (a strided 1x1 conv's only every stride-th row
+        /// and column: the kernel runs its stride-1 view), the kernel's own im2col rows follow, then, where it writes bytes
+        /// (<see cref="ExecutionPlan.WritesBytes"/>), its int16 outputs, narrowed into the output after the call.
         /// </summary>
-        void RunRowsFromBytes(Lane lane, ConvCall call, Span<short> weights, int co, int n, int oy0, int oy1)
+        void RunRowsStaged(Lane lane, ConvCall call, Span<short> weights, int co, int n, int oy0, int oy1)
         {
             var l = _layers[call.Layer];
             var view = Plan.ByteInputViews[call.Layer]!;
             var kernel = Plan.Kernels[call.Layer];
+            bool subsampled = view.StrideH != l.StrideH, bytesOut = Plan.WritesBytes[call.Layer];
             var area = Arena(lane.Im2ColOffset, Plan.Im2ColShorts);
             var input = TensorBytes(call.In, call.InLength);
-            var output = call.Out < 0 ? default : Arena(call.Out, call.OutLength);
             bool unsigned = ByteTensors.IsUnsigned(_layers[l.Input0 - 1]);
-            int rowValues = view.InW * view.InC, perRow = rowValues + ConvDispatch.ScratchShortsPerRow(view, kernel);
-            int accRows = ConvDispatch.UsesAccumulators(view, kernel, n) ? lane.Acc.Length / (view.OutW * n) : int.MaxValue;
-            int rowsPerCall = Math.Max(1, Math.Min(Plan.Im2ColShorts / perRow, accRows));
+            int rowValues = view.InW * view.InC, accRows = ConvDispatch.UsesAccumulators(view, kernel, n) ? lane.Acc.Length / (view.OutW * n) : int.MaxValue;
+            int rowsPerCall = 1;
+            while (rowsPerCall < accRows && rowsPerCall < oy1 - oy0 && Plan.StagingShorts(call.Layer, rowsPerCall + 1, n) <= Plan.Im2ColShorts) rowsPerCall++;
             for (int oy = oy0; oy < oy1; oy += rowsPerCall)
             {
-                int rows = Math.Min(rowsPerCall, oy1 - oy);
-                var staged = area.Slice(0, rows * rowValues);
-                for (int r = 0; r < rows; r++)
-                    ByteTensors.Widen(input.Slice(((oy + r) * l.StrideH - call.InRowBase) * l.InW * l.InC), l.StrideW * l.InC, unsigned, staged.Slice(r * rowValues), view.InC, view.InW, view.InC);
-                var tile = new ConvTile
+                int rows = Math.Min(rowsPerCall, oy1 - oy), first = oy;
+                Span<short> staged;
+                if (subsampled)
                 {
-                    CoStart = co, CoCount = n, OyStart = oy, OyCount = rows,
-                    InRowBase = oy, OutRowBase = call.OutRowBase, OutChannelBase = co - call.OutFirstChannel, OutChannelStride = call.OutChannelStride,
-                };
-                ConvDispatch.Run(kernel, Plan.ChannelBlock(call.Layer), view, tile, staged, weights, _multipliers, _offsets, output, default, lane.Hi, lane.Lo, area.Slice(rows * rowValues), lane.Acc);
+                    staged = area.Slice(0, rows * rowValues);
+                    for (int r = 0; r < rows; r++)
+                        ByteTensors.Widen(input.Slice(((oy + r) * l.StrideH - call.InRowBase) * l.InW * l.InC), l.StrideW * l.InC, unsigned, staged.Slice(r * rowValues), view.InC, view.InW, view.InC);
+                }
+                else
+                {
+                    ExecutionPlan.InputRows(view, oy, oy + rows, out first, out int end);
+                    staged = area.Slice(0, (end - first) * rowValues);
+                    ByteTensors.Widen(input.Slice((first - call.InRowBase) * rowValues), 0, unsigned, staged, 0, 1, staged.Length);
+                }
+                var rest = area.Slice(staged.Length);
+                int outValues = bytesOut ? rows * view.OutW * n : 0;
+                var im2col = rest.Slice(0, rest.Length - outValues);
+                var tile = new ConvTile { CoStart = co, CoCount = n, OyStart = oy, OyCount = rows, InRowBase = first };
+                if (bytesOut) { tile.OutRowBase = oy; tile.OutChannelStride = n; }
+                else { tile.OutRowBase = call.OutRowBase; tile.OutChannelBase = co - call.OutFirstChannel; tile.OutChannelStride = call.OutChannelStride; }
+                var output = bytesOut ? rest.Slice(im2col.Length, outValues) : Arena(call.Out, call.OutLength);
+                ConvDispatch.Run(kernel, Plan.ChannelBlock(call.Layer), view, tile, staged, weights, _multipliers, _offsets, output, default, lane.Hi, lane.Lo, im2col, lane.Acc);
+                if (bytesOut)
+                    ByteTensors.Narrow(output, n, TensorBytes(call.Out, call.OutLength).Slice((oy - call.OutRowBase) * view.OutW * call.OutChannelStride + co - call.OutFirstChannel),
+                        call.OutChannelStride, rows * view.OutW, n);
             }
         }
 #endif
