@@ -525,8 +525,7 @@ namespace EdgeResNet.Runtime.Engine
                 if (s.Kind == StepKind.Stem && s.InputOffset + model.InputSize > s.OutputOffset)
                     throw new PlanException("the input frame and the stem output do not fit side by side in the tensor area");
                 if (s.Kind == StepKind.Bottleneck && s.P >= 0)
-                    s.ShortcutIntoOutput = !ByteTensors // a byte projection goes to its band: the Add widens it with the expansion group
-                        && (s.InputOffset >= s.OutputOffset + layers[s.C].OutSize || s.OutputOffset >= s.InputOffset + layers[s.A].InSize);
+                    s.ShortcutIntoOutput = s.InputOffset >= s.OutputOffset + TensorShorts(layers[s.C].OutSize) || s.OutputOffset >= s.InputOffset + TensorShorts(layers[s.A].InSize);
             }
 
             // Band heights: as tall as the RAM budget allows (fewer bands = fewer weight re-reads).
@@ -765,7 +764,7 @@ namespace EdgeResNet.Runtime.Engine
                 int phase = PhaseOf(k);
                 s.BandRows = rows[k];
                 s.Resident = resident[k];
-                s.ShortcutIntoOutput = s.P >= 0 && !ByteTensors;
+                s.ShortcutIntoOutput = s.P >= 0;
                 s.SinkWindow = -1;
                 Size(s);
                 int outRows = OutRows(s);

@@ -338,6 +338,7 @@ namespace EdgeResNet.Runtime.Engine
             {
                 var y8 = TensorBytes(s.OutputOffset, _yLength).Slice(yAt);
                 if (projected) AddIntoBytes(lane, add, group, n, cFirst, TensorBytes(s.ShortcutOffset, s.ShortcutShorts).Slice(bandAt), ByteTensors.IsUnsigned(_layers[s.P]), y8, channels, pixels);
+                else if (s.ShortcutIntoOutput) AddIntoBytes(lane, add, group, n, cFirst, y8, ByteTensors.IsUnsigned(_layers[s.P]), y8, channels, pixels);
                 else AddIntoBytes(lane, add, group, n, cFirst, TensorBytes(s.InputOffset, _xLength).Slice(xAt), ByteTensors.IsUnsigned(_layers[a.Input0 - 1]), y8, channels, pixels);
                 return;
             }
