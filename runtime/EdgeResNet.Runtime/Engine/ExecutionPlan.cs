@@ -284,7 +284,10 @@ namespace EdgeResNet.Runtime.Engine
         /// for 64 pixels (the SIMD kernel's tiles are 6 pixels: a 7-pixel row alone would leave 5 of 12 lanes idle), not the whole
         /// band, whose group scratch was the largest buffer of a tall band.
         /// </summary>
-        public static int ExpansionRows(QLayer c, int bandRows) => Math.Max(1, Math.Min(bandRows, (64 + c.OutW - 1) / c.OutW));
+        public static int ExpansionRows(QLayer c, int bandRows) => Math.Max(1, Math.Min(bandRows, (ExpansionPixels + c.OutW - 1) / c.OutW));
+
+        /// <summary>Pixels of rows the expansion conv computes at a time (<see cref="ExpansionRows"/>).</summary>
+        public const int ExpansionPixels = 64;
 
         /// <summary>The RAM budget the board app and the tools plan for unless told otherwise: 2 MiB.</summary>
         public const long DefaultRamBudgetBytes = 2L << 20;

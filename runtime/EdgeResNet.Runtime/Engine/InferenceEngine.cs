@@ -337,9 +337,8 @@ namespace EdgeResNet.Runtime.Engine
             if (Plan.ByteTensors)
             {
                 var y8 = TensorBytes(s.OutputOffset, _yLength).Slice(yAt);
-                if (projected) AddIntoBytes(lane, add, group, n, cFirst, TensorBytes(s.ShortcutOffset, s.ShortcutShorts).Slice(bandAt), ByteTensors.IsUnsigned(_layers[s.P]), y8, channels, pixels);
-                else if (s.ShortcutIntoOutput) AddIntoBytes(lane, add, group, n, cFirst, y8, ByteTensors.IsUnsigned(_layers[s.P]), y8, channels, pixels);
-                else AddIntoBytes(lane, add, group, n, cFirst, TensorBytes(s.InputOffset, _xLength).Slice(xAt), ByteTensors.IsUnsigned(_layers[a.Input0 - 1]), y8, channels, pixels);
+                var shortcut = projected ? TensorBytes(s.ShortcutOffset, s.ShortcutShorts).Slice(bandAt) : s.ShortcutIntoOutput ? y8 : TensorBytes(s.InputOffset, _xLength).Slice(xAt);
+                AddIntoBytes(lane, add, group, n, cFirst, shortcut, ByteTensors.IsUnsigned(_layers[s.P >= 0 ? s.P : a.Input0 - 1]), y8, channels, pixels);
                 return;
             }
 #endif
@@ -584,7 +583,7 @@ namespace EdgeResNet.Runtime.Engine
             var input = TensorBytes(call.In, call.InLength);
             bool unsigned = ByteTensors.IsUnsigned(_layers[l.Input0 - 1]);
             int rowValues = view.InW * view.InC, accRows = ConvDispatch.UsesAccumulators(view, kernel, n) ? lane.Acc.Length / (view.OutW * n) : int.MaxValue;
-            int rowsPerCall = 1;
+            int rowsPerCall = 1; // as many rows as the staging holds (sized for one)
             while (rowsPerCall < accRows && rowsPerCall < oy1 - oy0 && Plan.StagingShorts(call.Layer, rowsPerCall + 1, n) <= Plan.Im2ColShorts) rowsPerCall++;
             for (int oy = oy0; oy < oy1; oy += rowsPerCall)
             {
