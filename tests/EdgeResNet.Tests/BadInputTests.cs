@@ -125,7 +125,7 @@ public sealed class BadInputTests
         long smallest = ExecutionPlan.Smallest(big).RamBytes;
         Assert.AreEqual(smallest, refused.SmallestRamBytes);
         Assert.IsGreaterThan(ExecutionPlan.DefaultRamBudgetBytes, smallest);
-        StringAssert.Contains(refused.Message, $"this image needs {smallest:N0} B of RAM even with one-row bands, more than the RAM budget of {ExecutionPlan.DefaultRamBudgetBytes:N0} B");
+        StringAssert.Contains(refused.Message, $"this image needs {smallest:N0} B of RAM in its smallest plan, more than the RAM budget of {ExecutionPlan.DefaultRamBudgetBytes:N0} B");
         Assert.AreEqual(ExitCodes.BadInput, ExitCodes.Classify(refused));
         Assert.AreEqual(smallest, new ExecutionPlan(big, ramBudgetBytes: smallest).RamBytes, "the smallest plan fits a budget of its own size");
     }

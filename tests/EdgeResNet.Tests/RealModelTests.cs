@@ -107,16 +107,55 @@ public sealed class RealModelTests
                         if (!(i == s.B && s.P >= 0 && s.Bands == 1)) used.Add((s.InputOffset, plan.Layers[s.A].InSize, "input"));
                         used.Add((s.OutputOffset, plan.Layers[s.C].OutSize, "output"));
                     }
+                    int piece = ExecutionPlan.PieceShorts(plan.Layers[i]);
                     for (int t = 0; t < plan.Threads; t++)
                     {
-                        int at = plan.ArenaGroupOffset(i, t);
+                        int at = plan.ArenaGroupOffset(i, t), packedAt = plan.ArenaPackedOffset(i, t);
                         Assert.AreEqual(plan.ArenaGroupOffset(i, 0) + t * size, at, "the threads' groups lie side by side");
+                        if (packedAt >= 0) // a conv the trimmed buffer leaves out: its packed rows after every thread's group
+                            Assert.AreEqual(plan.ArenaGroupOffset(i, 0) + plan.Threads * size + t * piece, packedAt, "the threads' packed rows follow their groups");
                         foreach (var (uAt, uLength, what) in used)
+                        {
                             Assert.IsTrue(at + size <= uAt || uAt + uLength <= at, $"{plan.Layers[i].Name}, thread {t}: its group [{at}, {at + size}) overlaps the step's {what} [{uAt}, {uAt + uLength})");
+                            if (packedAt >= 0)
+                                Assert.IsTrue(packedAt + piece <= uAt || uAt + uLength <= packedAt, $"{plan.Layers[i].Name}, thread {t}: its packed rows [{packedAt}, {packedAt + piece}) overlap the step's {what} [{uAt}, {uAt + uLength})");
+                        }
                     }
                     placed++;
                 }
         Assert.IsGreaterThanOrEqualTo(8, placed, "stage 5's 3x3 convs take their groups in the arena in these plans");
+    }
+
+    /// <summary>
+    /// Where RAM is tight the planner trims the weight buffer below one block of the widest convs (stage 5's 3x3: 8 channels of
+    /// 4,608 values); those convs then read their packed rows and unpack their one block in the arena, beside their step. The
+    /// smallest plans of the 16-bit and of the 8-bit image do so, and run bit-exact with the simulator on a photo through a flash
+    /// that is read, not mapped (so the packed rows really pass through the arena), on one thread and on two.
+    /// </summary>
+    [TestMethod]
+    public void ATrimmedWeightBufferRunsTheWidestConvsFromTheArena()
+    {
+        if (FastConv.WeightChannelBlock == 1) Assert.Inconclusive("this CPU's kernel reads weight rows (block 1): no blocks to trim");
+        string dir = SampleImages.DirOrInconclusive();
+        var (model16, bytes16) = Quantized(BnScheme.Separate);
+        var model8 = Quantizer.Quantize(Net(), _calibration!, new QuantOptions(10, 8, BnScheme.Separate));
+        var x = CaffePreprocessing.Run(RgbImage.Load(Dataset.Load(dir, Split.Evaluation)[0].Path));
+        foreach (var (model, bytes) in new[] { (model16, bytes16), (model8, FlashImageWriter.ToBytes(model8)) })
+        {
+            var image = FlashImage.Open(new CountingFlash(new MemoryFlash(bytes)));
+            var q = Quantizer.QuantizeInput(x, model);
+            var expected = new IntegerSimulator(model).Run(q);
+            int widestBlock = model.Layers.Where(l => l.Op == QOp.Conv).Max(l => l.WeightStride) * WeightLayout.PieceChannels;
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var plan = ExecutionPlan.Smallest(image.Model, threads: threads);
+                string what = $"{(ExecutionPlan.StoresBytes(model) ? 8 : 16)}-bit activations, {threads} thread(s)";
+                Assert.IsLessThan(widestBlock, plan.WeightGroupShorts, $"{what}: the smallest plan's buffer is trimmed below one block of the widest conv");
+                Assert.IsTrue(Enumerable.Range(0, plan.Layers.Length).Any(i => plan.ArenaPackedOffset(i, 0) >= 0), $"{what}: some conv reads its packed rows in the arena");
+                using var engine = EngineHeap.New(image, plan);
+                CollectionAssert.AreEqual(expected, engine.Run(q), what);
+            }
+        }
     }
 
     [TestMethod]

@@ -165,7 +165,7 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>The layers the engine runs: the model's, except that the strided 1x1 convs reading the segment's sink are their <see cref="QLayer.Subsampled"/> views.</summary>
         public QLayer[] Layers { get; private set; } = new QLayer[0];
         public readonly QModel Model;
-        /// <summary>The RAM budget the plan was made for (0 for <see cref="Smallest"/>).</summary>
+        /// <summary>The RAM budget the plan was made for (for <see cref="Smallest"/>, 0 or a byte less than a plan it found).</summary>
         public readonly long RamBudgetBytes;
 
         /// <summary>
@@ -310,9 +310,22 @@ namespace EdgeResNet.Runtime.Engine
         public ExecutionPlan(QModel model, int weightGroupShorts = 32768, int accLongs = 8192, long ramBudgetBytes = DefaultRamBudgetBytes, bool referenceKernels = false, int threads = 1)
             : this(model, weightGroupShorts, accLongs, ramBudgetBytes, referenceKernels, threads, enforceBudget: true) { }
 
-        /// <summary>The plan with the least RAM there is: one-row bands wherever scratch does not fit for free (tests and the footprint's floor).</summary>
-        public static ExecutionPlan Smallest(QModel model, bool referenceKernels = false, int threads = 1) =>
-            new ExecutionPlan(model, 32768, 8192, 0, referenceKernels, threads, enforceBudget: false);
+        /// <summary>
+        /// The plan with the least RAM the planner finds (tests and the footprint's floor): the least of the plans with one-row
+        /// bands wherever scratch does not fit for free, then of the plans within a byte less than the last found, while one is.
+        /// One-row bands are not always the least: a trimmed buffer's groups need room beside their step (a step of one band leaves
+        /// its input's place free), which taller bands elsewhere may not cost.
+        /// </summary>
+        public static ExecutionPlan Smallest(QModel model, bool referenceKernels = false, int threads = 1)
+        {
+            var smallest = new ExecutionPlan(model, 32768, 8192, 0, referenceKernels, threads, enforceBudget: false);
+            while (true)
+            {
+                var smaller = new ExecutionPlan(model, 32768, 8192, smallest.RamBytes - 1, referenceKernels, threads, enforceBudget: false);
+                if (smaller.RamBytes >= smallest.RamBytes) return smallest;
+                smallest = smaller;
+            }
+        }
 
         readonly int _weightGroupRequest;
         int _accRequest;
@@ -333,27 +346,107 @@ namespace EdgeResNet.Runtime.Engine
             // The weight buffer holds at least one block of every layer: a wide block (AVX-512's 16 channels) keeps every layer's
             // groups wide enough for the full-width kernel; a narrow one (8) leaves more RAM to the activations. The narrow
             // buffer is taken only where it reads at least 1 % of the image fewer bytes a frame (the 1 MiB plan; not 2 MiB,
-            // where it saves 0.3 % and ran about 10 % slower), or where only it fits.
-            var wide = Search(accLongs, ramBudgetBytes, wideBuffer: true);
-            var best = wide;
-            if (ConvDispatch.ChannelBlock(ConvKernel.Simd) != ConvDispatch.NarrowChannelBlock(ConvKernel.Simd) && SimdKernels)
+            // where it saves 0.3 % and ran about 10 % slower), or where only it fits. So is a narrow buffer trimmed below the
+            // widest convs' block, level by level while some plan can still place their one-block groups in the arena.
+            var best = Search(accLongs, ramBudgetBytes, wideBuffer: true);
+            if (SimdKernels)
             {
-                var narrow = Search(accLongs, ramBudgetBytes, wideBuffer: false);
-                bool wideFits = wide.Ram <= ramBudgetBytes, narrowFits = narrow.Ram <= ramBudgetBytes;
-                long imageBytes = 0;
-                foreach (var s in Steps) imageBytes += StepWeightBytes(s);
-                if (narrowFits && (!wideFits || narrow.Flash + imageBytes / 100 < wide.Flash) || !narrowFits && !wideFits && narrow.Ram < wide.Ram) best = narrow;
+                if (ConvDispatch.ChannelBlock(ConvKernel.Simd) != ConvDispatch.NarrowChannelBlock(ConvKernel.Simd))
+                {
+                    var narrow = Search(accLongs, ramBudgetBytes, wideBuffer: false);
+                    if (Better(narrow, best, ramBudgetBytes)) best = narrow;
+                }
+                // below the buffer of the layout last searched, narrow and untrimmed; not where no trim could be better (it fits,
+                // within 1 % of every weight read once)
+                foreach (int level in best.Ram <= ramBudgetBytes && best.Flash <= WeightBytesOnce() * 101 / 100 ? new int[0] : TrimLevels())
+                {
+                    var trimmed = Search(accLongs, ramBudgetBytes, wideBuffer: false, trimShorts: level);
+                    if (!trimmed.Valid) break;
+                    if (Better(trimmed, best, ramBudgetBytes)) best = trimmed;
+                }
             }
             _wideBuffer = best.Wide;
+            _trimShorts = best.Trim;
             _accRequest = best.Acc;
-            Layout(best.End, best.Split, ramBudgetBytes);
+            Layout(best.End, best.Split, best.LayoutBudget);
             // Below its budget the planner shrinks bands down to one row, so a plan still over budget is the smallest there is.
             if (enforceBudget && RamBytes > ramBudgetBytes)
-                throw new PlanException($"this image needs {RamBytes:N0} B of RAM even with one-row bands, more than the RAM budget of {ramBudgetBytes:N0} B; raise the budget to at least that, or pack a smaller network for this board", RamBytes);
+            {
+                long smallest = Smallest(model, referenceKernels, threads).RamBytes;
+                throw new PlanException($"this image needs {smallest:N0} B of RAM in its smallest plan, more than the RAM budget of {ramBudgetBytes:N0} B; raise the budget to at least that, or pack a smaller network for this board", smallest);
+            }
         }
 
         /// <summary>Whether the weight buffer holds a wide block (<see cref="ConvDispatch.ChannelBlock"/>) of every layer, or a narrow one.</summary>
         bool _wideBuffer = true;
+
+        /// <summary>
+        /// Where the narrow buffer is trimmed (int16 values; 0: not): it holds one block of every conv whose block is no larger,
+        /// and a conv whose block is larger runs one block at a time from the arena (<see cref="PlaceArenaGroups"/>).
+        /// </summary>
+        int _trimShorts;
+
+        /// <summary>A trimmed layout left a conv whose block the buffer cannot hold without a place in the arena: it cannot run.</summary>
+        bool _groupsUnplaced;
+        /// <summary>The arena values those unplaced groups would take.</summary>
+        long _unplacedShorts;
+
+        /// <summary>
+        /// Whether <paramref name="a"/> beats <paramref name="b"/>: within the budget where <paramref name="b"/> is not, or by at
+        /// least 1 % of the image fewer flash bytes a frame (a smaller buffer means smaller groups and slower kernels: at 2 MiB
+        /// the narrow buffer saved 0.3 % and ran about 10 % slower); over the budget both, by less RAM.
+        /// </summary>
+        bool Better(PlanChoice a, PlanChoice b, long ramBudgetBytes)
+        {
+            long imageBytes = WeightBytesOnce();
+            bool aFits = a.Ram <= ramBudgetBytes, bFits = b.Ram <= ramBudgetBytes;
+            return aFits && (!bFits || a.Flash + imageBytes / 100 < b.Flash) || !aFits && !bFits && a.Ram < b.Ram;
+        }
+
+        /// <summary>
+        /// Whether a buffer trimmed to <paramref name="trimShorts"/> still holds a block of every conv that cannot run from the
+        /// arena: the stem's, the streamed segment's (to step <paramref name="end"/>) and every expansion conv (<see cref="PlaceArenaGroups"/>).
+        /// </summary>
+        bool TrimLeavesOnlyBlockConvs(int end, int trimShorts)
+        {
+            for (int k = 0; k < Steps.Length; k++)
+                foreach (int i in k <= Math.Max(0, end) ? new[] { Steps[k].A, Steps[k].B, Steps[k].C, Steps[k].P } : new[] { Steps[k].C })
+                    if (i >= 0 && Model.Layers[i].WeightStride * ConvDispatch.NarrowChannelBlock(Kernels[i]) > trimShorts) return false;
+            return true;
+        }
+
+        /// <summary>Flash bytes of every conv's weights and BN tables, each read once: the fewest a frame can read.</summary>
+        long WeightBytesOnce()
+        {
+            long bytes = 0;
+            foreach (var s in Steps) bytes += StepWeightBytes(s);
+            return bytes;
+        }
+
+        /// <summary>
+        /// The buffer sizes a trim may take, largest first: each conv's narrow block (weight stride x channels), below the
+        /// buffer of the current layout, one size per step down (each leaves one more kind of conv to the arena).
+        /// </summary>
+        int[] TrimLevels()
+        {
+            int n = 0;
+            var levels = new int[Layers.Length];
+            for (int below = WeightGroupShorts; ; n++) // the largest size below the last, until there is none (no sort in nanoFramework)
+            {
+                int next = 0;
+                for (int i = 0; i < Layers.Length; i++)
+                    if (Layers[i].Op == QOp.Conv)
+                    {
+                        int size = Layers[i].WeightStride * ConvDispatch.NarrowChannelBlock(Kernels[i]);
+                        if (size < below && size > next) next = size;
+                    }
+                if (next == 0) break;
+                levels[n] = below = next;
+            }
+            var result = new int[n];
+            Array.Copy(levels, result, n);
+            return result;
+        }
 
         /// <summary>
         /// Every way to run it with that weight buffer: block by block (-1), or a streamed segment ending before each block that
@@ -361,37 +454,54 @@ namespace EdgeResNet.Runtime.Engine
         /// or fewer (smaller tiles, the same flash bytes) where RAM is tight. Within the budget, the fewest flash bytes per
         /// frame; over it, the least RAM.
         /// </summary>
-        PlanChoice Search(int accLongs, long ramBudgetBytes, bool wideBuffer)
+        PlanChoice Search(int accLongs, long ramBudgetBytes, bool wideBuffer, int trimShorts = 0)
         {
             _wideBuffer = wideBuffer;
+            _trimShorts = trimShorts;
             int steps = Steps.Length, best = -2, bestSplit = -1, bestAcc = accLongs;
-            long bestRam = 0, bestFlash = 0;
+            long bestRam = 0, bestFlash = 0, bestLayoutBudget = ramBudgetBytes;
             foreach (int acc in new[] { accLongs, Math.Min(accLongs, TightAccLongs) })
                 for (int end = -1; end < steps; end++)
                 {
-                    if (end >= 0 && !CanEndSegment(end)) continue;
+                    if (end >= 0 && !CanEndSegment(end) || trimShorts > 0 && !TrimLeavesOnlyBlockConvs(end, trimShorts)) continue;
                     for (int split = -1; split <= end; split++)
                     {
                         if (split >= 0 && !CanEndSegment(split - 1)) continue; // (never at 0: the stem is first)
                         _accRequest = acc;
-                        Layout(end, split, ramBudgetBytes);
+                        long layoutBudget = LayoutPlacingGroups(end, split, ramBudgetBytes);
+                        if (_groupsUnplaced) continue;
                         long ram = RamBytes, flash = EstimatedFlashBytes();
                         bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
                         if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
                         {
-                            best = end; bestSplit = split; bestAcc = acc; bestRam = ram; bestFlash = flash;
+                            best = end; bestSplit = split; bestAcc = acc; bestRam = ram; bestFlash = flash; bestLayoutBudget = layoutBudget;
                         }
                     }
                 }
-            return new PlanChoice { End = best, Split = bestSplit, Acc = bestAcc, Ram = bestRam, Flash = bestFlash, Wide = wideBuffer };
+            return new PlanChoice { End = best, Split = bestSplit, Acc = bestAcc, Ram = bestRam, Flash = bestFlash, Wide = wideBuffer, Trim = trimShorts, Valid = best > -2, LayoutBudget = bestLayoutBudget };
         }
 
-        /// <summary>One search's best: the segment's end and split, the accumulators, its RAM and flash bytes, and the buffer kind.</summary>
+        /// <summary>
+        /// <see cref="Layout"/> with the budget, or where a trimmed buffer's one-block groups then find no place in the arena (the
+        /// bands took the room), with that much less for the bands, then with none (the least scratch); returns the budget the
+        /// layout was made for. <see cref="_groupsUnplaced"/> says if even that failed.
+        /// </summary>
+        long LayoutPlacingGroups(int end, int split, long ramBudgetBytes)
+        {
+            Layout(end, split, ramBudgetBytes);
+            if (!_groupsUnplaced) return ramBudgetBytes;
+            long lower = Math.Max(0, ramBudgetBytes - 2L * _unplacedShorts);
+            Layout(end, split, lower);
+            if (_groupsUnplaced && lower > 0) Layout(end, split, lower = 0);
+            return lower;
+        }
+
+        /// <summary>One search's best: the segment's end and split, the accumulators, its RAM and flash bytes, the buffer kind and trim; not valid where no layout could run.</summary>
         struct PlanChoice
         {
-            public int End, Split, Acc;
-            public long Ram, Flash;
-            public bool Wide;
+            public int End, Split, Acc, Trim;
+            public long Ram, Flash, LayoutBudget;
+            public bool Wide, Valid;
         }
 
         /// <summary>Flash bytes a frame reads by the plan's band counts: every conv's weights and BN tables once per band of its step.</summary>
@@ -455,7 +565,7 @@ namespace EdgeResNet.Runtime.Engine
                     Layers[next.P] = model.Layers[next.P].Subsampled();
                 }
             var layers = Layers;
-            WeightGroupShorts = _weightGroupRequest;
+            WeightGroupShorts = _trimShorts > 0 ? _trimShorts : _weightGroupRequest;
             MaxAccLongs = _accRequest;
             UnpackRowShorts = Im2ColShorts = ScratchShorts = SegmentShorts = MaxRowBytesGroup = MaxChannels = 0;
             SinkOffset = SinkShorts = 0;
@@ -469,8 +579,8 @@ namespace EdgeResNet.Runtime.Engine
                 if (l.Op != QOp.Conv) continue;
                 Kernels[i] = ConvDispatch.Select(l, SimdKernels);
                 SplitWeights |= Kernels[i] == ConvKernel.SimdSplit;
-                int block = _wideBuffer ? ConvDispatch.ChannelBlock(Kernels[i]) : ConvDispatch.NarrowChannelBlock(Kernels[i]); // the buffer holds one block of every layer
-                WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride * block);
+                int block = _wideBuffer ? ConvDispatch.ChannelBlock(Kernels[i]) : ConvDispatch.NarrowChannelBlock(Kernels[i]); // the buffer holds one block of every layer (but those a trim leaves out)
+                if (_trimShorts == 0 || l.WeightStride * block <= _trimShorts) WeightGroupShorts = Math.Max(WeightGroupShorts, l.WeightStride * block);
                 if (block > 1) UnpackRowShorts = Math.Max(UnpackRowShorts, l.WeightStride);
                 MaxAccLongs = Math.Max(MaxAccLongs, l.OutW);
                 Im2ColShorts = Math.Max(Im2ColShorts, ConvDispatch.ScratchShortsPerRow(l, Kernels[i]));
@@ -488,9 +598,13 @@ namespace EdgeResNet.Runtime.Engine
                 var l = layers[i];
                 if (l.Op != QOp.Conv) continue;
                 _blocks[i] = BlockOf(l, Kernels[i]);
-                _groupSizes[i] = GroupSizeOf(l, Kernels[i], _blocks[i]);
+                _groupSizes[i] = OversizedFor(l, _blocks[i]) ? Math.Min(l.OutC, _blocks[i]) : GroupSizeOf(l, Kernels[i], _blocks[i]);
                 if (expansion[i]) _groupSizes[i] = Math.Min(_groupSizes[i], ExpansionGroupChannels);
-                MaxRowBytesGroup = Math.Max(MaxRowBytesGroup, Math.Max(l.BnSize, _groupSizes[i] * l.RowBytes));
+                // the packed bytes hold a group's rows (a wider group is read in pieces) and its BN tables, one table at a time
+                // (4 bytes a channel), in a group as wide as its arena group may make it; a conv a trimmed buffer leaves out reads
+                // its rows into the arena beside its group
+                int rowBytes = OversizedFor(l, _blocks[i]) ? 0 : _groupSizes[i] * l.RowBytes;
+                MaxRowBytesGroup = Math.Max(MaxRowBytesGroup, Math.Max(rowBytes, 4 * Math.Max(_groupSizes[i], TwoBlocks(l, Kernels[i]))));
                 MaxChannels = Math.Max(MaxChannels, l.OutC);
                 accumulators = Math.Max(accumulators, AccumulatorLongs(l, Kernels[i], _groupSizes[i]));
             }
@@ -605,9 +719,21 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>Where thread <paramref name="thread"/>'s weight group of layer <paramref name="layer"/> lies in the arena, or -1: in the thread's own buffer.</summary>
         public int ArenaGroupOffset(int layer, int thread) =>
-            _arenaGroups[layer] < 0 ? -1 : _arenaGroups[layer] + thread * ArenaGroupShorts(Layers[layer], Kernels[layer]);
+            _arenaGroups[layer] < 0 ? -1 : _arenaGroups[layer] + thread * ArenaGroupShorts(layer);
 
-        static int ArenaGroupShorts(QLayer l, ConvKernel kernel) => WeightLayout.Shorts(TwoBlocks(l, kernel), l.WeightStride, ConvDispatch.ChannelBlock(kernel));
+        /// <summary>Values one thread's weight group of conv layer <paramref name="layer"/> takes in its kernel's layout.</summary>
+        int ArenaGroupShorts(int layer) => WeightLayout.Shorts(_groupSizes[layer], Layers[layer].WeightStride, _blocks[layer]);
+
+        /// <summary>
+        /// Where thread <paramref name="thread"/> reads the packed rows of conv layer <paramref name="layer"/> in the arena (after
+        /// every thread's group), for a conv a trimmed buffer leaves out (its one block is wider than the thread's packed bytes);
+        /// else -1: in the thread's own packed bytes.
+        /// </summary>
+        public int ArenaPackedOffset(int layer, int thread) =>
+            _packedInArena[layer] ? _arenaGroups[layer] + Threads * ArenaGroupShorts(layer) + thread * PieceShorts(Layers[layer]) : -1;
+
+        /// <summary>Arena values the packed rows of one piece of a group (<see cref="WeightLayout.PieceChannels"/> rows) of <paramref name="l"/> take: the group is read piece by piece.</summary>
+        public static int PieceShorts(QLayer l) => (Math.Min(l.OutC, WeightLayout.PieceChannels) * l.RowBytes + 1) / 2;
 
         static int TwoBlocks(QLayer l, ConvKernel kernel) => Math.Min(l.OutC, 2 * ConvDispatch.ChannelBlock(kernel));
 
@@ -620,31 +746,62 @@ namespace EdgeResNet.Runtime.Engine
         /// projection first). Nothing else of the step lies there, so the group costs no RAM; the kernel then runs its full
         /// tile of two wide blocks. Only kernels with no split planes (sized by the buffer) qualify, and that requantise from
         /// their registers or sum at least one row of the group into the accumulators the plan already has (the head's fc, one
-        /// pixel wide, is one such: at 1 MiB it ran 16 channels in blocks of 8 before).
+        /// pixel wide, is one such: at 1 MiB it ran 16 channels in blocks of 8 before). A conv whose one block a trimmed buffer
+        /// (<see cref="_trimShorts"/>) cannot hold takes that block there the same way, one at a time; where it finds no place,
+        /// or its step is streamed, the layout cannot run (<see cref="_groupsUnplaced"/>).
         /// </summary>
         void PlaceArenaGroups(int first)
         {
             _arenaGroups = new int[Layers.Length];
+            _packedInArena = new bool[Layers.Length];
             for (int i = 0; i < _arenaGroups.Length; i++) _arenaGroups[i] = -1;
-            for (int k = first; k < Steps.Length; k++)
+            _groupsUnplaced = false;
+            _unplacedShorts = 0;
+            for (int k = 0; k < Steps.Length; k++)
             {
                 var s = Steps[k];
-                if (s.Streamed || s.Kind == StepKind.Stem) continue;
-                foreach (int i in new[] { s.A, s.B, s.P, s.Fc })
+                bool blockByBlock = k >= first && !s.Streamed && s.Kind != StepKind.Stem;
+                foreach (int i in new[] { s.A, s.B, s.C, s.P, s.Fc })
                 {
                     if (i < 0) continue;
                     var l = Layers[i];
-                    int wide = TwoBlocks(l, Kernels[i]);
-                    if (Kernels[i] != ConvKernel.Simd || ConvDispatch.ChannelBlock(Kernels[i]) == 1 || _groupSizes[i] >= wide
-                        || (ConvDispatch.UsesAccumulators(l, Kernels[i], wide) && l.OutW * wide > MaxAccLongs)) continue;
-                    int at = FreePlace(s, Threads * ArenaGroupShorts(l, Kernels[i]), inputRead: i == s.B && s.P >= 0 && s.Bands == 1);
-                    if (at < 0) continue;
-                    _arenaGroups[i] = at;
-                    _groupSizes[i] = wide;
-                    _blocks[i] = ConvDispatch.ChannelBlock(Kernels[i]);
+                    // a conv the trimmed buffer leaves out reads its rows beside its group too (the thread's packed bytes are smaller)
+                    bool oversized = OversizedFor(l, _blocks[i]), simd = Kernels[i] == ConvKernel.Simd && ConvDispatch.ChannelBlock(Kernels[i]) > 1;
+                    bool inputRead = i == s.B && s.P >= 0 && s.Bands == 1;
+                    int wide = TwoBlocks(l, Kernels[i]), wideBlock = ConvDispatch.ChannelBlock(Kernels[i]);
+                    if (blockByBlock && simd && i != s.C && _groupSizes[i] < wide
+                        && !(ConvDispatch.UsesAccumulators(l, Kernels[i], wide) && l.OutW * wide > MaxAccLongs))
+                    {
+                        long two = Threads * (long)(WeightLayout.Shorts(wide, l.WeightStride, wideBlock) + (oversized ? PieceShorts(l) : 0));
+                        int at = FreePlace(s, two, inputRead);
+                        if (at >= 0)
+                        {
+                            _arenaGroups[i] = at;
+                            _packedInArena[i] = oversized;
+                            _groupSizes[i] = wide;
+                            _blocks[i] = wideBlock;
+                            continue;
+                        }
+                    }
+                    if (!oversized) continue;
+                    // else its one block, or the layout cannot run
+                    long one = Threads * (long)(ArenaGroupShorts(i) + PieceShorts(l));
+                    int place = blockByBlock && simd && i != s.C ? FreePlace(s, one, inputRead) : -1;
+                    if (place >= 0) { _arenaGroups[i] = place; _packedInArena[i] = true; }
+                    else
+                    {
+                        _groupsUnplaced = true;
+                        _unplacedShorts += one;
+                    }
                 }
             }
         }
+
+        /// <summary>Per conv layer: it reads its packed rows into the arena, after every thread's group (<see cref="ArenaPackedOffset"/>).</summary>
+        bool[] _packedInArena = new bool[0];
+
+        /// <summary>Whether the weight buffer is too small for one block of <paramref name="l"/> (the buffer is trimmed: <see cref="_trimShorts"/>).</summary>
+        bool OversizedFor(QLayer l, int block) => l.WeightStride * block > WeightGroupShorts;
 
         /// <summary>
         /// The lowest arena offset (on a cache line) below <see cref="WorkShorts"/> where <paramref name="shorts"/> values overlap
@@ -1160,7 +1317,7 @@ namespace EdgeResNet.Runtime.Engine
                 if (s.Resident) text += $"weights of {StepName(s)} whole in the arena while it runs: {2L * ResidentShorts(s):N0} B@{2L * _resident[s.A]:N0}\n";
             for (int i = 0; i < Layers.Length; i++)
                 if (_arenaGroups[i] >= 0)
-                    text += $"weight group of {Layers[i].Name} in the arena: {GroupSize(i)} channels, {2L * Threads * ArenaGroupShorts(Layers[i], Kernels[i]):N0} B@{2L * _arenaGroups[i]:N0}\n";
+                    text += $"weight group of {Layers[i].Name} in the arena: {GroupSize(i)} channels, {2L * Threads * ArenaGroupShorts(i):N0} B{(ArenaPackedOffset(i, 0) >= 0 ? $" and a piece of its packed rows, {2L * Threads * PieceShorts(Layers[i]):N0} B," : "")}@{2L * _arenaGroups[i]:N0}\n";
             return text;
         }
     }

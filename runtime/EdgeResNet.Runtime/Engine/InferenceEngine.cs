@@ -513,13 +513,18 @@ namespace EdgeResNet.Runtime.Engine
         {
             var l = _layers[layer];
             int block = Plan.ChannelBlock(layer);
-            _image.ReadBnTables(l, co, n, _multipliers, _offsets, lane.Packed);
+            Span<byte> packed = lane.Packed;
+#if !NANOFRAMEWORK
+            int packedAt = Plan.ArenaPackedOffset(layer, lane.Index); // a conv the trimmed buffer leaves out reads its rows beside its group
+            if (packedAt >= 0) packed = TensorBytes(packedAt, ExecutionPlan.PieceShorts(l));
+#endif
+            _image.ReadBnTables(l, co, n, _multipliers, _offsets, packed);
             var weights = GroupWeights(lane, layer, co, n);
             if (Plan.ResidentOffset(layer) >= 0 && !_firstBand) return weights; // read in the step's first band
             int unit = Math.Min(block, WeightLayout.PieceChannels); // a piece of a group starts where the unpack may put it
-            int chunk = Math.Max(unit, Math.Min(n, lane.Packed.Length / l.RowBytes) / unit * unit);
+            int chunk = Math.Max(unit, Math.Min(n, packed.Length / l.RowBytes) / unit * unit);
             for (int c = 0; c < n; c += chunk)
-                _image.ReadWeightRows(l, co + c, Math.Min(chunk, n - c), lane.Packed, weights, block, lane.Row, firstChannel: c);
+                _image.ReadWeightRows(l, co + c, Math.Min(chunk, n - c), packed, weights, block, lane.Row, firstChannel: c);
             return weights;
         }
 
