@@ -362,7 +362,7 @@ namespace EdgeResNet.Runtime.Engine
                 {
                     var trimmed = Search(accLongs, ramBudgetBytes, wideBuffer: false, trimShorts: level);
                     if (!trimmed.Valid) break;
-                    if (Better(trimmed, best, ramBudgetBytes)) best = trimmed;
+                    if (Better(trimmed, best, ramBudgetBytes, keepTiles: true)) best = trimmed;
                 }
             }
             _wideBuffer = best.Wide;
@@ -394,13 +394,39 @@ namespace EdgeResNet.Runtime.Engine
         /// <summary>
         /// Whether <paramref name="a"/> beats <paramref name="b"/>: within the budget where <paramref name="b"/> is not, or by at
         /// least 1 % of the image fewer flash bytes a frame (a smaller buffer means smaller groups and slower kernels: at 2 MiB
-        /// the narrow buffer saved 0.3 % and ran about 10 % slower); over the budget both, by less RAM.
+        /// the narrow buffer saved 0.3 % and ran about 10 % slower); over the budget both, by less RAM. With
+        /// <paramref name="keepTiles"/> (a trim), fewer flash bytes count only where they pay for the multiply-accumulates the trim
+        /// moves into groups narrower than the kernel's full tile (<see cref="NarrowGroupMacs"/>), at 2 % of a frame's plus half a
+        /// frame's per image of bytes saved: the 16-bit image's 1 MiB plan trimmed to 9,216 values read 9 % of the image fewer
+        /// bytes but ran 29 % of its MACs so, and 1.36 times as long; the 8-bit image's at 600,000 B reads 0.64 of the image fewer.
         /// </summary>
-        bool Better(PlanChoice a, PlanChoice b, long ramBudgetBytes)
+        bool Better(PlanChoice a, PlanChoice b, long ramBudgetBytes, bool keepTiles = false)
         {
             long imageBytes = WeightBytesOnce();
             bool aFits = a.Ram <= ramBudgetBytes, bFits = b.Ram <= ramBudgetBytes;
-            return aFits && (!bFits || a.Flash + imageBytes / 100 < b.Flash) || !aFits && !bFits && a.Ram < b.Ram;
+            // the exchange rate of a trim: each image's worth of bytes saved buys half a frame's MACs in narrow groups, plus 2 %
+            long macs = ConvMacs(narrowOnly: false), saved = b.Flash - a.Flash;
+            bool fewerBytes = saved > imageBytes / 100
+                && (!keepTiles || a.NarrowMacs - b.NarrowMacs <= macs / 50 + macs / 2 * saved / imageBytes); // (integers: no overflow below 4.6e9 MACs x 4 GB)
+            return aFits && (!bFits || fewerBytes) || !aFits && !bFits && a.Ram < b.Ram;
+        }
+
+        /// <summary>
+        /// Multiply-accumulates a frame runs in weight groups narrower than the kernel's full tile of two wide blocks (or the
+        /// layer's channels): the kernel then holds fewer channels in its registers per pass over the inputs, and runs slower.
+        /// </summary>
+        long NarrowGroupMacs() => ConvMacs(narrowOnly: true);
+
+        /// <summary>The convs' multiply-accumulates a frame, or only those of <see cref="NarrowGroupMacs"/>.</summary>
+        long ConvMacs(bool narrowOnly)
+        {
+            long macs = 0;
+            for (int i = 0; i < Layers.Length; i++)
+            {
+                var l = Layers[i];
+                if (l.Op == QOp.Conv && (!narrowOnly || _groupSizes[i] < TwoBlocks(l, Kernels[i]))) macs += (long)l.OutH * l.OutW * l.OutC * l.ReduceSize;
+            }
+            return macs;
         }
 
         /// <summary>
@@ -459,7 +485,7 @@ namespace EdgeResNet.Runtime.Engine
             _wideBuffer = wideBuffer;
             _trimShorts = trimShorts;
             int steps = Steps.Length, best = -2, bestSplit = -1, bestAcc = accLongs;
-            long bestRam = 0, bestFlash = 0, bestLayoutBudget = ramBudgetBytes;
+            long bestRam = 0, bestFlash = 0, bestLayoutBudget = ramBudgetBytes, bestNarrowMacs = 0;
             foreach (int acc in new[] { accLongs, Math.Min(accLongs, TightAccLongs) })
                 for (int end = -1; end < steps; end++)
                 {
@@ -474,11 +500,11 @@ namespace EdgeResNet.Runtime.Engine
                         bool fits = ram <= ramBudgetBytes, bestFits = best > -2 && bestRam <= ramBudgetBytes;
                         if (best == -2 || (fits && (!bestFits || flash < bestFlash)) || (!fits && !bestFits && ram < bestRam))
                         {
-                            best = end; bestSplit = split; bestAcc = acc; bestRam = ram; bestFlash = flash; bestLayoutBudget = layoutBudget;
+                            best = end; bestSplit = split; bestAcc = acc; bestRam = ram; bestFlash = flash; bestLayoutBudget = layoutBudget; bestNarrowMacs = NarrowGroupMacs();
                         }
                     }
                 }
-            return new PlanChoice { End = best, Split = bestSplit, Acc = bestAcc, Ram = bestRam, Flash = bestFlash, Wide = wideBuffer, Trim = trimShorts, Valid = best > -2, LayoutBudget = bestLayoutBudget };
+            return new PlanChoice { End = best, Split = bestSplit, Acc = bestAcc, Ram = bestRam, Flash = bestFlash, Wide = wideBuffer, Trim = trimShorts, Valid = best > -2, LayoutBudget = bestLayoutBudget, NarrowMacs = bestNarrowMacs };
         }
 
         /// <summary>
@@ -500,7 +526,7 @@ namespace EdgeResNet.Runtime.Engine
         struct PlanChoice
         {
             public int End, Split, Acc, Trim;
-            public long Ram, Flash, LayoutBudget;
+            public long Ram, Flash, LayoutBudget, NarrowMacs;
             public bool Wide, Valid;
         }
 
