@@ -194,7 +194,8 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>
         /// Room for what the host allocates to start each thread past the first (its thread object, wake event and start
-        /// delegate, and what starting it takes): not the engine's to lay out, so a bound the engine-heap tests check.
+        /// delegate, and what starting it takes; 312 B on .NET 10 x64 Linux, the host's one-time setup of its first thread aside): not
+        /// the engine's to lay out, so a bound the engine-heap tests check.
         /// </summary>
         public const int CrewBytesPerThread = 4096;
 
@@ -316,12 +317,15 @@ namespace EdgeResNet.Runtime.Engine
         /// One-row bands are not always the least: a trimmed buffer's groups need room beside their step (a step of one band leaves
         /// its input's place free), which taller bands elsewhere may not cost.
         /// </summary>
-        public static ExecutionPlan Smallest(QModel model, bool referenceKernels = false, int threads = 1)
+        public static ExecutionPlan Smallest(QModel model, bool referenceKernels = false, int threads = 1) =>
+            Smallest(model, 32768, 8192, referenceKernels, threads);
+
+        static ExecutionPlan Smallest(QModel model, int weightGroupShorts, int accLongs, bool referenceKernels, int threads)
         {
-            var smallest = new ExecutionPlan(model, 32768, 8192, 0, referenceKernels, threads, enforceBudget: false);
+            var smallest = new ExecutionPlan(model, weightGroupShorts, accLongs, 0, referenceKernels, threads, enforceBudget: false);
             while (true)
             {
-                var smaller = new ExecutionPlan(model, 32768, 8192, smallest.RamBytes - 1, referenceKernels, threads, enforceBudget: false);
+                var smaller = new ExecutionPlan(model, weightGroupShorts, accLongs, smallest.RamBytes - 1, referenceKernels, threads, enforceBudget: false);
                 if (smaller.RamBytes >= smallest.RamBytes) return smallest;
                 smallest = smaller;
             }
@@ -365,17 +369,29 @@ namespace EdgeResNet.Runtime.Engine
                     if (Better(trimmed, best, ramBudgetBytes, keepTiles: true)) best = trimmed;
                 }
             }
-            _wideBuffer = best.Wide;
-            _trimShorts = best.Trim;
-            _accRequest = best.Acc;
-            Layout(best.End, best.Split, best.LayoutBudget);
-            // Below its budget the planner shrinks bands down to one row, so a plan still over budget is the smallest there is.
+            Apply(best);
             if (enforceBudget && RamBytes > ramBudgetBytes)
             {
-                long smallest = Smallest(model, referenceKernels, threads).RamBytes;
-                throw new PlanException($"this image needs {smallest:N0} B of RAM in its smallest plan, more than the RAM budget of {ramBudgetBytes:N0} B; raise the budget to at least that, or pack a smaller network for this board", smallest);
+                // RAM does not always fall with the budget (a trimmed buffer's groups need room that taller bands may take): the
+                // smallest plan may fit where this search found nothing that does; then it is this plan
+                var smallest = Smallest(model, weightGroupShorts, accLongs, referenceKernels, threads);
+                if (smallest.RamBytes > ramBudgetBytes)
+                    throw new PlanException($"this image needs {smallest.RamBytes:N0} B of RAM in its smallest plan, more than the RAM budget of {ramBudgetBytes:N0} B; raise the budget to at least that, or pack a smaller network for this board", smallest.RamBytes);
+                Apply(smallest._choice);
             }
         }
+
+        /// <summary>The search's choice, laid out.</summary>
+        void Apply(PlanChoice choice)
+        {
+            _choice = choice;
+            _wideBuffer = choice.Wide;
+            _trimShorts = choice.Trim;
+            _accRequest = choice.Acc;
+            Layout(choice.End, choice.Split, choice.LayoutBudget);
+        }
+
+        PlanChoice _choice;
 
         /// <summary>Whether the weight buffer holds a wide block (<see cref="ConvDispatch.ChannelBlock"/>) of every layer, or a narrow one.</summary>
         bool _wideBuffer = true;
