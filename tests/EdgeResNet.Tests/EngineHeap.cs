@@ -6,8 +6,8 @@ namespace EdgeResNet.Tests;
 /// <summary>The plan's RAM figure is what the engine allocates: measured on this thread around the engine's construction.</summary>
 static class EngineHeap
 {
-    // The host's one-time setup of the first thread it starts (3,336 B on .NET 10 x64 Linux, more on some hosts; 312 B for
-    // each one after) is the process's, like the JIT's, not an engine's: started once here so a crew counts what it starts.
+    // The host's one-time setup of the first thread it starts (a few KB, more on some hosts than others; a few hundred bytes
+    // for each one after) is the process's, like the JIT's, not an engine's: started once here so a crew counts what it starts.
     static EngineHeap()
     {
         var first = new Thread(() => { }) { IsBackground = true, Name = "edgeresnet-host-setup" };

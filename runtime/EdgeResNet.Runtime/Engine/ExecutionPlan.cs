@@ -194,8 +194,8 @@ namespace EdgeResNet.Runtime.Engine
 
         /// <summary>
         /// Room for what the host allocates to start each thread past the first (its thread object, wake event and start
-        /// delegate, and what starting it takes; 312 B on .NET 10 x64 Linux, the host's one-time setup of its first thread aside): not
-        /// the engine's to lay out, so a bound the engine-heap tests check.
+        /// delegate, and what starting it takes, a few hundred bytes; the host's one-time setup of its first thread aside): not the
+        /// engine's to lay out, so a bound the engine-heap tests check.
         /// </summary>
         public const int CrewBytesPerThread = 4096;
 
